@@ -1,0 +1,37 @@
+# scvbench: `make demo` and `make test` each create the environment they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR ?= demo_output
+NPROCS ?= 2
+
+.PHONY: demo test bench lint figure clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: it must come from the CPU wheel, never the CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/scvbench synth $(DEMO_DIR)/sourcedata --preset demo --seed 0 --nprocs $(NPROCS) --force
+	$(BIN)/python -m scvbench.synth.preview $(DEMO_DIR)/sourcedata $(DEMO_DIR)/synth_minip.png
+	@echo "Synthetic cohort: $(DEMO_DIR)/sourcedata  (MinIP preview: $(DEMO_DIR)/synth_minip.png)"
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+figure: $(STAMP)
+	$(BIN)/scvbench synth $(DEMO_DIR)/figure --preset paper --subjects 1 --seed 3 --force
+	$(BIN)/python -m scvbench.synth.preview $(DEMO_DIR)/figure docs/synth_minip.png
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

@@ -1,0 +1,10 @@
+"""scvbench: superficial cerebral vein segmentation and morphometry on SWI MinIP images."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("scvbench")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

@@ -1,0 +1,7 @@
+"""Allow ``python -m scvbench``."""
+
+import sys
+
+from scvbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,105 @@
+"""Atomic file writes: every output appears whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "atomic_path",
+    "dumps_json",
+    "replace_directory",
+    "save_nifti",
+    "write_bytes",
+    "write_json",
+    "write_text",
+]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` and move it onto ``path`` on success.
+
+    The temporary file keeps the final suffixes (``.nii.gz``) so that writers that look at the
+    extension behave the same; it is removed if the block raises.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def dumps_json(obj: Any) -> str:
+    """Serialise ``obj`` the one way scvbench does: sorted keys, indent 2, final newline."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (deterministic bytes)."""
+    write_text(path, dumps_json(obj))
+
+
+def save_nifti(path: str | os.PathLike[str], data: np.ndarray, affine: np.ndarray) -> None:
+    """Save ``data`` with ``affine`` as NIfTI-1 (qform and sform both set, code 1), atomically."""
+    import nibabel as nib
+
+    image = nib.Nifti1Image(np.asarray(data), np.asarray(affine, dtype=float))
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    image.header.set_xyzt_units("mm")
+    with atomic_path(path) as tmp:
+        nib.save(image, tmp)
+
+
+def replace_directory(source: Path, target: Path) -> None:
+    """Move the finished directory ``source`` onto ``target``, removing what was there.
+
+    Both must sit on one file system; ``target`` is either absent, empty, or a directory the
+    caller has checked may be replaced.
+    """
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(source, target)
+        shutil.rmtree(old)
+    else:
+        os.replace(source, target)

@@ -1,0 +1,172 @@
+"""The anatomical backdrop: the MNI152 2009a template and tissue maps that nilearn ships.
+
+Nothing is downloaded: the three 1 mm maps (T1, grey and white matter probability) are files
+inside the nilearn package. From them this module derives, once per process, the maps every
+synthetic head is resampled from: intracranial mask, CSF, skull and scalp shells (the template
+is skull-stripped, so the head around the brain is built from distance shells), lateral
+ventricles, the SWI magnitude and FLAIR tissue signals, magnetic susceptibility, candidate
+places for deep white-matter lesions, and the course of the superior sagittal sinus.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["Template", "load_template"]
+
+_FILES = {
+    "t1": "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+    "gm": "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
+    "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
+}
+
+# Tissue signals relative to white matter on the SWI magnitude (TR 28 ms, TE 20 ms, flip 15 deg)
+# and on T2-FLAIR; susceptibility in ppm relative to CSF. Veins are added per subject.
+SWI_SIGNAL = {"csf": 0.95, "gm": 0.60, "wm": 0.72, "skull": 0.06, "scalp": 0.55}
+FLAIR_SIGNAL = {"csf": 0.08, "gm": 0.62, "wm": 0.48, "skull": 0.04, "scalp": 0.52}
+CHI_PPM = {"gm": 0.04, "wm": -0.03}
+
+# Shells outside the intracranial mask, in mm: dura/CSF, skull, scalp.
+_SHELLS_MM = (1.5, 7.0, 13.0)
+
+
+@dataclass(frozen=True)
+class Template:
+    """Template-space maps on the MNI152 1 mm grid (RAS, affine ``affine``).
+
+    All arrays are float32 of shape ``shape`` unless noted.
+    """
+
+    affine: np.ndarray
+    swi: np.ndarray  # SWI magnitude tissue signal (white matter = 0.72)
+    flair: np.ndarray  # FLAIR tissue signal
+    chi: np.ndarray  # susceptibility, ppm
+    icv: np.ndarray  # intracranial (brain + CSF) fraction, the "brain mask" of the study
+    ventricles: np.ndarray  # lateral ventricles, fraction
+    pv_caps: np.ndarray  # periventricular caps around the frontal and occipital horns, fraction
+    dwm_candidates: np.ndarray  # (n, 3) MNI mm of deep white-matter voxels far from ventricles
+    sss: np.ndarray  # (n, 3) MNI mm centerline of the superior sagittal sinus
+    sss_radius: np.ndarray  # (n,) mm
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Grid shape."""
+        return self.swi.shape  # type: ignore[return-value]
+
+
+def _load(name: str) -> tuple[np.ndarray, np.ndarray]:
+    import nibabel as nib
+
+    path = resources.files("nilearn") / "datasets" / "data" / _FILES[name]
+    with resources.as_file(path) as real:
+        image = nib.load(real)
+        return np.asarray(image.dataobj, dtype=np.float32) / 255.0, image.affine
+
+
+def _ventricles(csf: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Lateral ventricles: the large CSF components in a box around the MNI centre."""
+    ijk = np.indices(csf.shape, dtype=np.float32)
+    x = affine[0, 0] * ijk[0] + affine[0, 3]
+    y = affine[1, 1] * ijk[1] + affine[1, 3]
+    z = affine[2, 2] * ijk[2] + affine[2, 3]
+    box = (np.abs(x) < 32) & (y > -48) & (y < 38) & (z > -8) & (z < 38)
+    labels, n = ndimage.label((csf > 0.55) & box)
+    if n == 0:
+        return np.zeros_like(csf)
+    sizes = ndimage.sum_labels(np.ones_like(csf), labels, index=np.arange(1, n + 1))
+    keep = np.argsort(sizes)[::-1][:2] + 1
+    mask = np.isin(labels, keep)
+    mask = ndimage.binary_closing(mask, iterations=1)
+    return mask.astype(np.float32)
+
+
+def _sss_course(icv: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Trace the superior sagittal sinus along the inner skull in the mid-sagittal plane."""
+    inv = np.linalg.inv(affine)
+    centre = np.array([0.0, -18.0, 12.0])
+    points = []
+    for angle in np.deg2rad(np.arange(-12.0, 193.0, 2.0)):
+        direction = np.array([0.0, np.cos(angle), np.sin(angle)])
+        radius = 20.0
+        while radius < 140:
+            p = centre + radius * direction
+            i, j, k = np.rint(inv[:3, :3] @ p + inv[:3, 3]).astype(int)
+            inside = (
+                0 <= i < icv.shape[0]
+                and 0 <= j < icv.shape[1]
+                and 0 <= k < icv.shape[2]
+                and icv[i, j, k] > 0.5
+            )
+            if not inside:
+                break
+            radius += 0.5
+        points.append(centre + (radius + 2.5) * direction)
+    points = np.asarray(points)
+    points[:, 1:] = ndimage.gaussian_filter1d(points[:, 1:], 2.0, axis=0, mode="nearest")
+    # The sinus widens from front to back (about 2 to 4.5 mm radius).
+    radius = np.linspace(2.0, 4.5, len(points))
+    return points, radius
+
+
+@functools.cache
+def load_template() -> Template:
+    """Build (once per process) and return the template-space maps."""
+    t1, affine = _load("t1")
+    gm, _ = _load("gm")
+    wm, _ = _load("wm")
+    icv_mask = ndimage.binary_fill_holes(ndimage.binary_closing(t1 > 0.02, iterations=2))
+    icv = ndimage.gaussian_filter(icv_mask.astype(np.float32), 0.6)
+    gm = np.minimum(gm, icv)
+    wm = np.minimum(wm, icv - gm)
+    csf = np.clip(icv - gm - wm, 0.0, 1.0)
+    outside = ndimage.distance_transform_edt(~icv_mask).astype(np.float32)
+    dura = ((outside > 0) & (outside <= _SHELLS_MM[0])).astype(np.float32)
+    skull = ((outside > _SHELLS_MM[0]) & (outside <= _SHELLS_MM[1])).astype(np.float32)
+    scalp = ((outside > _SHELLS_MM[1]) & (outside <= _SHELLS_MM[2])).astype(np.float32)
+    skull, scalp, dura = (ndimage.gaussian_filter(m, 0.7) for m in (skull, scalp, dura))
+    csf_all = csf + dura
+    swi = (
+        SWI_SIGNAL["csf"] * csf_all
+        + SWI_SIGNAL["gm"] * gm
+        + SWI_SIGNAL["wm"] * wm
+        + SWI_SIGNAL["skull"] * skull
+        + SWI_SIGNAL["scalp"] * scalp
+    )
+    flair = (
+        FLAIR_SIGNAL["csf"] * csf_all
+        + FLAIR_SIGNAL["gm"] * gm
+        + FLAIR_SIGNAL["wm"] * wm
+        + FLAIR_SIGNAL["skull"] * skull
+        + FLAIR_SIGNAL["scalp"] * scalp
+    )
+    chi = CHI_PPM["gm"] * gm + CHI_PPM["wm"] * wm
+    ventricles = _ventricles(csf, affine)
+    vent_mask = ventricles > 0.5
+    near = ndimage.distance_transform_edt(~vent_mask)
+    ijk = np.indices(t1.shape, dtype=np.float32)
+    y = affine[1, 1] * ijk[1] + affine[1, 3]
+    ys = y[vent_mask]
+    front, back = (np.percentile(ys, 90), np.percentile(ys, 10)) if ys.size else (0.0, 0.0)
+    caps = (near > 0) & (near <= 3.0) & ((y > front) | (y < back)) & (wm > 0.3)
+    pv_caps = ndimage.gaussian_filter(caps.astype(np.float32), 0.8)
+    deep = (wm > 0.9) & (near > 8.0) & (ndimage.distance_transform_edt(wm > 0.5) > 4.0)
+    candidates = np.argwhere(deep)[::7].astype(float)
+    dwm_candidates = candidates @ affine[:3, :3].T + affine[:3, 3]
+    sss, sss_radius = _sss_course(icv_mask, affine)
+    return Template(
+        affine=affine,
+        swi=swi.astype(np.float32),
+        flair=flair.astype(np.float32),
+        chi=chi.astype(np.float32),
+        icv=icv.astype(np.float32),
+        ventricles=ventricles,
+        pv_caps=pv_caps.astype(np.float32),
+        dwm_candidates=dwm_candidates,
+        sss=sss,
+        sss_radius=sss_radius,
+    )

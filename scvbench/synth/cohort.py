@@ -121,31 +121,42 @@ def _rate(rng: np.random.Generator, consensus: np.ndarray, agree: float) -> np.n
     return np.where(off, consensus + step, consensus)
 
 
+def _distributions(effect: str, measure: str, hemi: str) -> dict:
+    """Distributions of one measure by group level (sex for count, DWML otherwise)."""
+    if effect == "null":
+        if measure == "count":
+            return {None: _COUNT_NULL[hemi]}
+        table = _DIAMETER_BY_DWML if measure == "diameter" else _TORTUOSITY_BY_DWML
+        return {None: table[(0, hemi)]}
+    if measure == "count":
+        return {sex: _COUNT_BY_SEX[(sex, hemi)] for sex in ("M", "F")}
+    table = _DIAMETER_BY_DWML if measure == "diameter" else _TORTUOSITY_BY_DWML
+    return {level: table[(level, hemi)] for level in (0, 1)}
+
+
 def cohort_targets(cohort: pd.DataFrame, rng: np.random.Generator, effect: str) -> pd.DataFrame:
     """Draw per-hemisphere target count, mean diameter and mean tortuosity for every subject."""
     if effect not in EFFECTS:
         raise ValueError(f"unknown effect {effect!r}; choose one of {', '.join(EFFECTS)}")
     out = cohort.copy()
-    n = len(out)
+    sex = out["sex"].to_numpy()
+    dwml = out["dwml"].to_numpy().astype(int)
     for hemi in ("right", "left"):
-        count = np.empty(n)
-        diameter = np.empty(n)
-        tortuosity = np.empty(n)
-        for i, (sex, dwml) in enumerate(zip(out["sex"], out["dwml"], strict=True)):
-            if effect == "paper":
-                c_dist = _COUNT_BY_SEX[(sex, hemi)]
-                d_dist = _DIAMETER_BY_DWML[(int(dwml), hemi)]
-                t_dist = _TORTUOSITY_BY_DWML[(int(dwml), hemi)]
-            else:
-                c_dist = _COUNT_NULL[hemi]
-                d_dist = _DIAMETER_BY_DWML[(0, hemi)]
-                t_dist = _TORTUOSITY_BY_DWML[(0, hemi)]
-            count[i] = c_dist.sample(rng, 1)[0]
-            diameter[i] = d_dist.sample(rng, 1)[0]
-            tortuosity[i] = t_dist.sample(rng, 1)[0]
-        out[f"count_{hemi}"] = np.clip(np.rint(count), *COUNT_RANGE).astype(int)
-        out[f"diameter_{hemi}"] = np.round(np.clip(diameter, *DIAMETER_RANGE_MM), 4)
-        out[f"tortuosity_{hemi}"] = np.round(np.clip(tortuosity, *TORTUOSITY_RANGE), 4)
+        draws = {}
+        for measure in ("count", "diameter", "tortuosity"):
+            values = np.empty(len(out))
+            u = rng.uniform(0.0005, 0.9995, len(out))
+            for key, dist in _distributions(effect, measure, hemi).items():
+                sel = (
+                    (sex == key)
+                    if measure == "count" and effect == "paper"
+                    else (dwml == key if effect == "paper" else np.ones(len(out), bool))
+                )
+                values[sel] = dist.ppf(u[sel])
+            draws[measure] = values
+        out[f"count_{hemi}"] = np.clip(np.rint(draws["count"]), *COUNT_RANGE).astype(int)
+        out[f"diameter_{hemi}"] = np.round(np.clip(draws["diameter"], *DIAMETER_RANGE_MM), 4)
+        out[f"tortuosity_{hemi}"] = np.round(np.clip(draws["tortuosity"], *TORTUOSITY_RANGE), 4)
     return out
 
 

@@ -45,7 +45,7 @@ def _profile(amplitude: float, m: int, b: float, u: np.ndarray) -> np.ndarray:
     return amplitude * (np.sin(np.pi * m * u) + b * np.sin(np.pi * (m + 1) * u))
 
 
-def _unit_curve(m: int, b: float, tortuosity: float, u: np.ndarray) -> tuple[float, np.ndarray]:
+def _unit_curve(m: int, b: float, tortuosity: float, u: np.ndarray) -> np.ndarray:
     du = np.diff(u)
     lo, hi = 0.0, 2.0
     for _ in range(40):
@@ -54,8 +54,7 @@ def _unit_curve(m: int, b: float, tortuosity: float, u: np.ndarray) -> tuple[flo
             lo = mid
         else:
             hi = mid
-    amplitude = 0.5 * (lo + hi)
-    return amplitude, _profile(amplitude, m, b, u)
+    return _profile(0.5 * (lo + hi), m, b, u)
 
 
 def sinuous_curve(
@@ -73,10 +72,10 @@ def sinuous_curve(
     b = float(rng.uniform(-0.3, 0.3))
     u = np.linspace(0.0, 1.0, n)
     m = int(rng.integers(1, 3))
-    amplitude, v = _unit_curve(m, b, target, u)
+    v = _unit_curve(m, b, target, u)
     while m < 8 and np.abs(v).max() > max_amplitude:
         m += 1
-        amplitude, v = _unit_curve(m, b, target, u)
+        v = _unit_curve(m, b, target, u)
     sign = 1.0 if rng.uniform() < 0.5 else -1.0
     return np.stack([u, sign * v], axis=1)
 

@@ -1,0 +1,33 @@
+"""Shared fixtures: one tiny synthetic cohort per test session, made by the project itself."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+TINY_SEED = 7
+TINY_SUBJECTS = 4
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory):
+    """A 4-subject tiny cohort (2 development, 2 association), generated with 2 processes."""
+    from scvbench.synth import generate_cohort
+
+    out = tmp_path_factory.mktemp("cohort") / "tiny"
+    generate_cohort(
+        out, preset="tiny", n_subjects=TINY_SUBJECTS, seed=TINY_SEED, nprocs=2, progress=False
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def manifest(tiny_cohort):
+    import json
+
+    return json.loads((tiny_cohort / "truth" / "manifest.json").read_text())

@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+from skimage.draw import circle_perimeter, line
+
+from scvbench.morphometry import VESSEL_COLUMNS, measure, summarize
+
+
+def test_straight_horizontal_line_has_exact_length_and_tortuosity_one():
+    mask = np.zeros((7, 30), bool)
+    mask[3, 2:27] = True  # 25 pixels, 24 steps
+    table = measure(mask, spacing=(0.5, 0.25), min_area_mm2=0)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["length_mm"] == pytest.approx(24 * 0.25)
+    assert row["chord_mm"] == pytest.approx(24 * 0.25)
+    assert row["tortuosity"] == pytest.approx(1.0)
+    assert row["area_mm2"] == pytest.approx(25 * 0.5 * 0.25)
+    assert row["diameter_mm"] == pytest.approx(25 * 0.5 * 0.25 / (24 * 0.25))
+
+
+def test_diagonal_steps_count_sqrt2_times_spacing():
+    mask = np.zeros((20, 20), bool)
+    rr, cc = line(2, 2, 12, 12)
+    mask[rr, cc] = True
+    row = measure(mask, spacing=1.0, min_area_mm2=0).iloc[0]
+    assert row["length_mm"] == pytest.approx(10 * np.sqrt(2))
+    assert row["tortuosity"] == pytest.approx(1.0)
+
+
+def test_semicircle_tortuosity_is_near_pi_over_two():
+    mask = np.zeros((80, 80), bool)
+    rr, cc = circle_perimeter(40, 40, 30)
+    keep = rr <= 40
+    mask[rr[keep], cc[keep]] = True
+    row = measure(mask, spacing=0.5, min_area_mm2=0).iloc[0]
+    assert row["tortuosity"] == pytest.approx(np.pi / 2, rel=0.08)
+
+
+def test_branch_does_not_add_to_length_but_adds_to_diameter_denominator():
+    mask = np.zeros((30, 40), bool)
+    mask[10, 5:36] = True  # main vessel, 30 steps
+    mask[11:16, 20] = True  # short side branch
+    row = measure(mask, spacing=1.0, min_area_mm2=0).iloc[0]
+    assert row["length_mm"] == pytest.approx(30.0)
+    assert row["n_junctions"] >= 1
+    assert row["skeleton_length_mm"] > row["length_mm"]
+    assert row["diameter_mm"] == pytest.approx(mask.sum() / row["skeleton_length_mm"])
+
+
+def test_closed_loop_is_flagged_and_has_no_tortuosity():
+    mask = np.zeros((50, 50), bool)
+    rr, cc = circle_perimeter(25, 25, 15)
+    mask[rr, cc] = True
+    row = measure(mask, spacing=1.0, min_area_mm2=0).iloc[0]
+    assert bool(row["closed_loop"])
+    assert np.isnan(row["tortuosity"])
+    assert row["length_mm"] == pytest.approx(row["skeleton_length_mm"])
+
+
+def test_specks_below_minimum_area_are_dropped():
+    mask = np.zeros((20, 20), bool)
+    mask[2, 2] = True
+    mask[5:7, 5:7] = True  # 4 pixels = 1 mm2 at 0.5 mm
+    mask[15, 2:18] = True
+    table = measure(mask, spacing=0.5, min_area_mm2=2.0)
+    assert len(table) == 1
+    assert table.iloc[0]["n_pixels"] == 16
+
+
+def test_hemisphere_border_splits_a_vessel():
+    mask = np.zeros((10, 40), bool)
+    mask[5, 2:38] = True
+    hemi = np.ones((10, 40), int)
+    hemi[:, 20:] = 2
+    table = measure(mask, spacing=1.0, hemispheres=hemi, min_area_mm2=0)
+    assert sorted(table["hemisphere"]) == ["left", "right"]
+    summary = summarize(table).set_index("hemisphere")
+    assert summary.loc["left", "count"] == 1 and summary.loc["right", "count"] == 1
+
+
+def test_empty_mask_gives_empty_table_and_zero_counts():
+    table = measure(np.zeros((10, 10), bool), spacing=1.0)
+    assert list(table.columns) == VESSEL_COLUMNS
+    assert len(table) == 0
+    summary = summarize(table)
+    assert summary["count"].tolist() == [0, 0]
+    assert summary["diameter_mm"].isna().all()
+
+
+def test_row_col_point_lies_on_the_vessel_and_input_is_untouched():
+    mask = np.zeros((30, 30), np.uint8)
+    rr, cc = circle_perimeter(15, 15, 10)
+    keep = cc < 15
+    mask[rr[keep], cc[keep]] = 1
+    before = mask.copy()
+    row = measure(mask, spacing=1.0, min_area_mm2=0).iloc[0]
+    assert mask[int(row["row"]), int(row["col"])] == 1
+    np.testing.assert_array_equal(mask, before)
+
+
+def test_bad_arguments_name_the_problem():
+    with pytest.raises(ValueError, match="2-D"):
+        measure(np.zeros((3, 3, 3)), 1.0)
+    with pytest.raises(ValueError, match="spacing"):
+        measure(np.zeros((3, 3)), (0, 1))
+    with pytest.raises(ValueError, match="same grid"):
+        measure(np.zeros((3, 3)), 1.0, hemispheres=np.zeros((4, 4)))

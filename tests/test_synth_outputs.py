@@ -1,0 +1,278 @@
+"""The files a synthetic cohort holds, read back the way a user's tools read them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+from skimage.draw import polygon as draw_polygon
+
+from scvbench.mip import minimum_intensity_projection, slab_window
+from scvbench.morphometry import measure, summarize
+
+SERIES = {
+    "SE0003": "t2_tirm_tra_dark-fluid_5mm",
+    "SE0005": "Mag_Images",
+    "SE0006": "Pha_Images",
+    "SE0007": "mIP_Images(SW)",
+    "SE0008": "SWI_Images",
+}
+
+
+def _series_dir(cohort, subject, number):
+    return cohort / "dicom" / subject["dicom_folder"] / "ST0001" / number
+
+
+def test_layout_and_tables(tiny_cohort, manifest):
+    subjects = manifest["subjects"]
+    assert len(subjects) == 4
+    assert sorted(s["role"] for s in subjects) == ["association"] * 2 + ["development"] * 2
+    demo = pd.read_csv(tiny_cohort / "demographics.csv", dtype={"patient_id": str})
+    assert list(demo.columns) == ["patient_id", "sex", "age", "education_years", "handedness"]
+    assert demo["patient_id"].tolist() == [s["patient_id"] for s in subjects]
+    faz = pd.read_csv(tiny_cohort / "fazekas.csv")
+    assert list(faz.columns) == [
+        "patient_id",
+        "rater1_dwm",
+        "rater1_pv",
+        "rater2_dwm",
+        "rater2_pv",
+        "consensus_dwm",
+        "consensus_pv",
+    ]
+    for s in subjects:
+        expected = 3 if s["role"] == "development" else 1
+        assert len(s["annotated_minip_slices"]) == expected
+        assert (s["analysis_minip_slice"] is None) == (s["role"] == "development")
+        for rater in ("rater1", "rater2"):
+            files = sorted((tiny_cohort / "annotations" / rater).glob(f"{s['patient_id']}_*"))
+            assert len(files) == expected
+        for name in (
+            "brain_mask.nii.gz",
+            "hemispheres.nii.gz",
+            "veins.nii.gz",
+            "minip_veins.nii.gz",
+            "geometry.json",
+            "morphometry.tsv",
+            "vessels.tsv",
+        ):
+            assert (tiny_cohort / "truth" / s["patient_id"] / name).is_file()
+    assert not list(tiny_cohort.parent.glob(".*partial*"))
+
+
+def test_every_series_reads_with_pydicom_and_has_protocol_and_fake_phi(tiny_cohort, manifest):
+    subject = manifest["subjects"][0]
+    demo = pd.read_csv(tiny_cohort / "demographics.csv", dtype={"patient_id": str})
+    sex = demo.set_index("patient_id").loc[subject["patient_id"], "sex"]
+    for number, description in SERIES.items():
+        files = sorted(_series_dir(tiny_cohort, subject, number).iterdir())
+        assert files and all("." not in f.name for f in files)
+        first = pydicom.dcmread(files[0])
+        assert first.SeriesDescription == description
+        assert first.pixel_array.shape == (first.Rows, first.Columns)
+        assert first.PatientID == subject["patient_id"] and first.PatientSex == sex
+        assert "^" in str(first.PatientName) and len(first.PatientBirthDate) == 8
+        assert first.InstitutionName and first.AccessionNumber and first.StudyDate
+        assert first.Manufacturer == "SIEMENS" and float(first.MagneticFieldStrength) == 3
+        uids = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files}
+        assert len(uids) == len(files)
+        if number in ("SE0005", "SE0006", "SE0008"):
+            assert (float(first.RepetitionTime), float(first.EchoTime), float(first.FlipAngle)) == (
+                28,
+                20,
+                15,
+            )
+            assert float(first.SliceThickness) == 1.0
+        if number == "SE0003":
+            assert (float(first.RepetitionTime), float(first.EchoTime)) == (8500, 81)
+            assert float(first.SliceThickness) == 5 and float(first.SpacingBetweenSlices) == 6
+        if number == "SE0006":
+            assert (float(first.RescaleSlope), float(first.RescaleIntercept)) == (2, -4096)
+
+
+@pytest.fixture(scope="module")
+def converted(tiny_cohort, manifest, tmp_path_factory):
+    """Every series of every subject converted by the real dcm2niix."""
+    import dcm2niix
+
+    out = {}
+    for subject in manifest["subjects"]:
+        target = tmp_path_factory.mktemp(subject["patient_id"])
+        src = tiny_cohort / "dicom" / subject["dicom_folder"]
+        run = subprocess.run(
+            [dcm2niix.bin, "-b", "y", "-z", "y", "-f", "%s", "-o", str(target), str(src)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        out[subject["patient_id"]] = target
+    return out
+
+
+def test_dcm2niix_converts_every_series(converted):
+    for folder in converted.values():
+        names = sorted(p.name for p in folder.glob("*.nii.gz"))
+        assert names == ["3.nii.gz", "5.nii.gz", "6_ph.nii.gz", "7.nii.gz", "8.nii.gz"]
+
+
+def test_dcm2niix_affine_puts_vein_voxels_at_their_true_world_position(
+    converted, tiny_cohort, manifest
+):
+    for subject in manifest["subjects"]:
+        pid = subject["patient_id"]
+        swi = nib.load(converted[pid] / "8.nii.gz")
+        data = np.asarray(swi.dataobj, dtype=float)
+        truth = nib.load(tiny_cohort / "truth" / pid / "veins.nii.gz")
+        labels = np.asarray(truth.dataobj)
+        ijk = np.argwhere(labels > 0)
+        world = ijk @ truth.affine[:3, :3].T + truth.affine[:3, 3]
+        inv = np.linalg.inv(swi.affine)
+        voxel = world @ inv[:3, :3].T + inv[:3, 3]
+        # the same voxel centres, to floating-point precision of the DICOM position strings
+        np.testing.assert_allclose(voxel, np.rint(voxel), atol=2e-3)
+        at = tuple(np.rint(voxel).astype(int).T)
+        brain = np.asarray(nib.load(tiny_cohort / "truth" / pid / "brain_mask.nii.gz").dataobj)
+        assert np.median(data[at]) < 0.8 * np.median(data[brain > 0])
+        # and the centre lines stored in world millimetres fall on labelled voxels
+        geometry = json.loads((tiny_cohort / "truth" / pid / "geometry.json").read_text())
+        scv = [v for v in geometry["veins"] if v["kind"] == "scv"]
+        assert scv
+        points = np.concatenate([np.asarray(v["centerline_ras_mm"]) for v in scv])
+        truth_inv = np.linalg.inv(truth.affine)
+        idx = np.rint(points @ truth_inv[:3, :3].T + truth_inv[:3, 3]).astype(int)
+        inside = np.all((idx >= 0) & (idx < labels.shape), axis=1)
+        assert inside.mean() > 0.99
+        assert (labels[tuple(idx[inside].T)] > 0).mean() > 0.95
+
+
+def test_phase_series_has_paramagnetic_veins_and_rescale(converted, tiny_cohort, manifest):
+    subject = manifest["subjects"][0]
+    pid = subject["patient_id"]
+    phase = nib.load(converted[pid] / "6_ph.nii.gz")
+    values = np.asarray(phase.get_fdata())
+    assert values.min() >= -4096 and values.max() <= 4094
+    sidecar = json.loads((converted[pid] / "6_ph.json").read_text())
+    assert "P" in sidecar["ImageType"]
+
+
+def test_truth_morphometry_is_what_the_true_masks_measure(tiny_cohort, manifest):
+    stored = pd.read_csv(tiny_cohort / "truth" / "morphometry.tsv", sep="\t")
+    for subject in manifest["subjects"]:
+        pid = subject["patient_id"]
+        veins = nib.load(tiny_cohort / "truth" / pid / "minip_veins.nii.gz")
+        hemi = np.asarray(
+            nib.load(tiny_cohort / "truth" / pid / "minip_hemispheres.nii.gz").dataobj
+        )
+        labels = np.asarray(veins.dataobj)
+        spacing = veins.header.get_zooms()[:2]
+        for m in subject["annotated_minip_slices"]:
+            table = summarize(measure(labels[:, :, m] > 0, spacing, hemispheres=hemi[:, :, m]))
+            rows = stored[(stored.patient_id == pid) & (stored.minip_slice == m)]
+            rows = rows.set_index("hemisphere").loc[["left", "right"]]
+            assert rows["count"].tolist() == table["count"].tolist()
+            np.testing.assert_allclose(rows["tortuosity"], table["tortuosity"], rtol=1e-5)
+            np.testing.assert_allclose(rows["diameter_mm"], table["diameter_mm"], rtol=1e-5)
+        # only annotated slices carry labels
+        labelled = np.flatnonzero(labels.any(axis=(0, 1)))
+        assert set(labelled) <= set(subject["annotated_minip_slices"])
+
+
+def test_analysis_slice_count_matches_the_designed_veins(tiny_cohort, manifest):
+    stored = pd.read_csv(tiny_cohort / "truth" / "morphometry.tsv", sep="\t")
+    for subject in manifest["subjects"]:
+        if subject["role"] != "association":
+            continue
+        pid = subject["patient_id"]
+        geometry = json.loads((tiny_cohort / "truth" / pid / "geometry.json").read_text())
+        rows = stored[(stored.patient_id == pid) & stored.analysis].set_index("hemisphere")
+        for hemi in ("left", "right"):
+            designed = [
+                v
+                for v in geometry["veins"]
+                if v["kind"] == "scv" and v["group"] == "analysis" and v["hemisphere"] == hemi
+            ]
+            assert rows.loc[hemi, "count"] == len(designed)
+
+
+def test_minip_of_the_delivered_swi_shows_dark_veins(tiny_cohort, manifest):
+    from scvbench.synth.preview import load_series
+
+    for subject in manifest["subjects"]:
+        pid = subject["patient_id"]
+        volume, dz = load_series(_series_dir(tiny_cohort, subject, "SE0008"))
+        window = slab_window(20, 1, dz)
+        minip = minimum_intensity_projection(volume, window)
+        labels = np.asarray(nib.load(tiny_cohort / "truth" / pid / "minip_veins.nii.gz").dataobj)
+        brain = np.asarray(
+            nib.load(tiny_cohort / "truth" / pid / "minip_brain_mask.nii.gz").dataobj
+        )
+        for m in subject["annotated_minip_slices"]:
+            vein = labels[::-1, ::-1, m].T > 0  # DICOM display orientation
+            inside = brain[::-1, ::-1, m].T > 0
+            assert vein.any()
+            assert np.mean(minip[:, :, m][vein]) < 0.6 * np.mean(minip[:, :, m][inside & ~vein])
+
+
+def _rasterize(document):
+    mask = np.zeros((document["imageHeight"], document["imageWidth"]), bool)
+    for shape in document["shapes"]:
+        points = np.asarray(shape["points"])
+        rr, cc = draw_polygon(points[:, 1], points[:, 0], mask.shape)
+        mask[rr, cc] = True
+    return mask
+
+
+def test_labelme_outlines_recover_the_true_mask_with_rater_disagreement(tiny_cohort, manifest):
+    dice = {"rater1": [], "rater2": []}
+    differ = 0
+    for subject in manifest["subjects"]:
+        pid = subject["patient_id"]
+        labels = np.asarray(nib.load(tiny_cohort / "truth" / pid / "minip_veins.nii.gz").dataobj)
+        for m in subject["annotated_minip_slices"]:
+            truth = labels[::-1, ::-1, m].T > 0
+            masks = {}
+            for rater in dice:
+                path = tiny_cohort / "annotations" / rater / f"{pid}_minip-{m:03d}.json"
+                document = json.loads(path.read_text())
+                assert (document["imageHeight"], document["imageWidth"]) == truth.shape
+                assert document["imagePath"] == f"{pid}_minip-{m:03d}.png"
+                assert document["scvbench"]["minip_slice"] == m
+                assert all(
+                    s["shape_type"] == "polygon" and s["label"] == "vein"
+                    for s in document["shapes"]
+                )
+                masks[rater] = _rasterize(document)
+                inter = np.sum(masks[rater] & truth)
+                dice[rater].append(2 * inter / (masks[rater].sum() + truth.sum()))
+            differ += int(not np.array_equal(masks["rater1"], masks["rater2"]))
+    assert np.mean(dice["rater1"]) > 0.7
+    assert np.mean(dice["rater2"]) > 0.6
+    assert differ > 0
+
+
+def _tree_digest(folder):
+    digest = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digest
+
+
+def test_same_seed_gives_byte_identical_output_whatever_nprocs(tmp_path):
+    from scvbench.synth import generate_cohort
+
+    a = generate_cohort(tmp_path / "a", preset="tiny", n_subjects=2, seed=11, progress=False)
+    b = generate_cohort(
+        tmp_path / "b", preset="tiny", n_subjects=2, seed=11, nprocs=2, progress=False
+    )
+    c = generate_cohort(tmp_path / "c", preset="tiny", n_subjects=2, seed=12, progress=False)
+    da, db, dc = _tree_digest(a), _tree_digest(b), _tree_digest(c)
+    assert da == db
+    assert len(da) > 400
+    assert sum(da[k] != dc.get(k) for k in da) > 0.9 * len(da)

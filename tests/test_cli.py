@@ -112,3 +112,13 @@ def test_a_failure_leaves_no_partial_output(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         main(["synth", str(out), "--subjects", "2"])
     assert os.listdir(tmp_path) == []
+
+
+def test_a_corrupt_previous_cohort_needs_force(tmp_path, capsys):
+    out = tmp_path / "cohort"
+    (out / "truth").mkdir(parents=True)
+    (out / "truth" / "manifest.json").write_text("{not json")
+    assert main(["synth", str(out), "--subjects", "1"]) == 1
+    assert "unreadable" in capsys.readouterr().err
+    assert main(["synth", str(out), "--subjects", "1", "--force"]) == 0
+    assert json.loads((out / "truth" / "manifest.json").read_text())["n_subjects"] == 1

@@ -276,3 +276,24 @@ def test_same_seed_gives_byte_identical_output_whatever_nprocs(tmp_path):
     assert da == db
     assert len(da) > 400
     assert sum(da[k] != dc.get(k) for k in da) > 0.9 * len(da)
+
+
+def test_documented_annotation_mapping_holds_on_the_dcm2niix_volume(
+    converted, tiny_cohort, manifest
+):
+    """Annotation (row r, col c) of MinIP slice m is minip[nx-1-c, ny-1-r, m] of the RAS+ NIfTI."""
+    for subject in manifest["subjects"]:
+        pid = subject["patient_id"]
+        swi = nib.as_closest_canonical(nib.load(converted[pid] / "8.nii.gz"))
+        assert nib.aff2axcodes(swi.affine) == ("R", "A", "S")
+        window = slab_window(20, 1, float(swi.header.get_zooms()[2]))
+        minip = minimum_intensity_projection(np.asarray(swi.dataobj, dtype=float), window)
+        truth = nib.load(tiny_cohort / "truth" / pid / "minip_veins.nii.gz")
+        np.testing.assert_allclose(truth.affine, window.affine(swi.affine), atol=1e-3)
+        for m in subject["annotated_minip_slices"]:
+            path = tiny_cohort / "annotations" / "rater1" / f"{pid}_minip-{m:03d}.json"
+            outlined = _rasterize(json.loads(path.read_text()))
+            image = minip[::-1, ::-1, m].T
+            assert image.shape == outlined.shape
+            background = image[(image > np.percentile(image, 50)) & ~outlined]
+            assert np.mean(image[outlined]) < 0.7 * np.mean(background)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import logging
 import multiprocessing
 import os
@@ -40,19 +41,19 @@ def _check_target(out: Path, request: dict, force: bool) -> bool:
             f"{out} is not empty and holds no synthetic cohort ({MANIFEST} is missing); "
             "choose an empty or new folder"
         )
-    import json
-
     try:
         previous = json.loads(manifest.read_text())
     except (OSError, ValueError) as err:
+        if force:
+            return False
         raise ScvbenchError(
-            f"{manifest} is unreadable ({err}); remove {out} or pass --force"
+            f"{manifest} is unreadable ({err}); pass --force to replace {out}"
         ) from err
     if previous.get("generator") != GENERATOR:
         raise ScvbenchError(
             f"{out} holds something other than a synthetic cohort; choose another folder"
         )
-    if {k: previous.get(k) for k in request} == request and not force:
+    if {k: previous.get(k) for k in request} == request:
         return True
     if not force:
         raise ScvbenchError(
@@ -95,7 +96,7 @@ def generate_cohort(
     nprocs : int
         Subjects generated in parallel.
     force : bool
-        Replace a different cohort already in ``out``.
+        Replace a different cohort already in ``out`` (the same cohort is never rewritten).
     progress : bool
         Show a progress bar.
 
@@ -161,12 +162,14 @@ def _write_cohort(
             result = _run_one(job)
             results[result.patient_id] = result
             bar.update()
+            log.info("subject %s done (%d of %d)", result.patient_id, len(results), n)
     else:
         context = multiprocessing.get_context("fork")
         with cf.ProcessPoolExecutor(max_workers=nprocs, mp_context=context) as pool:
             for result in pool.map(_run_one, jobs):
                 results[result.patient_id] = result
                 bar.update()
+                log.info("subject %s done (%d of %d)", result.patient_id, len(results), n)
     bar.close()
 
     demographics = table[["patient_id", "sex", "age", "education_years", "handedness"]]

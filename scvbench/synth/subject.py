@@ -232,7 +232,9 @@ def _place_veins(
             zone = zones[int(rng.choice(len(zones), p=lengths / lengths.sum()))]
             z = rng.uniform(*zone)
             t = float(_vessel_values(row[f"tortuosity_{hemi}"], 1, 0.3, rng, 1.0)[0])
+            t = max(t - TORTUOSITY_MEASUREMENT_BIAS, 1.0)
             d = float(row[f"diameter_{hemi}"] * np.exp(rng.normal(0, 0.12)))
+            d -= DIAMETER_MEASUREMENT_BIAS_MM
             points = place_superficial_vein(
                 ctx, code, z, 1.5 + d / 2, t, d / 2, veins, rng, attempts=40
             )

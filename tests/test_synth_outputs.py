@@ -79,6 +79,7 @@ def test_every_series_reads_with_pydicom_and_has_protocol_and_fake_phi(tiny_coho
         assert first.PatientID == subject["patient_id"] and first.PatientSex == sex
         assert "^" in str(first.PatientName) and len(first.PatientBirthDate) == 8
         assert first.InstitutionName and first.AccessionNumber and first.StudyDate
+        assert first.InstitutionName in first.ImageComments
         assert first.Manufacturer == "SIEMENS" and float(first.MagneticFieldStrength) == 3
         uids = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files}
         assert len(uids) == len(files)

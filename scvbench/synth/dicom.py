@@ -177,6 +177,11 @@ def _fill_series(
     ds.InPlanePhaseEncodingDirection = series.phase_direction
     ds.FlipAngle = f"{series.flip_angle:g}"
     ds.PatientPosition = "HFS"
+    # Free text as technologists write it: it names people and the site, so it must not survive
+    # de-identification.
+    ds.ImageComments = (
+        f"referred by {study.referring_physician.replace('^', ' ')}, {study.institution}"
+    )
     ds.StudyInstanceUID = study.study_uid
     ds.SeriesInstanceUID = series_uid
     ds.StudyID = "1"

@@ -211,7 +211,9 @@ def _place_veins(
         tort = np.maximum(tort - TORTUOSITY_MEASUREMENT_BIAS, 1.0)
         diam = diam - DIAMETER_MEASUREMENT_BIAS_MM
         for t, d in zip(tort, diam, strict=True):
-            points = place_superficial_vein(ctx, code, centre_mm, half - 0.5, t, d / 2, veins, rng)
+            points = place_superficial_vein(
+                ctx, code, centre_mm, half - 0.5, t, d / 2, veins, rng, attempts=300, crowding=n
+            )
             if points is None:
                 log.debug("%s: no room for a %s vein", row["patient_id"], hemi)
                 continue

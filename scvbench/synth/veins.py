@@ -129,20 +129,24 @@ def place_superficial_vein(
     rng: np.random.Generator,
     depth_range: tuple[float, float] = (1.0, 13.0),
     attempts: int = 120,
+    crowding: int = 5,
 ) -> np.ndarray | None:
     """Find a place for one superficial vein in hemisphere ``code`` (1 left, 2 right).
 
     The curve lies within ``z_half_range`` mm of ``z_level`` (slab mm), inside the cortex band
     (``depth_range`` mm under the brain surface), at least 8 mm from the other hemisphere, and at
-    least 2.5 mm (edge to edge) from every vein in ``others`` whose height range is within 22 mm.
-    Returns the centre line in ``grid_mm`` or ``None`` when no place was found.
+    least 2 mm (edge to edge) from every vein in ``others`` whose height range is within 22 mm.
+    ``crowding`` (the number of veins this hemisphere's slab must hold) shortens the chords so that
+    they fit along the cortex; after 40 failed attempts the vein may also turn up to 60 degrees
+    away from the surface's tangent. Returns the centre line in ``grid_mm`` or ``None`` when no
+    place was found.
     """
     k = ctx.slice_of(z_level)
     depth = ctx.depth(k)
     midline = ctx.to_other_hemisphere(k, code)
     hemi = ctx.hemi[:, :, k] == code
     anchors = np.argwhere(
-        hemi & (depth >= depth_range[0] + 1.5) & (depth <= depth_range[0] + 5.0) & (midline >= 14.0)
+        hemi & (depth >= depth_range[0] + 2.5) & (depth <= depth_range[0] + 6.5) & (midline >= 14.0)
     )
     if len(anchors) == 0:
         return None
@@ -157,11 +161,13 @@ def place_superficial_vein(
             continue
         normal /= np.linalg.norm(normal)
         tangent = np.array([-normal[1], normal[0]])
-        angle = np.deg2rad(rng.uniform(-25.0, 25.0))
+        spread = 25.0 if attempt < 40 else 60.0
+        angle = np.deg2rad(rng.uniform(-spread, spread))
         rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         direction = rot @ tangent
         side = np.array([-direction[1], direction[0]])
-        chord = rng.uniform(16.0, 36.0) * shrink
+        longest = float(np.clip(170.0 / max(crowding, 1), 16.0, 36.0))
+        chord = rng.uniform(12.0, longest) * shrink
         # Keep the meander within about 3.5 mm of the chord: the cortex band is thin.
         local = sinuous_curve(tortuosity, rng, max_amplitude=3.5 / chord) * chord
         centre = a * np.asarray(ctx.spacing[:2])
@@ -186,7 +192,7 @@ def place_superficial_vein(
         clash = False
         for tree, r_other in trees:
             dist, _ = tree.query(xy)
-            if np.any(dist < radius + r_other + 2.5):
+            if np.any(dist < radius + r_other + 2.0):
                 clash = True
                 break
         if clash:

@@ -32,6 +32,10 @@ def _series_dir(cohort, subject, number):
 def test_layout_and_tables(tiny_cohort, manifest):
     subjects = manifest["subjects"]
     assert len(subjects) == 4
+    assert manifest["effect"] == "paper" and manifest["seed"] == 7
+    params = manifest["effect_parameters"]
+    assert params["tortuosity_right"] == {"0": [1.23, 1.16, 1.39], "1": [1.37, 1.25, 1.5]}
+    assert params["count_left"]["F"] == [4, 3, 5]
     assert sorted(s["role"] for s in subjects) == ["association"] * 2 + ["development"] * 2
     demo = pd.read_csv(tiny_cohort / "demographics.csv", dtype={"patient_id": str})
     assert list(demo.columns) == ["patient_id", "sex", "age", "education_years", "handedness"]

@@ -20,6 +20,7 @@ __all__ = [
     "SplitNormal",
     "cohort_targets",
     "draw_cohort",
+    "effect_parameters",
     "role_counts",
 ]
 
@@ -132,6 +133,26 @@ def _distributions(effect: str, measure: str, hemi: str) -> dict:
         return {sex: _COUNT_BY_SEX[(sex, hemi)] for sex in ("M", "F")}
     table = _DIAMETER_BY_DWML if measure == "diameter" else _TORTUOSITY_BY_DWML
     return {level: table[(level, hemi)] for level in (0, 1)}
+
+
+def effect_parameters(effect: str) -> dict:
+    """The target distributions of ``effect`` as plain data (median, q1, q3 per group).
+
+    Keys are ``"<measure>_<hemisphere>"``; values map the group level (sex for count, DWML 0/1
+    for diameter and tortuosity, ``"all"`` under the null effect) to ``[median, q1, q3]``.
+    """
+    if effect not in EFFECTS:
+        raise ValueError(f"unknown effect {effect!r}; choose one of {', '.join(EFFECTS)}")
+    out: dict = {"grouping": {"count": "sex", "diameter": "dwml", "tortuosity": "dwml"}}
+    for measure in ("count", "diameter", "tortuosity"):
+        for hemi in ("right", "left"):
+            out[f"{measure}_{hemi}"] = {
+                "all" if level is None else str(level): [dist.median, dist.q1, dist.q3]
+                for level, dist in _distributions(effect, measure, hemi).items()
+            }
+    if effect == "null":
+        out["grouping"] = {"count": "none", "diameter": "none", "tortuosity": "none"}
+    return out
 
 
 def cohort_targets(cohort: pd.DataFrame, rng: np.random.Generator, effect: str) -> pd.DataFrame:

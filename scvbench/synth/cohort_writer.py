@@ -210,6 +210,7 @@ def _write_cohort(
         },
         "minip": {"slab_mm": settings.slab_mm, "step_mm": settings.step_mm},
         "roles": cohort_model.role_counts(n),
+        "effect_parameters": cohort_model.effect_parameters(effect),
         "subjects": [
             {
                 "patient_id": row["patient_id"],

@@ -302,3 +302,59 @@ def test_documented_annotation_mapping_holds_on_the_dcm2niix_volume(
             assert image.shape == outlined.shape
             background = image[(image > np.percentile(image, 50)) & ~outlined]
             assert np.mean(image[outlined]) < 0.7 * np.mean(background)
+
+
+def test_heads_are_rotated_and_shifted_and_slabs_oblique(converted, tiny_cohort, manifest):
+    poses, tilts, splits, oblique = [], [], [], []
+    for subject in manifest["subjects"]:
+        pid = subject["patient_id"]
+        geometry = json.loads((tiny_cohort / "truth" / pid / "geometry.json").read_text())
+        poses.append(np.abs(geometry["pose"]["angles_deg"]).max())
+        tilts.append(abs(geometry["swi_grid"]["tilt_deg"]))
+        affine = nib.load(converted[pid] / "8.nii.gz").affine
+        oblique.append(abs(affine[1, 2]) + abs(affine[2, 1]))
+        hemi = np.asarray(nib.load(tiny_cohort / "truth" / pid / "hemispheres.nii.gz").dataobj)
+        k = hemi.shape[2] // 2
+        left_cols = np.flatnonzero((hemi[:, :, k] == 1).any(axis=1))
+        right_cols = np.flatnonzero((hemi[:, :, k] == 2).any(axis=1))
+        splits.append((left_cols.max() + right_cols.min()) / 2 - (hemi.shape[0] - 1) / 2)
+    assert max(poses) > 2.0 and max(tilts) > 1.0
+    assert max(oblique) > 0.01  # the converted affine is oblique, not diagonal
+    assert max(abs(s) for s in splits) > 1.0  # the mid-sagittal plane is not the array centre
+
+
+def test_phase_carries_the_field_of_paramagnetic_veins(converted, tiny_cohort, manifest):
+    from scvbench.synth.render import swi_from_complex
+
+    for subject in manifest["subjects"]:
+        pid = subject["patient_id"]
+        mag = nib.load(converted[pid] / "5.nii.gz")
+        phase = np.asarray(nib.load(converted[pid] / "6_ph.nii.gz").get_fdata()) / 4096 * np.pi
+        signal = np.asarray(mag.get_fdata()) * np.exp(1j * phase)
+        _, highpass = swi_from_complex(signal, mag.header.get_zooms())
+        veins = np.asarray(nib.load(tiny_cohort / "truth" / pid / "veins.nii.gz").dataobj) > 0
+        brain = np.asarray(
+            nib.load(tiny_cohort / "truth" / pid / "brain_mask.nii.gz").dataobj) > 0
+        # Background field removed, the local phase is far larger at veins than in tissue.
+        tissue = brain & ~veins
+        assert np.mean(np.abs(highpass[veins])) > 2 * np.mean(np.abs(highpass[tissue]))
+
+
+def test_flair_shows_the_drawn_lesions(converted, tiny_cohort, manifest):
+    demo = pd.read_csv(tiny_cohort / "fazekas.csv", dtype={"patient_id": str})
+    dwml = set(demo.loc[demo.consensus_dwm >= 1, "patient_id"])
+    assert dwml
+    for subject in manifest["subjects"]:
+        pid = subject["patient_id"]
+        geometry = json.loads((tiny_cohort / "truth" / pid / "geometry.json").read_text())
+        lesions = geometry["flair_lesions"]
+        assert bool(lesions) == (pid in dwml)
+        if not lesions:
+            continue
+        flair = nib.load(converted[pid] / "3.nii.gz")
+        data = np.asarray(flair.get_fdata())
+        inv = np.linalg.inv(flair.affine)
+        brain = data[data > np.percentile(data, 60)]
+        for lesion in lesions:
+            i, j, k = np.rint(inv[:3, :3] @ lesion["centre_ras_mm"] + inv[:3, 3]).astype(int)
+            assert data[i, j, k] > np.median(brain)

@@ -369,7 +369,8 @@ def _render_swi(
 
 def _render_flair(
     grid: ScannerGrid, pose: HeadPose, template: Template, row: dict, rng: np.random.Generator
-) -> np.ndarray:
+) -> tuple[np.ndarray, list[dict]]:
+    """Render the FLAIR; return it with the deep white-matter lesions drawn (RAS mm, radius)."""
     offsets = np.linspace(-2.0, 2.0, 5) / grid.spacing[2]
     base = np.mean(
         [resample(template.flair, grid, pose, template.affine, slice_offset=o) for o in offsets],
@@ -384,19 +385,30 @@ def _render_flair(
             axis=0,
         )
         base = base + (0.92 - base) * np.clip(caps * 1.5, 0, 1)
+    drawn: list[dict] = []
     if int(row["fazekas_dwm"]) >= 1:
         lesions = TubeRaster(grid.shape, grid.spacing)
         n = int(rng.integers(2, 7))
         picks = template.dwm_candidates[rng.choice(len(template.dwm_candidates), n, replace=False)]
         for centre in grid.ras_to_mm(pose.to_ras(picks)):
-            lesions.add(np.stack([centre, centre + 1e-3]), float(rng.uniform(1.5, 2.8)))
-        # A lesion thinner than the 5 mm slice is diluted by partial volume.
+            # Punctate foci seen on a 5 mm slice: centred within 1 mm of a slice's mid-plane.
+            dz = grid.spacing[2]
+            centre[2] = np.clip(round(centre[2] / dz), 0, grid.shape[2] - 1) * dz
+            centre[2] += rng.uniform(-1.0, 1.0)
+            radius = float(rng.uniform(1.5, 2.8))
+            lesions.add(np.stack([centre, centre + 1e-3]), radius)
+            drawn.append(
+                {
+                    "centre_ras_mm": np.round(grid.mm_to_ras(centre[None])[0], 2),
+                    "radius_mm": round(radius, 3),
+                }
+            )
         base = base + (0.95 - base) * lesions.fraction
     gain = 1300.0 / 0.62 * rng.uniform(0.9, 1.1)
     amplitude = gain * base * bias_field(grid.shape, rng, strength=0.12)
     sigma = gain * 0.48 / rng.uniform(18.0, 28.0)
     noise = rng.normal(0.0, sigma, (2, *grid.shape)).astype(np.float32)
-    return np.hypot(amplitude + noise[0], noise[1])
+    return np.hypot(amplitude + noise[0], noise[1]), drawn
 
 
 def _truth_tables(
@@ -523,7 +535,7 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
     images = _render_swi(grid, pose, template, scv, other, _subject_rng(settings.seed, index, 1))
     flair_rng = _subject_rng(settings.seed, index, 2)
     flair_grid = _flair_grid(preset, pose, grid, flair_rng)
-    flair = _render_flair(flair_grid, pose, template, row, flair_rng)
+    flair, lesions = _render_flair(flair_grid, pose, template, row, flair_rng)
 
     # --- DICOM -----------------------------------------------------------------------------
     study = fake_study(
@@ -604,6 +616,7 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
                 "n_slices": int(labels_minip.shape[2]),
             },
             "ventricle_slices": list(k_range),
+            "flair_lesions": lesions,
             "annotated_minip_slices": annotated,
             "analysis_minip_slice": analysis,
             "veins": [

@@ -333,8 +333,7 @@ def test_phase_carries_the_field_of_paramagnetic_veins(converted, tiny_cohort, m
         signal = np.asarray(mag.get_fdata()) * np.exp(1j * phase)
         _, highpass = swi_from_complex(signal, mag.header.get_zooms())
         veins = np.asarray(nib.load(tiny_cohort / "truth" / pid / "veins.nii.gz").dataobj) > 0
-        brain = np.asarray(
-            nib.load(tiny_cohort / "truth" / pid / "brain_mask.nii.gz").dataobj) > 0
+        brain = np.asarray(nib.load(tiny_cohort / "truth" / pid / "brain_mask.nii.gz").dataobj) > 0
         # Background field removed, the local phase is far larger at veins than in tissue.
         tissue = brain & ~veins
         assert np.mean(np.abs(highpass[veins])) > 2 * np.mean(np.abs(highpass[tissue]))
@@ -358,3 +357,17 @@ def test_flair_shows_the_drawn_lesions(converted, tiny_cohort, manifest):
         for lesion in lesions:
             i, j, k = np.rint(inv[:3, :3] @ lesion["centre_ras_mm"] + inv[:3, 3]).astype(int)
             assert data[i, j, k] > np.median(brain)
+
+
+def test_preview_picture_is_made_from_the_dicom_files(tiny_cohort, tmp_path):
+    from PIL import Image
+
+    from scvbench.synth import preview
+
+    out = tmp_path / "preview.png"
+    assert preview.main([str(tiny_cohort), str(out)]) == 0
+    with Image.open(out) as image:
+        assert image.size[0] > 2 * image.size[1]
+        pixels = np.asarray(image.convert("RGB"), dtype=int)
+    # the third panel overlays the true veins in colour
+    assert np.any(np.abs(pixels[..., 0] - pixels[..., 2]) > 80)

@@ -120,7 +120,7 @@ def generate_cohort(
         raise ScvbenchError(f"--nprocs must be at least 1, got {nprocs}")
     if seed < 0:
         raise ScvbenchError(f"--seed must be a non-negative integer, got {seed}")
-    out = Path(out)
+    out = Path(out).resolve()
     request = {
         "generator": GENERATOR,
         "version": __version__,

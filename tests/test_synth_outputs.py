@@ -94,6 +94,10 @@ def test_every_series_reads_with_pydicom_and_has_protocol_and_fake_phi(tiny_coho
                 15,
             )
             assert float(first.SliceThickness) == 1.0
+            # FOV 220 x 193.6 mm: phase field of view 88 %, whatever the matrix
+            assert float(first.PercentPhaseFieldOfView) == 88
+            assert first.Rows * float(first.PixelSpacing[0]) == pytest.approx(220)
+            assert first.Columns * float(first.PixelSpacing[1]) == pytest.approx(193.6)
         if number == "SE0003":
             assert (float(first.RepetitionTime), float(first.EchoTime)) == (8500, 81)
             assert float(first.SliceThickness) == 5 and float(first.SpacingBetweenSlices) == 6

@@ -175,6 +175,15 @@ def _fill_series(
     ds.ProtocolName = series.protocol
     ds.ReceiveCoilName = "Head_32"
     ds.InPlanePhaseEncodingDirection = series.phase_direction
+    rows, cols = grid.shape[1], grid.shape[0]
+    fov_rows, fov_cols = rows * grid.spacing[1], cols * grid.spacing[0]
+    if series.phase_direction == "ROW":  # phase encoded right-left, across the columns
+        ds.AcquisitionMatrix = [rows, 0, 0, cols]
+        ds.PercentPhaseFieldOfView = f"{100.0 * fov_cols / fov_rows:.4g}"
+    else:
+        ds.AcquisitionMatrix = [0, cols, rows, 0]
+        ds.PercentPhaseFieldOfView = f"{100.0 * fov_rows / fov_cols:.4g}"
+    ds.PercentSampling = "100"
     ds.FlipAngle = f"{series.flip_angle:g}"
     ds.PatientPosition = "HFS"
     # Free text as technologists write it: it names people and the site, so it must not survive

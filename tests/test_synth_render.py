@@ -1,0 +1,94 @@
+"""Physics and geometry of image formation, on small hand-made inputs."""
+
+import numpy as np
+import pytest
+
+from scvbench.synth.geometry import HeadPose, ScannerGrid
+from scvbench.synth.render import TubeRaster, dipole_field_ppm, swi_from_complex
+from scvbench.synth.veins import sinuous_curve
+
+
+def test_dipole_field_of_a_magnetised_sphere():
+    n, radius = 64, 5.0
+    axis = np.arange(n) - n // 2
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    chi = (x**2 + y**2 + z**2 <= radius**2).astype(np.float32)  # 1 ppm sphere
+    field = dipole_field_ppm(chi, (1.0, 1.0, 1.0), np.array([0.0, 0.0, 1.0]))
+    c = n // 2
+    # Lorentz-corrected: no field inside; outside, a dipole: +2a/3 along B0, -a/3 across it,
+    # with a = (R / r)^3 at distance r.
+    assert abs(field[c, c, c]) < 0.02
+    r = 12
+    expected = (radius / r) ** 3 / 3
+    assert field[c, c, c + r] == pytest.approx(2 * expected, rel=0.15)
+    assert field[c + r, c, c] == pytest.approx(-expected, rel=0.15)
+
+
+def test_field_follows_the_b0_direction():
+    chi = np.zeros((32, 32, 32), np.float32)
+    chi[14:18, 14:18, 14:18] = 1.0
+    along_x = dipole_field_ppm(chi, (1.0, 1.0, 1.0), np.array([1.0, 0.0, 0.0]))
+    along_z = dipole_field_ppm(chi, (1.0, 1.0, 1.0), np.array([0.0, 0.0, 1.0]))
+    np.testing.assert_allclose(along_x, np.transpose(along_z, (2, 1, 0)), atol=1e-5)
+
+
+def test_straight_tube_volume_and_labels():
+    raster = TubeRaster((60, 40, 30), (0.5, 0.5, 1.0))
+    points = np.array([[5.0, 10.0, 15.0], [25.0, 10.0, 15.0]])
+    raster.add(points, 1.0, label=3)
+    volume = float(raster.fraction.sum()) * 0.5 * 0.5 * 1.0
+    assert volume == pytest.approx(np.pi * 1.0**2 * 20.0, rel=0.12)
+    assert set(np.unique(raster.label)) == {0, 3}
+    # labelled voxels lie within the radius of the centre line
+    ii, jj, kk = np.nonzero(raster.label)
+    dist = np.hypot(jj * 0.5 - 10.0, kk * 1.0 - 15.0)
+    assert dist.max() <= 1.0 + 1e-9
+
+
+@pytest.mark.parametrize("tortuosity", [1.0, 1.1, 1.5, 2.0])
+def test_sinuous_curve_has_the_requested_tortuosity(tortuosity):
+    curve = sinuous_curve(tortuosity, np.random.default_rng(1), max_amplitude=0.2)
+    length = np.sum(np.linalg.norm(np.diff(curve, axis=0), axis=1))
+    chord = np.linalg.norm(curve[-1] - curve[0])
+    assert chord == pytest.approx(1.0)
+    assert length / chord == pytest.approx(tortuosity, abs=0.005)
+
+
+def test_sinuous_curve_meanders_to_stay_within_the_band():
+    wide = sinuous_curve(1.3, np.random.default_rng(2), max_amplitude=1.0)
+    narrow = sinuous_curve(1.3, np.random.default_rng(2), max_amplitude=0.1)
+    assert np.abs(narrow[:, 1]).max() <= 0.1
+    assert np.abs(wide[:, 1]).max() > 0.1
+    crossings = np.sum(np.diff(np.sign(narrow[1:-1, 1])) != 0)
+    assert crossings >= 2  # several half waves instead of one wide arc
+
+
+def test_negative_phase_darkens_swi():
+    magnitude = np.ones((16, 16, 4), np.float32)
+    phase = np.zeros_like(magnitude)
+    phase[8, 8, :] = -1.5
+    swi, highpass = swi_from_complex(magnitude * np.exp(1j * phase), (1.0, 1.0, 1.0))
+    assert highpass[8, 8, 0] < -1.0
+    assert swi[8, 8, 0] < 0.1 * swi[2, 2, 0]
+
+
+def test_grid_affines_are_consistent():
+    grid = ScannerGrid(
+        shape=(20, 30, 10),
+        spacing=(0.55, 0.625, 1.0),
+        centre_lps=(1.0, -2.0, 3.0),
+        tilt_deg=5.0,
+        thickness=1.0,
+    )
+    centre = grid.lps_affine @ np.array([9.5, 14.5, 4.5, 1.0])
+    np.testing.assert_allclose(centre[:3], [1.0, -2.0, 3.0])
+    points = np.array([[1.0, 2.0, 3.0], [10.0, 5.0, 7.5]])
+    np.testing.assert_allclose(grid.ras_to_mm(grid.mm_to_ras(points)), points, atol=1e-9)
+    # the canonical array is the grid flipped along columns and rows: same world positions
+    ijk = np.array([3, 4, 5, 1.0])
+    flipped = np.array([20 - 1 - 3, 30 - 1 - 4, 5, 1.0])
+    np.testing.assert_allclose(grid.ras_affine @ ijk, grid.canonical_affine @ flipped)
+    pose = HeadPose(angles_deg=(0.0, 0.0, 90.0), scale=1.0, shift_mm=(0.0, 0.0, 0.0))
+    np.testing.assert_allclose(
+        pose.to_ras(np.array([[1.0, 0.0, 0.0]])), [[0.0, 1.0, 0.0]], atol=1e-12
+    )

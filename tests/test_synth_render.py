@@ -40,7 +40,7 @@ def test_straight_tube_volume_and_labels():
     assert volume == pytest.approx(np.pi * 1.0**2 * 20.0, rel=0.12)
     assert set(np.unique(raster.label)) == {0, 3}
     # labelled voxels lie within the radius of the centre line
-    ii, jj, kk = np.nonzero(raster.label)
+    _, jj, kk = np.nonzero(raster.label)
     dist = np.hypot(jj * 0.5 - 10.0, kk * 1.0 - 15.0)
     assert dist.max() <= 1.0 + 1e-9
 

@@ -1,0 +1,1 @@
+"""BIDS names and paths used by scvbench."""

@@ -1,0 +1,1 @@
+"""Scanner DICOM to BIDS: finding series, classifying them, converting with dcm2niix."""

@@ -1,0 +1,225 @@
+"""Find DICOM series under a folder and classify them for an SWI/FLAIR study.
+
+Files are found in any nesting, with or without extensions; a DICOMDIR index and files that are
+not DICOM are reported as skipped with the reason, never silently dropped. Series are grouped by
+SeriesInstanceUID and classified by the first matching rule of :data:`BUILTIN_RULES` (or rules
+given by the user, tried first).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "BUILTIN_RULES",
+    "KINDS",
+    "Classification",
+    "Rule",
+    "SeriesInfo",
+    "Skipped",
+    "classify",
+    "find_series",
+]
+
+#: What a series can be classified as; ``None`` means not used.
+KINDS = ("swi", "mag", "phase", "mip", "flair")
+#: Kinds scvbench reads. The scanner's mIP is recognised but not converted: scvbench computes its
+#: own MinIP with the slab in millimetres.
+USED_KINDS = ("swi", "mag", "phase", "flair")
+
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+_HEADER_TAGS = [
+    "SOPClassUID",
+    "Modality",
+    "Manufacturer",
+    "PatientID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "ProtocolName",
+    "ImageType",
+    "InstanceNumber",
+]
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One DICOM series as found on disk."""
+
+    uid: str
+    patient_id: str
+    study_uid: str
+    number: int
+    description: str
+    protocol: str
+    image_type: tuple[str, ...]
+    manufacturer: str
+    modality: str
+    files: tuple[Path, ...]
+
+    def field(self, name: str) -> str:
+        r"""The text a rule matches for ``name``; ImageType values are joined with ``\``."""
+        if name == "ImageType":
+            return "\\".join(self.image_type)
+        return str(
+            getattr(
+                self,
+                {
+                    "SeriesDescription": "description",
+                    "ProtocolName": "protocol",
+                    "Manufacturer": "manufacturer",
+                }[name],
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that is not part of any series, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Classify a series as ``kind`` when every regular expression matches (case-insensitive).
+
+    ``conditions`` maps a field (``SeriesDescription``, ``ProtocolName``, ``ImageType`` or
+    ``Manufacturer``) to a regular expression searched in it. ``kind`` ``None`` excludes the
+    series on purpose.
+    """
+
+    kind: str | None
+    conditions: tuple[tuple[str, str], ...]
+    note: str = ""
+
+    def matches(self, series: SeriesInfo) -> bool:
+        """Whether every condition holds for ``series``."""
+        return all(
+            re.search(pattern, series.field(name), re.IGNORECASE)
+            for name, pattern in self.conditions
+        )
+
+
+_SWI = r"swi|swan|susc"
+#: The built-in table, tried in order: Siemens, Philips and GE naming of SWI and FLAIR series.
+BUILTIN_RULES: tuple[Rule, ...] = (
+    Rule("mip", (("ImageType", r"(^|\\)MN?IP(\\|$)"),), "scanner minimum-intensity projection"),
+    Rule("mip", (("SeriesDescription", r"(^|[^a-z])m(in)?ip([^a-z]|$)"),), "scanner mIP by name"),
+    Rule("swi", (("ImageType", r"(^|\\)SWI(\\|$)"),), "Siemens processed SWI"),
+    Rule(
+        "swi",
+        (("SeriesDescription", r"^SWI_Images|SWIp\b|filtered.?swan"),),
+        "processed SWI by name (Siemens SWI_Images, Philips SWIp, GE filtered SWAN)",
+    ),
+    Rule(
+        "phase", (("ImageType", r"(^|\\)(P|PHASE)(\\|$)"), ("SeriesDescription", _SWI)), "SWI phase"
+    ),
+    Rule(
+        "phase",
+        (("ImageType", r"(^|\\)(P|PHASE)(\\|$)"), ("ProtocolName", _SWI)),
+        "SWI phase (by protocol)",
+    ),
+    Rule(
+        "mag",
+        (("ImageType", r"(^|\\)(M|MAGNITUDE)(\\|$)"), ("ProtocolName", _SWI)),
+        "SWI magnitude (by protocol)",
+    ),
+    Rule(
+        "mag",
+        (("ImageType", r"(^|\\)(M|MAGNITUDE)(\\|$)"), ("SeriesDescription", _SWI)),
+        "SWI magnitude",
+    ),
+    Rule("flair", (("SeriesDescription", r"flair|dark.?fluid"),), "T2-FLAIR"),
+    Rule("flair", (("ProtocolName", r"flair|dark.?fluid"),), "T2-FLAIR (by protocol)"),
+)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The outcome for one series: a kind (or ``None``) and the reason in words."""
+
+    kind: str | None
+    reason: str
+
+    @property
+    def used(self) -> bool:
+        """Whether scvbench converts this series."""
+        return self.kind in USED_KINDS
+
+
+def classify(series: SeriesInfo, rules: Sequence[Rule] = BUILTIN_RULES) -> Classification:
+    """Classify ``series`` by the first matching rule; unmatched series are reported, not used."""
+    if series.modality and series.modality != "MR":
+        return Classification(None, f"modality {series.modality}, not MR")
+    for rule in rules:
+        if rule.matches(series):
+            if rule.kind is None:
+                return Classification(None, f"excluded by rule: {rule.note or rule.conditions}")
+            if rule.kind not in USED_KINDS:
+                return Classification(rule.kind, f"{rule.note}; not used")
+            return Classification(rule.kind, rule.note)
+    return Classification(None, "matches no rule (not SWI or FLAIR)")
+
+
+def _walk(root: Path) -> Iterable[Path]:
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(folder) / name
+
+
+def find_series(root: str | os.PathLike[str]) -> tuple[list[SeriesInfo], list[Skipped]]:
+    """Read every file header under ``root`` and group DICOM images into series.
+
+    Returns the series (ordered by patient, study and series number) and the skipped files.
+    Files of one series are ordered by InstanceNumber, then path.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    root = Path(root)
+    groups: dict[str, list[tuple[int, Path, object]]] = defaultdict(list)
+    skipped: list[Skipped] = []
+    for path in _walk(root):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+        except (InvalidDicomError, EOFError, OSError, ValueError) as err:
+            skipped.append(Skipped(path, f"not a readable DICOM file ({err.__class__.__name__})"))
+            continue
+        sop_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+        if sop_class == _DICOMDIR_CLASS or path.name.upper() == "DICOMDIR":
+            skipped.append(Skipped(path, "DICOMDIR index (the files it lists are read directly)"))
+            continue
+        uid = str(getattr(ds, "SeriesInstanceUID", ""))
+        if not uid:
+            skipped.append(Skipped(path, "no SeriesInstanceUID"))
+            continue
+        groups[uid].append((int(getattr(ds, "InstanceNumber", 0) or 0), path, ds))
+    series = []
+    for uid, members in groups.items():
+        members.sort(key=lambda m: (m[0], str(m[1])))
+        ds = members[0][2]
+        series.append(
+            SeriesInfo(
+                uid=uid,
+                patient_id=str(getattr(ds, "PatientID", "")),
+                study_uid=str(getattr(ds, "StudyInstanceUID", "")),
+                number=int(getattr(ds, "SeriesNumber", 0) or 0),
+                description=str(getattr(ds, "SeriesDescription", "")),
+                protocol=str(getattr(ds, "ProtocolName", "")),
+                image_type=tuple(str(v) for v in getattr(ds, "ImageType", ()) or ()),
+                manufacturer=str(getattr(ds, "Manufacturer", "")),
+                modality=str(getattr(ds, "Modality", "")),
+                files=tuple(m[1] for m in members),
+            )
+        )
+    series.sort(key=lambda s: (s.patient_id, s.study_uid, s.number, s.uid))
+    return series, skipped

@@ -99,7 +99,144 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_synth)
 
 
-_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_synth]
+def _read_mapping(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        return dict(zip(table["patient_id"], table["participant_id"], strict=True))
+    except (OSError, ValueError, KeyError) as err:
+        raise ScvbenchError(
+            f"{path}: not a label mapping ({err}); it needs the columns patient_id and "
+            "participant_id"
+        ) from None
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from scvbench.convert.run import convert_dataset, format_plan
+
+    report = convert_dataset(
+        args.dicom_dir,
+        args.bids_dir,
+        demographics=args.demographics,
+        fazekas=args.fazekas,
+        config=args.config,
+        key_file=args.key_file,
+        mapping=_read_mapping(args.mapping),
+        participant_labels=args.participant_label,
+        dry_run=args.dry_run,
+        overwrite=args.overwrite,
+        nprocs=args.nprocs,
+    )
+    if args.dry_run:
+        print(format_plan(report.plans, report.skipped_files))
+        return 0
+    print(
+        f"converted {len(report.converted)}, already present {len(report.up_to_date)}, "
+        f"failed {len(report.failed)} participant(s) in {args.bids_dir}"
+    )
+    unused = sum(1 for p in report.plans for _, _, target in p.series if target is None)
+    if unused or report.skipped_files:
+        print(
+            f"{unused} series not used and {len(report.skipped_files)} file(s) skipped; "
+            "see --dry-run for the reasons"
+        )
+    for label, reason in sorted(report.failed.items()):
+        print(f"scvbench: error: sub-{label}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="convert scanner DICOM (SWI, FLAIR) to a de-identified BIDS dataset",
+        description=(
+            "Find and classify DICOM series, convert them with dcm2niix, strip protected health "
+            "information, and write a BIDS dataset with participants.tsv and "
+            "phenotype/fazekas.tsv. Participants already converted are kept unless --overwrite."
+        ),
+    )
+    p.add_argument("dicom_dir", type=Path, help="folder with DICOM files, any nesting")
+    p.add_argument("bids_dir", type=Path, help="BIDS dataset to create or extend")
+    p.add_argument(
+        "--demographics", type=Path, help="CSV: patient_id, sex, age[, education_years, handedness]"
+    )
+    p.add_argument(
+        "--fazekas",
+        type=Path,
+        help="CSV: patient_id, rater1_dwm, rater1_pv, rater2_dwm, rater2_pv, "
+        "consensus_dwm, consensus_pv",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        help='JSON series rules tried before the built-in table: {"rules": [{"kind": '
+        '"swi", "match": {"SeriesDescription": "regex"}}]}',
+    )
+    p.add_argument(
+        "--key-file", type=Path, help="where to write the PatientID-to-label key (outside BIDS_DIR)"
+    )
+    p.add_argument(
+        "--mapping",
+        type=Path,
+        help="CSV: patient_id, participant_id (default: sequential labels 001, 002, "
+        "... in PatientID order)",
+    )
+    p.add_argument(
+        "--participant-label",
+        nargs="+",
+        metavar="LABEL",
+        help="convert only these participants (with or without sub-)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (series -> BIDS name, or why skipped); write nothing",
+    )
+    p.add_argument("--overwrite", action="store_true", help="redo participants already present")
+    p.add_argument(
+        "--nprocs",
+        type=_positive_int,
+        default=1,
+        help="participants converted in parallel (default: 1)",
+    )
+    p.set_defaults(func=_cmd_convert)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from scvbench.convert.validate import validate
+
+    result = validate(args.bids_dir, recursive=args.recursive)
+    for code, location in result.errors:
+        print(f"error {code}: {location}")
+    verdict = "valid" if result.valid else f"{len(result.errors)} error(s)"
+    print(f"{args.bids_dir}: {verdict} ({len(result.warnings)} warning(s)), bids-validator-deno")
+    return 0 if result.valid else 1
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="run the official BIDS validator on a dataset",
+        description="Run bids-validator-deno (offline) and report its verdict.",
+    )
+    p.add_argument("bids_dir", type=Path)
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="also validate the derivative datasets under derivatives/",
+    )
+    p.set_defaults(func=_cmd_validate)
+
+
+_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_synth,
+    _add_convert,
+    _add_validate,
+]
 
 
 def _get_parser() -> argparse.ArgumentParser:

@@ -45,6 +45,10 @@ _HEADER_TAGS = [
     "ProtocolName",
     "ImageType",
     "InstanceNumber",
+    "PatientAge",
+    "PatientSex",
+    "PatientBirthDate",
+    "StudyDate",
 ]
 
 
@@ -62,6 +66,8 @@ class SeriesInfo:
     manufacturer: str
     modality: str
     files: tuple[Path, ...]
+    age: int | None = None
+    sex: str | None = None
 
     def field(self, name: str) -> str:
         r"""The text a rule matches for ``name``; ImageType values are joined with ``\``."""
@@ -169,6 +175,21 @@ def classify(series: SeriesInfo, rules: Sequence[Rule] = BUILTIN_RULES) -> Class
     return Classification(None, "matches no rule (not SWI or FLAIR)")
 
 
+def _age(ds) -> int | None:
+    """Age in whole years from PatientAge (``034Y``), else from birth and study dates."""
+    text = str(getattr(ds, "PatientAge", "") or "")
+    if len(text) == 4 and text[:3].isdigit():
+        value, unit = int(text[:3]), text[3].upper()
+        return {"Y": value, "M": value // 12, "W": value // 52, "D": value // 365}.get(unit)
+    birth, study = str(getattr(ds, "PatientBirthDate", "")), str(getattr(ds, "StudyDate", ""))
+    if len(birth) == 8 and len(study) == 8 and birth.isdigit() and study.isdigit():
+        years = int(study[:4]) - int(birth[:4])
+        if study[4:] < birth[4:]:
+            years -= 1
+        return years
+    return None
+
+
 def _walk(root: Path) -> Iterable[Path]:
     for folder, dirs, files in os.walk(root):
         dirs.sort()
@@ -219,6 +240,8 @@ def find_series(root: str | os.PathLike[str]) -> tuple[list[SeriesInfo], list[Sk
                 manufacturer=str(getattr(ds, "Manufacturer", "")),
                 modality=str(getattr(ds, "Modality", "")),
                 files=tuple(m[1] for m in members),
+                age=_age(ds),
+                sex=str(getattr(ds, "PatientSex", "") or "").upper()[:1] or None,
             )
         )
     series.sort(key=lambda s: (s.patient_id, s.study_uid, s.number, s.uid))

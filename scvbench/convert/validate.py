@@ -1,0 +1,57 @@
+"""Run the official BIDS validator (bids-validator-deno, installed with scvbench) offline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from scvbench.errors import ScvbenchError
+
+__all__ = ["ValidationResult", "validate"]
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The validator's verdict: exit code, errors and warnings as ``(code, location)`` pairs."""
+
+    returncode: int
+    errors: list[tuple[str, str]]
+    warnings: list[tuple[str, str]]
+
+    @property
+    def valid(self) -> bool:
+        """True when the validator found no error."""
+        return self.returncode == 0 and not self.errors
+
+
+def _executable() -> str:
+    local = Path(sys.executable).with_name("bids-validator-deno")
+    found = str(local) if local.exists() else shutil.which("bids-validator-deno")
+    if not found:
+        raise ScvbenchError("bids-validator-deno is not installed; pip install bids-validator-deno")
+    return found
+
+
+def validate(bids_dir: str | Path, recursive: bool = False) -> ValidationResult:
+    """Validate ``bids_dir``; with ``recursive`` also the derivative datasets inside it."""
+    args = [_executable(), "--json", str(bids_dir)]
+    if recursive:
+        args.insert(1, "--recursive")
+    run = subprocess.run(args, capture_output=True, text=True, check=False)
+    try:
+        report = json.loads(run.stdout)
+    except ValueError:
+        tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ScvbenchError(f"bids-validator-deno failed on {bids_dir}: {tail[0]}") from None
+    issues = report.get("issues", {}).get("issues", [])
+    errors = [
+        (i.get("code", ""), i.get("location", "")) for i in issues if i.get("severity") == "error"
+    ]
+    warnings = [
+        (i.get("code", ""), i.get("location", "")) for i in issues if i.get("severity") == "warning"
+    ]
+    return ValidationResult(run.returncode, errors, warnings)

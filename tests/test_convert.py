@@ -228,3 +228,74 @@ def test_sheet_row_for_an_unknown_patient_is_an_error(tiny_cohort, tmp_path, cap
     assert status == 1
     assert f"{bad}, row 6: no DICOM data for this patient" in capsys.readouterr().err
     assert not (tmp_path / "bids").exists()
+
+
+def _one_patient(tiny_cohort, tmp_path, folder="PA0001"):
+    import shutil
+
+    target = tmp_path / "dicom"
+    shutil.copytree(tiny_cohort / "dicom" / folder, target / folder)
+    return target
+
+
+def test_missing_slice_fails_that_participant_only(tiny_cohort, tmp_path, capsys):
+    import shutil
+
+    dicom = _one_patient(tiny_cohort, tmp_path)
+    shutil.copytree(tiny_cohort / "dicom" / "PA0002", dicom / "PA0002")
+    (dicom / "PA0001" / "ST0001" / "SE0008" / "IM0020").unlink()
+    status = main(["convert", str(dicom), str(tmp_path / "bids")])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "lacks instance(s) 20: a slice is missing" in err and "SE0008" in err
+    subjects = sorted(p.name for p in (tmp_path / "bids").glob("sub-*"))
+    assert len(subjects) == 1  # the other participant still converts
+
+
+def test_conflicting_patient_data_is_reported(tiny_cohort, tmp_path, capsys):
+    dicom = _one_patient(tiny_cohort, tmp_path)
+    for path in (dicom / "PA0001" / "ST0001" / "SE0003").iterdir():
+        ds = pydicom.dcmread(path)
+        ds.PatientSex = "F" if ds.PatientSex == "M" else "M"
+        ds.save_as(path)
+    assert main(["convert", str(dicom), str(tmp_path / "bids")]) == 1
+    assert "conflicting patient data across series" in capsys.readouterr().err
+
+
+def test_truncated_and_foreign_files_are_listed(tiny_cohort, tmp_path, capsys):
+    dicom = _one_patient(tiny_cohort, tmp_path)
+    victim = dicom / "PA0001" / "ST0001" / "SE0007" / "IM0002"
+    victim.write_bytes(victim.read_bytes()[:200])
+    (dicom / "report.pdf").write_bytes(b"%PDF-1.4 not an image")
+    assert main(["convert", str(dicom), str(tmp_path / "bids"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "report.pdf: not a readable DICOM file" in out
+    assert "IM0002: damaged or incomplete DICOM header" in out
+
+
+def test_a_run_killed_midway_is_completed_by_the_next(tiny_cohort, tmp_path, monkeypatch):
+    import shutil
+
+    from scvbench.convert import run as convert_run
+
+    dicom = _one_patient(tiny_cohort, tmp_path)
+    shutil.copytree(tiny_cohort / "dicom" / "PA0002", dicom / "PA0002")
+    clean = tmp_path / "clean"
+    assert main(["convert", str(dicom), str(clean)]) == 0
+
+    real = convert_run._dcm2niix
+    calls = {"n": 0}
+
+    def killed(series, work):
+        calls["n"] += 1
+        if calls["n"] == 7:  # half-way through the second participant
+            raise KeyboardInterrupt
+        return real(series, work)
+
+    monkeypatch.setattr(convert_run, "_dcm2niix", killed)
+    bids = tmp_path / "bids"
+    assert main(["convert", str(dicom), str(bids)]) == 130
+    assert [p.name for p in bids.glob("sub-*")] == ["sub-001"]
+    monkeypatch.setattr(convert_run, "_dcm2niix", real)
+    assert main(["convert", str(dicom), str(bids)]) == 0
+    assert _digest(bids) == _digest(clean)

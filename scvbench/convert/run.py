@@ -135,6 +135,20 @@ def plan(
                 p.series.append((s, c, None))
         if "swi" not in last and "mag" not in last:
             p.problems.append("no SWI series (processed SWI or magnitude) found")
+        for kind, s in last.items():
+            missing = s.missing_instances()
+            if missing:
+                p.problems.append(
+                    f"series {s.number} ({kind}) in {s.files[0].parent} lacks instance(s) "
+                    f"{', '.join(map(str, missing[:5]))}: a slice is missing; export it again"
+                )
+        sexes = {s.sex for s in items if s.sex}
+        ages = {s.age for s in items if s.age is not None}
+        if len(sexes) > 1 or (ages and max(ages) - min(ages) > 1):
+            p.problems.append(
+                f"conflicting patient data across series (sex {sorted(sexes)}, age "
+                f"{sorted(ages)}): do two people share one PatientID?"
+            )
         plans.append(p)
     return plans, skipped
 
@@ -265,7 +279,9 @@ def _participants(plans: list[ParticipantPlan], demographics: Path | None) -> pd
                 if column in entry and str(entry[column]).strip():
                     row[column] = str(entry[column]).strip()
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(
+        rows, columns=["participant_id", "age", "sex", "handedness", "education_years"]
+    )
 
 
 def _fazekas(plans: list[ParticipantPlan], sheet_path: Path) -> pd.DataFrame:

@@ -68,6 +68,14 @@ class SeriesInfo:
     files: tuple[Path, ...]
     age: int | None = None
     sex: str | None = None
+    instances: tuple[int, ...] = ()
+
+    def missing_instances(self) -> list[int]:
+        """InstanceNumbers missing between the first and last file (a lost slice)."""
+        numbers = sorted(set(self.instances))
+        if len(numbers) < 2:
+            return []
+        return sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
 
     def field(self, name: str) -> str:
         r"""The text a rule matches for ``name``; ImageType values are joined with ``\``."""
@@ -221,7 +229,9 @@ def find_series(root: str | os.PathLike[str]) -> tuple[list[SeriesInfo], list[Sk
             continue
         uid = str(getattr(ds, "SeriesInstanceUID", ""))
         if not uid:
-            skipped.append(Skipped(path, "no SeriesInstanceUID"))
+            skipped.append(
+                Skipped(path, "damaged or incomplete DICOM header (no SeriesInstanceUID)")
+            )
             continue
         groups[uid].append((int(getattr(ds, "InstanceNumber", 0) or 0), path, ds))
     series = []
@@ -242,6 +252,7 @@ def find_series(root: str | os.PathLike[str]) -> tuple[list[SeriesInfo], list[Sk
                 files=tuple(m[1] for m in members),
                 age=_age(ds),
                 sex=str(getattr(ds, "PatientSex", "") or "").upper()[:1] or None,
+                instances=tuple(m[0] for m in members),
             )
         )
     series.sort(key=lambda s: (s.patient_id, s.study_uid, s.number, s.uid))

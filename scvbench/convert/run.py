@@ -398,12 +398,16 @@ def convert_dataset(
             report.up_to_date.append(p.label)
         else:
             todo.append(p)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), desc="convert", unit="participant", disable=None)
     if nprocs > 1 and len(todo) > 1:
         context = multiprocessing.get_context("fork")
         with cf.ProcessPoolExecutor(max_workers=nprocs, mp_context=context) as pool:
             futures = {pool.submit(_convert_participant, p, bids_dir): p for p in todo}
             for future in cf.as_completed(futures):
                 _collect(future, futures[future], report)
+                bar.update()
     else:
         for p in todo:
             future: cf.Future = cf.Future()
@@ -412,6 +416,8 @@ def convert_dataset(
             except ScvbenchError as err:
                 future.set_exception(err)
             _collect(future, p, report)
+            bar.update()
+    bar.close()
     shutil.rmtree(bids_dir / _WORK, ignore_errors=True)
     done = [p for p in plans if p.label in report.converted or p.label in report.up_to_date]
     _merge_tsv(

@@ -299,3 +299,32 @@ def test_a_run_killed_midway_is_completed_by_the_next(tiny_cohort, tmp_path, mon
     monkeypatch.setattr(convert_run, "_dcm2niix", real)
     assert main(["convert", str(dicom), str(bids)]) == 0
     assert _digest(bids) == _digest(clean)
+
+
+@pytest.mark.parametrize(
+    "column,value,message",
+    [
+        ("age", "thirty", "age is 'thirty'"),
+        ("sex", "male?", "sex is 'male?'"),
+        ("patient_id", "P0000001", "no DICOM data for this patient"),
+    ],
+)
+def test_bad_demographics_rows_are_named(tiny_cohort, tmp_path, capsys, column, value, message):
+    sheet = pd.read_csv(tiny_cohort / "demographics.csv", dtype=str)
+    sheet.loc[2, column] = value
+    bad = tmp_path / "demographics.csv"
+    sheet.to_csv(bad, index=False)
+    assert (
+        main(
+            [
+                "convert",
+                str(tiny_cohort / "dicom"),
+                str(tmp_path / "bids"),
+                "--demographics",
+                str(bad),
+            ]
+        )
+        == 1
+    )
+    assert f"{bad}, row 4: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "bids").exists()

@@ -255,11 +255,31 @@ def _read_table(path: Path, required: list[str], what: str) -> pd.DataFrame:
     return table
 
 
-def _participants(plans: list[ParticipantPlan], demographics: Path | None) -> pd.DataFrame:
+def _check_demographics(sheet: pd.DataFrame, path: Path, patient_ids: set[str]) -> None:
+    for number, entry in enumerate(sheet.to_dict("records"), start=2):
+        where = f"{path}, row {number}"
+        if entry["patient_id"] not in patient_ids:
+            raise ScvbenchError(
+                f"{where}: no DICOM data for this patient; remove the row or "
+                "add the patient's DICOM files"
+            )
+        age = str(entry["age"]).strip()
+        if age and age != "n/a" and not (age.replace(".", "", 1).isdigit() and float(age) < 130):
+            raise ScvbenchError(f"{where}: age is {age!r}; give years as a number or n/a")
+        if str(entry["sex"]).strip() not in ("M", "F", "O", "n/a", ""):
+            raise ScvbenchError(f"{where}: sex is {entry['sex']!r}; use M, F, O or n/a")
+
+
+def _participants(
+    plans: list[ParticipantPlan], demographics: Path | None, check: bool = False
+) -> pd.DataFrame:
+    """The participants table of ``plans``; the demographics sheet wins over DICOM headers."""
     rows = []
     sheet = None
     if demographics is not None:
         sheet = _read_table(demographics, ["patient_id", "sex", "age"], "demographics")
+        if check:
+            _check_demographics(sheet, demographics, {p.patient_id for p in plans})
         sheet = sheet.set_index("patient_id")
     for p in plans:
         row = {
@@ -376,7 +396,7 @@ def convert_dataset(
     # Check the sheets against every patient found before anything is written.
     phenotype = _fazekas(plans, Path(fazekas)) if fazekas is not None else None
     if demographics is not None:
-        _participants(plans, Path(demographics))
+        _participants(plans, Path(demographics), check=True)
     if participant_labels:
         wanted = {label.removeprefix("sub-") for label in participant_labels}
         unknown = wanted - {p.label for p in plans}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 
 import nibabel as nib
 import numpy as np
@@ -328,3 +329,64 @@ def test_bad_demographics_rows_are_named(tiny_cohort, tmp_path, capsys, column, 
     )
     assert f"{bad}, row 4: {message}" in capsys.readouterr().err
     assert not (tmp_path / "bids").exists()
+
+
+def test_real_sample_from_pydicom_is_rejected_then_converts_with_a_rule(tmp_path, capsys):
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    dicom = tmp_path / "dicom"
+    dicom.mkdir()
+    shutil.copy(get_testdata_file("MR_small.dcm", download=False), dicom / "IM1")
+    assert main(["convert", str(dicom), str(tmp_path / "a")]) == 1
+    assert "sub-001: no SWI series" in capsys.readouterr().err
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"kind": "swi", "match": {"ImageType": "OTHER"}}]}))
+    assert main(["convert", str(dicom), str(tmp_path / "b"), "--config", str(rules)]) == 0
+    image = nib.load(tmp_path / "b" / "sub-001" / "anat" / "sub-001_acq-swi_rec-swi_T2starw.nii.gz")
+    assert image.shape[:2] == (64, 64)
+    participants = pd.read_csv(tmp_path / "b" / "participants.tsv", sep="\t", dtype=str)
+    assert participants.loc[0, "sex"] == "F"  # read from the header before de-identification
+
+
+def test_non_mr_series_is_listed_not_converted(tiny_cohort, tmp_path, capsys):
+    dicom = _one_patient(tiny_cohort, tmp_path)
+    for path in (dicom / "PA0001" / "ST0001" / "SE0007").iterdir():
+        ds = pydicom.dcmread(path)
+        ds.Modality = "CT"
+        ds.save_as(path)
+    assert main(["convert", str(dicom), str(tmp_path / "bids"), "--dry-run"]) == 0
+    assert "skip: modality CT, not MR" in capsys.readouterr().out
+
+
+def test_age_and_sex_come_from_dicom_without_a_sheet(tiny_cohort, tmp_path):
+    dicom = _one_patient(tiny_cohort, tmp_path)
+    assert main(["convert", str(dicom), str(tmp_path / "bids")]) == 0
+    got = pd.read_csv(
+        tmp_path / "bids" / "participants.tsv", sep="\t", dtype=str, keep_default_na=False
+    ).iloc[0]
+    demo = pd.read_csv(tiny_cohort / "demographics.csv", dtype=str).iloc[0]
+    assert (got["age"], got["sex"]) == (demo["age"], demo["sex"])
+    assert got["handedness"] == "n/a"
+
+
+@pytest.mark.parametrize("sheet_name", ["fazekas", "demographics"])
+def test_missing_column_is_named(tiny_cohort, tmp_path, capsys, sheet_name):
+    sheet = pd.read_csv(tiny_cohort / f"{sheet_name}.csv", dtype=str)
+    dropped = "consensus_dwm" if sheet_name == "fazekas" else "sex"
+    bad = tmp_path / "sheet.csv"
+    sheet.drop(columns=[dropped]).to_csv(bad, index=False)
+    assert (
+        main(
+            [
+                "convert",
+                str(tiny_cohort / "dicom"),
+                str(tmp_path / "bids"),
+                f"--{sheet_name}",
+                str(bad),
+            ]
+        )
+        == 1
+    )
+    assert f"has no column {dropped}" in capsys.readouterr().err

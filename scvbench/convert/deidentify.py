@@ -8,9 +8,8 @@ puts the acquisition time in ``descrip`` and image comments in ``aux_file``.
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
-
-import numpy as np
 
 __all__ = ["SIDECAR_KEYS", "clean_nifti", "clean_sidecar"]
 
@@ -74,29 +73,31 @@ def clean_sidecar(sidecar: dict) -> dict:
     return {key: value for key, value in sidecar.items() if key in SIDECAR_KEYS}
 
 
-def clean_nifti(source: Path, target: Path, scale: float | None = None) -> None:
-    """Rewrite ``source`` to ``target`` with every free-text header field blanked.
+def clean_nifti(source: Path, target: Path, rescale: float | None = None) -> None:
+    """Write the uncompressed NIfTI ``source`` to ``target`` (``.nii.gz``) de-identified.
 
-    ``scale`` multiplies the data (stored as float32), used to express phase in radians.
+    The free-text header fields are blanked and header extensions dropped; the voxel data are
+    copied byte for byte, never re-encoded. ``rescale`` multiplies the scaling (``scl_slope`` and
+    ``scl_inter``), used to express phase in radians without touching the data. Compression is
+    gzip level 1 with no time stamp, so a re-run writes identical bytes.
     """
+    import gzip
+
     import nibabel as nib
 
     from scvbench import io
 
-    image = nib.load(source)
-    header = image.header.copy()
+    raw = Path(source).read_bytes()
+    header = nib.Nifti1Header.from_fileobj(BytesIO(raw))
+    offset = int(header["vox_offset"])
     for field in ("descrip", "db_name", "aux_file", "intent_name"):
         header[field] = b""
-    header.extensions.clear()
-    if scale is None:
-        out = nib.Nifti1Image(np.asanyarray(image.dataobj.get_unscaled()), image.affine, header)
-        out.header.set_slope_inter(image.dataobj.slope, image.dataobj.inter)
-    else:
-        data = (np.asarray(image.get_fdata(dtype=np.float32)) * np.float32(scale)).astype(
-            np.float32
-        )
-        header.set_data_dtype(np.float32)
-        out = nib.Nifti1Image(data, image.affine, header)
-        out.header.set_slope_inter(1.0, 0.0)
-    with io.atomic_path(target) as tmp:
-        nib.save(out, tmp)
+    if rescale is not None:
+        slope, inter = header.get_slope_inter()
+        slope = 1.0 if slope is None else slope
+        inter = 0.0 if inter is None else inter
+        header["scl_slope"] = slope * rescale
+        header["scl_inter"] = inter * rescale
+    header["vox_offset"] = 352
+    body = header.binaryblock + b"\0\0\0\0" + raw[offset:]
+    io.write_bytes(target, gzip.compress(body, compresslevel=1, mtime=0))

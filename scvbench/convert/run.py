@@ -188,7 +188,7 @@ def _dcm2niix(series: SeriesInfo, work: Path) -> tuple[Path, Path]:
             "-ba",
             "y",
             "-z",
-            "y",
+            "n",  # compressed once, by clean_nifti, after de-identification
             "-f",
             "series",
             "-o",
@@ -199,14 +199,14 @@ def _dcm2niix(series: SeriesInfo, work: Path) -> tuple[Path, Path]:
         text=True,
         check=False,
     )
-    images = sorted(out.glob("*.nii.gz"))
+    images = sorted(out.glob("*.nii"))
     if run.returncode != 0 or len(images) != 1:
         detail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
         raise ScvbenchError(
             f"dcm2niix could not convert series {series.number} "
             f"({series.description}) in {series.files[0].parent}: {detail[0]}"
         )
-    return images[0], images[0].with_name(images[0].name.replace(".nii.gz", ".json"))
+    return images[0], images[0].with_suffix(".json")
 
 
 def _phase_scale(image_path: Path) -> tuple[float | None, str]:
@@ -235,7 +235,7 @@ def _convert_participant(p: ParticipantPlan, bids_dir: Path) -> str:
             scale = None
             if kind == "phase":
                 scale, meta["Units"] = _phase_scale(image)
-            clean_nifti(image, target, scale=scale)
+            clean_nifti(image, target, rescale=scale)
             io.write_json(target.with_name(target.name.replace(".nii.gz", ".json")), meta)
         io.replace_directory(staging / f"sub-{p.label}", bids_dir / f"sub-{p.label}")
     return p.label

@@ -137,12 +137,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         f"converted {len(report.converted)}, already present {len(report.up_to_date)}, "
         f"failed {len(report.failed)} participant(s) in {args.bids_dir}"
     )
-    unused = sum(1 for p in report.plans for _, _, target in p.series if target is None)
-    if unused or report.skipped_files:
-        print(
-            f"{unused} series not used and {len(report.skipped_files)} file(s) skipped; "
-            "see --dry-run for the reasons"
-        )
+    for plan in report.plans:
+        for series, result, target in plan.series:
+            if target is None:
+                print(
+                    f"sub-{plan.label}: series {series.number} ({series.description}) not "
+                    f"used: {result.reason}"
+                )
+    for skipped in report.skipped_files:
+        print(f"skipped {skipped.path}: {skipped.reason}")
     for label, reason in sorted(report.failed.items()):
         print(f"scvbench: error: sub-{label}: {reason}", file=sys.stderr)
     return 1 if report.failed else 0

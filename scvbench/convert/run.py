@@ -354,9 +354,24 @@ def _merge_tsv(path: Path, new: pd.DataFrame) -> None:
     io.write_text(path, new.to_csv(sep="\t", index=False, lineterminator="\n"))
 
 
+def template_dir() -> Path:
+    """The ``bids_template`` folder: beside the package in a source tree, else installed data."""
+    import sys
+
+    candidates = [
+        Path(str(resources.files("scvbench"))).resolve().parent / "bids_template",
+        Path(sys.prefix) / "share" / "scvbench" / "bids_template",
+    ]
+    for candidate in candidates:
+        if (candidate / "dataset_description.json").is_file():
+            return candidate
+    raise ScvbenchError(
+        "the bids_template folder is missing from this installation; reinstall scvbench"
+    )
+
+
 def _copy_template(bids_dir: Path) -> None:
-    root = resources.files("scvbench").joinpath("..", "bids_template")
-    template = Path(str(root)).resolve()
+    template = template_dir()
     for name in _TEMPLATE_FILES:
         target = bids_dir / name
         if not target.exists():

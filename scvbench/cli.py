@@ -132,7 +132,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         print(format_plan(report.plans, report.skipped_files))
-        return 0
+        for problem in report.sheet_problems:
+            print(f"scvbench: error: {problem}", file=sys.stderr)
+        return 1 if report.sheet_problems else 0
     print(
         f"converted {len(report.converted)}, already present {len(report.up_to_date)}, "
         f"failed {len(report.failed)} participant(s) in {args.bids_dir}"
@@ -148,7 +150,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         print(f"skipped {skipped.path}: {skipped.reason}")
     for label, reason in sorted(report.failed.items()):
         print(f"scvbench: error: sub-{label}: {reason}", file=sys.stderr)
-    return 1 if report.failed else 0
+    for problem in report.sheet_problems:
+        print(f"scvbench: error: {problem}", file=sys.stderr)
+    return 1 if report.failed or report.sheet_problems else 0
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:

@@ -67,6 +67,7 @@ class ConversionReport:
     converted: list[str] = field(default_factory=list)
     up_to_date: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    sheet_problems: list[str] = field(default_factory=list)
     plans: list[ParticipantPlan] = field(default_factory=list)
     skipped_files: list[Skipped] = field(default_factory=list)
 
@@ -255,32 +256,81 @@ def _read_table(path: Path, required: list[str], what: str) -> pd.DataFrame:
     return table
 
 
-def _check_demographics(sheet: pd.DataFrame, path: Path, patient_ids: set[str]) -> None:
+def _unknown(path: Path, number: int) -> str:
+    return (
+        f"{path}, row {number}: no DICOM data for this patient; remove the row or add the "
+        "patient's DICOM files"
+    )
+
+
+def load_demographics(path: Path, patient_ids: set[str]) -> tuple[dict[str, dict], list[str]]:
+    """Checked demographics rows by PatientID, and one message per bad row (rows skipped)."""
+    try:
+        sheet = _read_table(path, ["patient_id", "sex", "age"], "demographics")
+    except ScvbenchError as err:
+        return {}, [str(err)]
+    rows, problems = {}, []
     for number, entry in enumerate(sheet.to_dict("records"), start=2):
         where = f"{path}, row {number}"
-        if entry["patient_id"] not in patient_ids:
-            raise ScvbenchError(
-                f"{where}: no DICOM data for this patient; remove the row or "
-                "add the patient's DICOM files"
-            )
         age = str(entry["age"]).strip()
-        if age and age != "n/a" and not (age.replace(".", "", 1).isdigit() and float(age) < 130):
-            raise ScvbenchError(f"{where}: age is {age!r}; give years as a number or n/a")
-        if str(entry["sex"]).strip() not in ("M", "F", "O", "n/a", ""):
-            raise ScvbenchError(f"{where}: sex is {entry['sex']!r}; use M, F, O or n/a")
+        if entry["patient_id"] not in patient_ids:
+            problems.append(_unknown(path, number))
+        elif age and age != "n/a" and not (age.replace(".", "", 1).isdigit() and float(age) < 130):
+            problems.append(f"{where}: age is {age!r}; give years as a number or n/a")
+        elif str(entry["sex"]).strip() not in ("M", "F", "O", "n/a", ""):
+            problems.append(f"{where}: sex is {entry['sex']!r}; use M, F, O or n/a")
+        else:
+            rows[entry["patient_id"]] = entry
+    return rows, problems
 
 
-def _participants(
-    plans: list[ParticipantPlan], demographics: Path | None, check: bool = False
-) -> pd.DataFrame:
-    """The participants table of ``plans``; the demographics sheet wins over DICOM headers."""
+_FAZEKAS_COLUMNS = [
+    "rater1_dwm",
+    "rater1_pv",
+    "rater2_dwm",
+    "rater2_pv",
+    "consensus_dwm",
+    "consensus_pv",
+]
+_PHENOTYPE_ORDER = [
+    "participant_id",
+    "fazekas_dwm",
+    "fazekas_pv",
+    "rater1_dwm",
+    "rater1_pv",
+    "rater2_dwm",
+    "rater2_pv",
+]
+
+
+def load_fazekas(path: Path, labels: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
+    """The phenotype table of the checked rows, and one message per bad row (rows skipped)."""
+    try:
+        sheet = _read_table(path, ["patient_id", *_FAZEKAS_COLUMNS], "Fazekas")
+    except ScvbenchError as err:
+        return pd.DataFrame(columns=_PHENOTYPE_ORDER), [str(err)]
+    rows, problems = [], []
+    for number, entry in enumerate(sheet.to_dict("records"), start=2):
+        if entry["patient_id"] not in labels:
+            problems.append(_unknown(path, number))
+            continue
+        row = {"participant_id": f"sub-{labels[entry['patient_id']]}"}
+        for column in _FAZEKAS_COLUMNS:
+            value = str(entry[column]).strip()
+            if value not in ("0", "1", "2", "3"):
+                problems.append(
+                    f"{path}, row {number}: {column} is {value!r}; Fazekas scores are 0, 1, 2 or 3"
+                )
+                break
+            row[column.replace("consensus", "fazekas")] = int(value)
+        else:
+            rows.append(row)
+    return pd.DataFrame(rows, columns=_PHENOTYPE_ORDER), problems
+
+
+def _participants(plans: list[ParticipantPlan], sheet: dict[str, dict]) -> pd.DataFrame:
+    """The participants table of ``plans``; checked sheet values win over DICOM headers."""
     rows = []
-    sheet = None
-    if demographics is not None:
-        sheet = _read_table(demographics, ["patient_id", "sex", "age"], "demographics")
-        if check:
-            _check_demographics(sheet, demographics, {p.patient_id for p in plans})
-        sheet = sheet.set_index("patient_id")
     for p in plans:
         row = {
             "participant_id": f"sub-{p.label}",
@@ -293,56 +343,14 @@ def _participants(
         if first is not None:
             row["age"] = str(first.age) if first.age is not None else "n/a"
             row["sex"] = first.sex if first.sex in ("M", "F", "O") else "n/a"
-        if sheet is not None and p.patient_id in sheet.index:
-            entry = sheet.loc[p.patient_id]
-            for column in ("age", "sex", "handedness", "education_years"):
-                if column in entry and str(entry[column]).strip():
-                    row[column] = str(entry[column]).strip()
+        entry = sheet.get(p.patient_id, {})
+        for column in ("age", "sex", "handedness", "education_years"):
+            if str(entry.get(column, "")).strip():
+                row[column] = str(entry[column]).strip()
         rows.append(row)
     return pd.DataFrame(
         rows, columns=["participant_id", "age", "sex", "handedness", "education_years"]
     )
-
-
-def _fazekas(plans: list[ParticipantPlan], sheet_path: Path) -> pd.DataFrame:
-    """Check every row of the Fazekas sheet; return the table of ``plans``' participants."""
-    columns = [
-        "rater1_dwm",
-        "rater1_pv",
-        "rater2_dwm",
-        "rater2_pv",
-        "consensus_dwm",
-        "consensus_pv",
-    ]
-    sheet = _read_table(sheet_path, ["patient_id", *columns], "Fazekas")
-    labels = {p.patient_id: p.label for p in plans}
-    rows = []
-    for number, entry in enumerate(sheet.to_dict("records"), start=2):
-        if entry["patient_id"] not in labels:
-            raise ScvbenchError(
-                f"{sheet_path}, row {number}: no DICOM data for this patient; "
-                "remove the row or add the patient's DICOM files"
-            )
-        row = {"participant_id": f"sub-{labels[entry['patient_id']]}"}
-        for column in columns:
-            value = str(entry[column]).strip()
-            if value not in ("0", "1", "2", "3"):
-                raise ScvbenchError(
-                    f"{sheet_path}, row {number}: {column} is {value!r}; "
-                    "Fazekas scores are 0, 1, 2 or 3"
-                )
-            row[column.replace("consensus", "fazekas")] = int(value)
-        rows.append(row)
-    order = [
-        "participant_id",
-        "fazekas_dwm",
-        "fazekas_pv",
-        "rater1_dwm",
-        "rater1_pv",
-        "rater2_dwm",
-        "rater2_pv",
-    ]
-    return pd.DataFrame(rows, columns=order)
 
 
 def _merge_tsv(path: Path, new: pd.DataFrame) -> None:
@@ -408,17 +416,24 @@ def convert_dataset(
             )
     rules = load_rules(Path(config) if config else None)
     plans, skipped = plan(dicom_dir, rules, mapping)
-    # Check the sheets against every patient found before anything is written.
-    phenotype = _fazekas(plans, Path(fazekas)) if fazekas is not None else None
+    report = ConversionReport(skipped_files=skipped)
+    # Sheets are checked against every patient found; a bad row is reported and left out.
+    labels = {p.patient_id: p.label for p in plans}
+    demo_rows: dict[str, dict] = {}
     if demographics is not None:
-        _participants(plans, Path(demographics), check=True)
+        demo_rows, problems = load_demographics(Path(demographics), set(labels))
+        report.sheet_problems.extend(problems)
+    phenotype = None
+    if fazekas is not None:
+        phenotype, problems = load_fazekas(Path(fazekas), labels)
+        report.sheet_problems.extend(problems)
     if participant_labels:
         wanted = {label.removeprefix("sub-") for label in participant_labels}
         unknown = wanted - {p.label for p in plans}
         if unknown:
             raise ScvbenchError(f"no DICOM data for participant(s) {', '.join(sorted(unknown))}")
         plans = [p for p in plans if p.label in wanted]
-    report = ConversionReport(plans=plans, skipped_files=skipped)
+    report.plans = plans
     if dry_run:
         return report
     if not plans:
@@ -455,9 +470,7 @@ def convert_dataset(
     bar.close()
     shutil.rmtree(bids_dir / _WORK, ignore_errors=True)
     done = [p for p in plans if p.label in report.converted or p.label in report.up_to_date]
-    _merge_tsv(
-        bids_dir / "participants.tsv", _participants(done, demographics and Path(demographics))
-    )
+    _merge_tsv(bids_dir / "participants.tsv", _participants(done, demo_rows))
     if phenotype is not None:
         (bids_dir / "phenotype").mkdir(exist_ok=True)
         done_ids = {f"sub-{p.label}" for p in done}

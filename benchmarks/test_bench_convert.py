@@ -1,7 +1,8 @@
 """``scvbench convert`` against bare dcm2niix on the same series (target: at most 1.3x).
 
-Both convert the four used series (processed SWI, magnitude, phase, FLAIR) of two `demo`
-subjects with gzip; convert adds discovery, classification, de-identification and the tables.
+Both convert the four used series (processed SWI, magnitude, phase, FLAIR) of every subject of
+the `demo` cohort (30 subjects, 120 series) with gzip, one process; convert adds discovery,
+classification, de-identification and the tables.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from scvbench.synth import generate_cohort
 @pytest.fixture(scope="module")
 def demo_dicom(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "demo"
-    generate_cohort(out, preset="demo", n_subjects=2, seed=0, progress=False)
+    generate_cohort(out, preset="demo", seed=0, nprocs=2, progress=False)
     return out / "dicom"
 
 

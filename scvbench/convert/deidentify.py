@@ -2,7 +2,8 @@
 
 Sidecars keep only an allow-list of acquisition keys (what BIDS and the analysis need); anything
 else dcm2niix may add (institution, station, device serial number, acquisition time, image
-comments, study description, ...) is dropped. NIfTI headers lose every free-text field: dcm2niix
+comments, study, series and protocol descriptions, which are free text a site may fill with
+anything) is dropped; the series kind is in the BIDS name. NIfTI headers lose every free-text field: dcm2niix
 puts the acquisition time in ``descrip`` and image comments in ``aux_file``.
 """
 
@@ -25,8 +26,6 @@ SIDECAR_KEYS = frozenset(
         "BodyPart",
         "PatientPosition",
         "MRAcquisitionType",
-        "SeriesDescription",
-        "ProtocolName",
         "ScanningSequence",
         "SequenceVariant",
         "PulseSequenceType",

@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/scvbench synth $(DEMO_DIR)/sourcedata --preset demo --seed 0 --nprocs $(NPROCS) --force
 	$(BIN)/python -m scvbench.synth.preview $(DEMO_DIR)/sourcedata $(DEMO_DIR)/synth_minip.png
+	$(BIN)/scvbench convert $(DEMO_DIR)/sourcedata/dicom $(DEMO_DIR)/bids \
+		--demographics $(DEMO_DIR)/sourcedata/demographics.csv \
+		--fazekas $(DEMO_DIR)/sourcedata/fazekas.csv \
+		--key-file $(DEMO_DIR)/key.csv --nprocs $(NPROCS)
+	$(BIN)/scvbench validate $(DEMO_DIR)/bids
 	@echo "Synthetic cohort: $(DEMO_DIR)/sourcedata  (MinIP preview: $(DEMO_DIR)/synth_minip.png)"
+	@echo "BIDS dataset:     $(DEMO_DIR)/bids"
 
 test: $(STAMP)
 	$(BIN)/pytest -q

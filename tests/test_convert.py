@@ -16,28 +16,28 @@ from scvbench.cli import main
 from scvbench.convert.validate import validate
 
 
+def _full_convert(cohort, bids, key):
+    """``scvbench convert`` arguments with both sheets and a key file."""
+    return [
+        "convert",
+        str(cohort / "dicom"),
+        str(bids),
+        "--demographics",
+        str(cohort / "demographics.csv"),
+        "--fazekas",
+        str(cohort / "fazekas.csv"),
+        "--key-file",
+        str(key),
+    ]
+
+
 @pytest.fixture(scope="module")
 def converted_bids(tiny_cohort, tmp_path_factory):
     root = tmp_path_factory.mktemp("convert")
     bids = root / "bids"
     key = root / "secret" / "key.csv"
     key.parent.mkdir()
-    status = main(
-        [
-            "convert",
-            str(tiny_cohort / "dicom"),
-            str(bids),
-            "--demographics",
-            str(tiny_cohort / "demographics.csv"),
-            "--fazekas",
-            str(tiny_cohort / "fazekas.csv"),
-            "--key-file",
-            str(key),
-            "--nprocs",
-            "2",
-        ]
-    )
-    assert status == 0
+    assert main([*_full_convert(tiny_cohort, bids, key), "--nprocs", "2"]) == 0
     return bids, key
 
 
@@ -165,17 +165,7 @@ def test_known_vein_lies_at_its_true_world_position(converted_bids, tiny_cohort,
 def test_rerun_changes_nothing_and_overwrite_is_byte_identical(converted_bids, tiny_cohort):
     bids, key = converted_bids
     before = _digest(bids)
-    args = [
-        "convert",
-        str(tiny_cohort / "dicom"),
-        str(bids),
-        "--demographics",
-        str(tiny_cohort / "demographics.csv"),
-        "--fazekas",
-        str(tiny_cohort / "fazekas.csv"),
-        "--key-file",
-        str(key),
-    ]
+    args = _full_convert(tiny_cohort, bids, key)
     assert main(args) == 0
     assert _digest(bids) == before
     assert main([*args, "--overwrite", "--participant-label", "sub-002"]) == 0

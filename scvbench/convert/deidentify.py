@@ -3,8 +3,8 @@
 Sidecars keep only an allow-list of acquisition keys (what BIDS and the analysis need); anything
 else dcm2niix may add (institution, station, device serial number, acquisition time, image
 comments, study, series and protocol descriptions, which are free text a site may fill with
-anything) is dropped; the series kind is in the BIDS name. NIfTI headers lose every free-text field: dcm2niix
-puts the acquisition time in ``descrip`` and image comments in ``aux_file``.
+anything) is dropped; the series kind is in the BIDS name. NIfTI headers lose every free-text
+field: dcm2niix puts the acquisition time in ``descrip`` and image comments in ``aux_file``.
 """
 
 from __future__ import annotations

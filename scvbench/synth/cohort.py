@@ -50,10 +50,6 @@ class SplitNormal:
         high = (self.q3 - self.median) / 0.6744897501960817
         return self.median + np.where(z < 0, z * low, z * high)
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Draw ``size`` values."""
-        return self.ppf(rng.uniform(0.0005, 0.9995, size))
-
 
 # Table 2 (count by sex) and Table 3 (diameter and tortuosity by DWML), per hemisphere.
 _COUNT_BY_SEX = {

@@ -31,14 +31,12 @@ def load_series(folder: Path) -> tuple[np.ndarray, float]:
 
 
 def _find_series(patient_dir: Path, description: str) -> Path:
-    import pydicom
+    from scvbench.convert.series import find_series
 
-    for series in sorted(p for p in patient_dir.rglob("*") if p.is_dir()):
-        files = [f for f in series.iterdir() if f.is_file()]
-        if files and pydicom.dcmread(files[0], stop_before_pixels=True).SeriesDescription == (
-            description
-        ):
-            return series
+    series, _ = find_series(patient_dir)
+    for found in series:
+        if found.description == description:
+            return found.files[0].parent
     raise FileNotFoundError(f"no {description} series under {patient_dir}")
 
 

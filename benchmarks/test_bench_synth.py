@@ -1,4 +1,4 @@
-"""Generator throughput (subjects per second per preset) and the MinIP kernel against brute force.
+"""Generator throughput: subjects per second per preset.
 
 Run with ``make bench``. pytest-benchmark reports seconds per round; one round generates one
 subject, so subjects per second = 1 / mean. The template is built once before timing.
@@ -6,10 +6,8 @@ subject, so subjects per second = 1 / mean. The template is built once before ti
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from scvbench.mip import SlabWindow, minimum_intensity_projection
 from scvbench.synth.anatomy import load_template
 from scvbench.synth.cohort import draw_cohort
 from scvbench.synth.presets import PRESETS
@@ -29,28 +27,3 @@ def test_generator_one_subject(benchmark, preset, tmp_path):
     run()  # warm-up: numba compilation in skan, page cache
     benchmark.extra_info["subjects_per_second"] = "1 / mean"
     benchmark.pedantic(run, rounds=3 if preset == "paper" else 5, iterations=1)
-
-
-def _brute_force(volume, window):
-    return np.stack(
-        [
-            volume[..., s : s + window.window].min(axis=-1)
-            for s in range(0, volume.shape[-1] - window.window + 1, window.step)
-        ],
-        axis=-1,
-    )
-
-
-@pytest.fixture(scope="module")
-def swi_volume():
-    return np.random.default_rng(0).normal(size=(352, 352, 72)).astype(np.float32)
-
-
-def test_minip_sliding_filter(benchmark, swi_volume):
-    window = SlabWindow(20, 1)
-    out = benchmark(minimum_intensity_projection, swi_volume, window)
-    np.testing.assert_array_equal(out, _brute_force(swi_volume, window))
-
-
-def test_minip_brute_force_reference(benchmark, swi_volume):
-    benchmark(_brute_force, swi_volume, SlabWindow(20, 1))

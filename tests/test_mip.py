@@ -76,3 +76,36 @@ def test_input_is_not_modified():
     before = volume.copy()
     minimum_intensity_projection(volume, SlabWindow(2, 1))
     np.testing.assert_array_equal(volume, before)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["c", "fortran", "flipped", "strided", "wide"],
+)
+def test_sliding_minimum_any_memory_layout(layout):
+    rng = np.random.default_rng(3)
+    if layout == "wide":  # more in-plane pixels than one processing tile
+        volume = rng.normal(size=(190, 200, 23)).astype(np.float32)
+    else:
+        volume = rng.normal(size=(9, 11, 40)).astype(np.float32)
+    volume = {
+        "c": volume,
+        "wide": np.asfortranarray(volume),
+        "fortran": np.asfortranarray(volume),
+        "flipped": np.asfortranarray(volume)[::-1, ::-1, :],
+        "strided": volume[::2, :, ::1],
+    }[layout]
+    for window, step in [(20, 1), (6, 4), (1, 1)]:
+        window = min(window, volume.shape[2])
+        expected = brute_force(volume, window, step, 2)
+        got = minimum_intensity_projection(volume, SlabWindow(window, step))
+        np.testing.assert_array_equal(got, expected)
+        threaded = minimum_intensity_projection(volume, SlabWindow(window, step), threads=3)
+        np.testing.assert_array_equal(threaded, expected)
+
+
+def test_nan_propagates_like_brute_force():
+    volume = np.ones((2, 2, 10), np.float32)
+    volume[0, 0, 5] = np.nan
+    got = minimum_intensity_projection(volume, SlabWindow(3, 1))
+    np.testing.assert_array_equal(got, brute_force(volume, 3, 1, 2))

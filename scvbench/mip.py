@@ -118,7 +118,7 @@ def _reduce_tiles(
     tiles: list[tuple[int, int]],
     ufunc: np.ufunc,
 ) -> None:
-    """Fill the columns ``tiles`` of ``out`` (projections x pixels) from ``flat`` (slices x pixels)."""
+    """Fill columns ``tiles`` of ``out`` (projections x pixels) from ``flat`` (slices x pixels)."""
     w = window.window
     width = max(p1 - p0 for p0, p1 in tiles)
     suffix = np.empty((w, width), dtype=flat.dtype)

@@ -1,0 +1,1 @@
+"""HTML reports: per-participant QC (``qc``)."""

@@ -1,0 +1,188 @@
+"""Per-participant QC report, ``derivatives/scvbench/sub-<label>.html``.
+
+Like the reportlets of MRIQC and fMRIPrep: one self-contained HTML page (figures embedded as
+PNG) showing the analysis slices of the MinIP with the brain mask (yellow), the hemisphere border
+(cyan) and the vein outlines of every imported rater, plus a mosaic of the whole MinIP and the
+settings that produced it. Images are shown as the raters see them: anterior up, patient right on
+the left of the image.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io as _io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from scvbench import __version__, io
+from scvbench.annotations import to_display
+from scvbench.bids import layout
+from scvbench.bids.spec import DERIVATIVES
+
+__all__ = ["rater_masks", "write_participant_report"]
+
+RATER_COLOURS = ("#ff4d4d", "#4dff88", "#ff9f1a", "#d24dff")
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee}
+img{max-width:100%;background:#000}.legend span{display:inline-block;width:1em;height:.6em;
+margin:0 .3em 0 1em}.note{color:#555;font-size:.9em}
+"""
+
+
+def rater_masks(bids_dir: Path, label: str) -> dict[str, Path]:
+    """Imported vein masks of ``label`` by rater name (``derivatives/annotations``)."""
+    folder = layout.derivative_dir(bids_dir, "annotations") / f"sub-{label}" / "anat"
+    prefix = f"sub-{label}_acq-swi_label-vein_desc-"
+    found = {}
+    for path in sorted(folder.glob(f"{prefix}*_mask.nii.gz")):
+        found[path.name[len(prefix) : -len("_mask.nii.gz")]] = path
+    return found
+
+
+def _png(figure) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = _io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=72, bbox_inches="tight", facecolor="black")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _panel(ax, image, brain, hemi, veins, low, high, title):
+    ax.imshow(to_display(image), cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+    if brain.any():
+        ax.contour(to_display(brain).astype(float), [0.5], colors="#ffd11a", linewidths=0.8)
+    if (hemi == 2).any() and (hemi == 1).any():
+        # Only the border between the hemispheres: the outside of the brain is masked out.
+        side = np.ma.masked_where(to_display(hemi) == 0, to_display(hemi).astype(float))
+        ax.contour(side, [1.5], colors="#1ad1ff", linewidths=0.8)
+    for colour, vein in veins:
+        if vein.any():
+            ax.contour(to_display(vein).astype(float), [0.5], colors=colour, linewidths=0.7)
+    ax.set_title(title, color="white", fontsize=9)
+    ax.set_axis_off()
+    ax.text(0.01, 0.5, "R", color="white", transform=ax.transAxes, fontsize=8)
+    ax.text(0.96, 0.5, "L", color="white", transform=ax.transAxes, fontsize=8)
+
+
+def write_participant_report(bids_dir: str | Path, label: str) -> Path:
+    """Write ``derivatives/scvbench/sub-<label>.html`` from the participant's derivatives."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import nibabel as nib
+
+    bids_dir = Path(bids_dir)
+    deriv = layout.derivative_dir(bids_dir, "scvbench")
+    sidecar = json.loads((deriv / DERIVATIVES["minip"].relpath(label, ".json")).read_text())
+    minip = np.asanyarray(nib.load(deriv / DERIVATIVES["minip"].relpath(label)).dataobj)
+    brain = np.asanyarray(nib.load(deriv / DERIVATIVES["brain_mask"].relpath(label)).dataobj) > 0
+    hemi = np.asanyarray(nib.load(deriv / DERIVATIVES["hemispheres"].relpath(label)).dataobj)
+    raters = {}
+    for name, path in rater_masks(bids_dir, label).items():
+        mask = np.asanyarray(nib.load(path).dataobj) > 0
+        if mask.shape == minip.shape:
+            raters[name] = mask
+    colours = dict(zip(raters, RATER_COLOURS * 4, strict=False))
+    low, high = sidecar["ExportWindow"]
+    slices = list(sidecar["AnalysisSlices"])
+    analysis = int(sidecar["AnalysisSlice"])
+    labelled = sorted({m for mask in raters.values() for m in np.flatnonzero(mask.any((0, 1)))})
+    shown = sorted(set(slices) | set(labelled))
+
+    def veins(m):
+        return [(colours[name], mask[:, :, m]) for name, mask in raters.items()]
+
+    figures = []
+    fig, ax = plt.subplots(figsize=(6, 6), facecolor="black")
+    _panel(
+        ax,
+        minip[:, :, analysis],
+        brain[:, :, analysis],
+        hemi[:, :, analysis],
+        veins(analysis),
+        low,
+        high,
+        f"analysis slice {analysis}",
+    )
+    figures.append(("Analysis slice", _png(fig)))
+
+    cols = min(6, len(shown))
+    rows = int(np.ceil(len(shown) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.4 * rows), facecolor="black")
+    axes = np.atleast_1d(axes).ravel()
+    for ax, m in zip(axes, shown, strict=False):
+        tag = " (analysis)" if m == analysis else (" (labelled)" if m in labelled else "")
+        _panel(ax, minip[:, :, m], brain[:, :, m], hemi[:, :, m], veins(m), low, high, f"{m}{tag}")
+    for ax in axes[len(shown) :]:
+        ax.set_axis_off()
+    figures.append(("Analysis and labelled slices", _png(fig)))
+
+    every = max(1, minip.shape[2] // 12)
+    mosaic = list(range(0, minip.shape[2], every))
+    cols = min(6, len(mosaic))
+    rows = int(np.ceil(len(mosaic) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.1 * rows), facecolor="black")
+    axes = np.atleast_1d(axes).ravel()
+    for ax, m in zip(axes, mosaic, strict=False):
+        _panel(ax, minip[:, :, m], brain[:, :, m], hemi[:, :, m], [], low, high, f"{m}")
+    for ax in axes[len(mosaic) :]:
+        ax.set_axis_off()
+    figures.append(("Whole MinIP with brain mask (every %d slice)" % every, _png(fig)))
+
+    plane = json.loads(
+        (deriv / DERIVATIVES["hemispheres"].relpath(label, ".json")).read_text()
+    ).get("MidSagittalPlane", {})
+    rows_html = [
+        ("Source", ", ".join(sidecar.get("Sources", []))),
+        (
+            "Slab",
+            f"{sidecar['SlabThicknessMM']:g} mm every {sidecar['SlabStepMM']:g} mm = "
+            f"{sidecar['SlabWindowSlices']} slices of {sidecar['SliceSpacingMM']:g} mm every "
+            f"{sidecar['SlabStepSlices']} (effective {sidecar['EffectiveSlabThicknessMM']:g} mm)",
+        ),
+        ("MinIP", f"{minip.shape[0]} x {minip.shape[1]} x {minip.shape[2]} slices"),
+        ("Lateral ventricles", f"input slices {sidecar.get('VentricleSlices')}"),
+        (
+            "Analysis slices",
+            f"{slices[0]}-{slices[-1]} ({len(slices)}, {sidecar['AnalysisSlicesMethod']}); "
+            f"analysis slice {analysis}",
+        ),
+        (
+            "Mid-sagittal plane",
+            f"normal {plane.get('normal_ras')} through {plane.get('point_ras_mm')} (RAS mm)",
+        ),
+        ("Brain pixels (analysis slice)", str(int(brain[:, :, analysis].sum()))),
+        ("Raters", ", ".join(raters) or "none imported yet (scvbench annotations import)"),
+    ]
+    legend = '<span style="background:#ffd11a"></span>brain<span style="background:#1ad1ff">'
+    legend += "</span>hemisphere border"
+    for name in raters:
+        legend += f'<span style="background:{colours[name]}"></span>veins, {html.escape(name)}'
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>sub-{html.escape(label)}: scvbench QC</title><style>{_STYLE}</style></head><body>",
+        f"<h1>sub-{html.escape(label)}: SWI MinIP quality control</h1>",
+        "<table>",
+        *(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in rows_html
+        ),
+        "</table>",
+        f"<p class='legend'>{legend}</p>",
+        "<p class='note'>Anterior up; the patient's right on the left (radiological view).</p>",
+    ]
+    for title, data in figures:
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        parts.append(f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+    parts.append(f"<p class='note'>scvbench {html.escape(__version__)}</p></body></html>")
+    path = deriv / f"sub-{label}.html"
+    io.write_text(path, "\n".join(parts) + "\n")
+    return path

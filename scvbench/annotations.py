@@ -10,6 +10,7 @@ within half its width of the line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -86,7 +87,7 @@ def _thick_line(points: np.ndarray, shape: tuple[int, int], width: float) -> np.
     radius = width / 2.0
     if len(points) == 1:
         points = np.vstack([points, points])
-    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:], strict=True):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         c0 = max(int(np.floor(min(x0, x1) - radius)), 0)
         c1 = min(int(np.ceil(max(x0, x1) + radius)), shape[1] - 1)
         r0 = max(int(np.floor(min(y0, y1) - radius)), 0)

@@ -231,7 +231,6 @@ def derive_participant(
     io.save_nifti(staging / out["minip"], minip, minip_affine)
     io.save_nifti(staging / out["brain"], brain_minip.astype(np.uint8), minip_affine)
     io.save_nifti(staging / out["hemi"], hemi, minip_affine)
-    minip_uri = layout.bids_uri(out["minip"], "scvbench")
     mask_uri = layout.bids_uri(inputs["mask"].relative_to(bids_dir).as_posix())
     io.write_json(
         staging / out["brain_json"],

@@ -135,7 +135,7 @@ def write_participant_report(bids_dir: str | Path, label: str) -> Path:
         _panel(ax, minip[:, :, m], brain[:, :, m], hemi[:, :, m], [], low, high, f"{m}")
     for ax in axes[len(mosaic) :]:
         ax.set_axis_off()
-    figures.append(("Whole MinIP with brain mask (every %d slice)" % every, _png(fig)))
+    figures.append((f"Whole MinIP with brain mask (every {every} slices)", _png(fig)))
 
     plane = json.loads(
         (deriv / DERIVATIVES["hemispheres"].relpath(label, ".json")).read_text()

@@ -8,8 +8,12 @@ For each participant, in ``BIDS_DIR/derivatives/scvbench/``:
 * ``..._desc-brain_mask.nii.gz``: brain on the MinIP grid, the pixels inside the intracranial
   mask in every slice of their slab (:func:`scvbench.brain.brain_mask` on the magnitude);
 * ``..._desc-hemi_dseg.nii.gz``: 1 left, 2 right of the estimated mid-sagittal plane;
-* ``labelme/sub-<label>_minip-<mmm>.png``: the analysis slices for Labelme, one fixed window;
-* ``sub-<label>.html``: the QC report.
+* ``sourcedata/labelme/sub-<label>_minip-<mmm>.png``: the analysis slices for Labelme, one
+  fixed window (raters save their ``.json`` beside them);
+* ``sourcedata/qc/sub-<label>.html``: the QC report.
+
+BIDS has no name for PNG exports or HTML reports, and ``bids-validator-deno -r`` ignores a
+derivative dataset's ``.bidsignore``; it does skip ``sourcedata/``, where both therefore live.
 
 A participant whose recorded inputs and settings are unchanged is skipped; one derived with
 other settings or inputs is kept unless ``overwrite``. Each participant is written into a work
@@ -34,13 +38,22 @@ from scvbench.bids.spec import DERIVATIVES, RAW
 from scvbench.errors import ScvbenchError
 from scvbench.mip import minimum_intensity_projection, slab_window
 
-__all__ = ["PIPELINE", "DeriveReport", "derive_dataset", "derive_participant", "load_canonical"]
+__all__ = [
+    "LABELME_DIR",
+    "PIPELINE",
+    "QC_DIR",
+    "DeriveReport",
+    "derive_dataset",
+    "derive_participant",
+    "load_canonical",
+]
 
 log = logging.getLogger(__name__)
 
 PIPELINE = "scvbench"
 _WORK = ".work"
-_BIDSIGNORE = "*.html\nlabelme/\n.work/\n"
+LABELME_DIR = "sourcedata/labelme"
+QC_DIR = "sourcedata/qc"
 _DSEG_TSV = "index\tname\tabbreviation\n1\tleft hemisphere\tL\n2\tright hemisphere\tR\n"
 
 
@@ -262,7 +275,7 @@ def derive_participant(
     for m in slices:
         image = annotations.window_to_uint8(annotations.to_display(minip[:, :, m]), low, high)
         name = annotations.EXPORT_NAME.format(label=label, slice=m)
-        annotations.write_png(staging / "labelme" / name, image)
+        annotations.write_png(staging / LABELME_DIR / name, image)
 
     sidecar = {
         "Description": (
@@ -286,7 +299,7 @@ def derive_participant(
         "AnalysisSlicesMethod": method,
         "ExportWindow": [round(low, 4), round(high, 4)],
         "ExportFiles": [
-            "labelme/" + annotations.EXPORT_NAME.format(label=label, slice=m) for m in slices
+            f"{LABELME_DIR}/{annotations.EXPORT_NAME.format(label=label, slice=m)}" for m in slices
         ],
         **state,
     }
@@ -304,7 +317,7 @@ def _job(bids_dir: Path, label: str, settings: Settings, threads: int) -> str:
     try:
         sidecar = derive_participant(bids_dir, label, settings, staging, threads)
         out = _outputs(label)
-        for old in (deriv / "labelme").glob(f"sub-{label}_minip-*.png"):
+        for old in (deriv / LABELME_DIR).glob(f"sub-{label}_minip-*.png"):
             old.unlink()
         for path in sorted(staging.rglob("*")):
             if path.is_file():
@@ -402,8 +415,6 @@ def derive_dataset(
         "SWI minimum-intensity projection, brain and hemisphere masks, analysis slices",
         {"raw": "../../", "scvbench": "./"},
     )
-    if not (deriv / ".bidsignore").is_file():
-        io.write_text(deriv / ".bidsignore", _BIDSIGNORE)
     todo, current = _plan(bids_dir, labels, settings, overwrite)
     report = DeriveReport(up_to_date=current)
     threads = max(1, (os.cpu_count() or 1) // max(1, min(nprocs, len(todo) or 1)))

@@ -25,17 +25,23 @@ class FileKind:
     suffix: str
     extension: str = ".nii.gz"
 
-    def filename(self, subject: str, extension: str | None = None) -> str:
-        """File name for ``subject`` (label with or without ``sub-``)."""
+    def filename(self, subject: str, extension: str | None = None, **entities: str) -> str:
+        """File name for ``subject`` (label with or without ``sub-``); ``entities`` add or override.
+
+        Examples
+        --------
+        >>> DERIVATIVES["vein_mask"].filename("001", desc="rater2")
+        'sub-001_acq-swi_label-vein_desc-rater2_mask.nii.gz'
+        """
         label = subject.removeprefix("sub-")
-        parts = dict(self.entities, sub=label)
+        parts = dict(self.entities, sub=label, **entities)
         ordered = [f"{key}-{parts[key]}" for key in ENTITY_ORDER if key in parts]
         return "_".join([*ordered, self.suffix]) + (extension or self.extension)
 
-    def relpath(self, subject: str, extension: str | None = None) -> str:
+    def relpath(self, subject: str, extension: str | None = None, **entities: str) -> str:
         """Path relative to the dataset root: ``sub-<label>/<datatype>/<file name>``."""
         label = subject.removeprefix("sub-")
-        return f"sub-{label}/{self.datatype}/{self.filename(label, extension)}"
+        return f"sub-{label}/{self.datatype}/{self.filename(label, extension, **entities)}"
 
 
 RAW: dict[str, FileKind] = {

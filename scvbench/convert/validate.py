@@ -47,7 +47,12 @@ def validate(bids_dir: str | Path, recursive: bool = False) -> ValidationResult:
     except ValueError:
         tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
         raise ScvbenchError(f"bids-validator-deno failed on {bids_dir}: {tail[0]}") from None
-    issues = report.get("issues", {}).get("issues", [])
+    issues = list(report.get("issues", {}).get("issues", []))
+    # With --recursive each derivative dataset reports separately; name it in the location.
+    for root, summary in sorted(report.get("derivativesSummary", {}).items()):
+        for issue in summary.get("issues", {}).get("issues", []):
+            location = root.rstrip("/") + issue.get("location", "")
+            issues.append({**issue, "location": location})
     errors = [
         (i.get("code", ""), i.get("location", "")) for i in issues if i.get("severity") == "error"
     ]

@@ -1,4 +1,4 @@
-"""Per-participant QC report, ``derivatives/scvbench/sub-<label>.html``.
+"""Per-participant QC report, ``derivatives/scvbench/sourcedata/qc/sub-<label>.html``.
 
 Like the reportlets of MRIQC and fMRIPrep: one self-contained HTML page (figures embedded as
 PNG) showing the analysis slices of the MinIP with the brain mask (yellow), the hemisphere border
@@ -37,12 +37,10 @@ margin:0 .3em 0 1em}.note{color:#555;font-size:.9em}
 
 def rater_masks(bids_dir: Path, label: str) -> dict[str, Path]:
     """Imported vein masks of ``label`` by rater name (``derivatives/annotations``)."""
-    folder = layout.derivative_dir(bids_dir, "annotations") / f"sub-{label}" / "anat"
-    prefix = f"sub-{label}_acq-swi_label-vein_desc-"
-    found = {}
-    for path in sorted(folder.glob(f"{prefix}*_mask.nii.gz")):
-        found[path.name[len(prefix) : -len("_mask.nii.gz")]] = path
-    return found
+    root = layout.derivative_dir(bids_dir, "annotations")
+    pattern = DERIVATIVES["vein_mask"].relpath(label, desc="*")
+    prefix, suffix = Path(pattern).name.split("*")
+    return {path.name[len(prefix) : -len(suffix)]: path for path in sorted(root.glob(pattern))}
 
 
 def _png(figure) -> str:
@@ -72,7 +70,7 @@ def _panel(ax, image, brain, hemi, veins, low, high, title):
 
 
 def write_participant_report(bids_dir: str | Path, label: str) -> Path:
-    """Write ``derivatives/scvbench/sub-<label>.html`` from the participant's derivatives."""
+    """Write ``derivatives/scvbench/sourcedata/qc/sub-<label>.html`` from the derivatives."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -183,6 +181,6 @@ def write_participant_report(bids_dir: str | Path, label: str) -> Path:
         parts.append(f"<h2>{html.escape(title)}</h2>")
         parts.append(f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
     parts.append(f"<p class='note'>scvbench {html.escape(__version__)}</p></body></html>")
-    path = deriv / f"sub-{label}.html"
+    path = deriv / "sourcedata" / "qc" / f"sub-{label}.html"
     io.write_text(path, "\n".join(parts) + "\n")
     return path

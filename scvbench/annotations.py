@@ -25,8 +25,8 @@ from scvbench.errors import ScvbenchError
 __all__ = [
     "EXPORT_NAME",
     "ImportReport",
-    "import_annotations",
     "from_display",
+    "import_annotations",
     "rasterize_shapes",
     "to_display",
     "window_to_uint8",
@@ -369,7 +369,7 @@ def import_annotations(
             )
         seen[where] = item.path
     if problems:
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        more = f" (and {len(problems) - 10} more problem(s))" if len(problems) > 10 else ""
         raise ScvbenchError("\n".join(problems[:10]) + more)
 
     out_root = layout.derivative_dir(bids_dir, "annotations")

@@ -239,10 +239,155 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_validate)
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _cmd_derive(args: argparse.Namespace) -> int:
+    from scvbench.pipeline import PIPELINE, QC_DIR, derive_dataset
+
+    report = derive_dataset(
+        args.bids_dir,
+        participant_labels=args.participant_label,
+        slab_mm=args.slab_mm,
+        step_mm=args.step_mm,
+        slices=args.slices,
+        nprocs=args.nprocs,
+        overwrite=args.overwrite,
+    )
+    out = args.bids_dir / "derivatives" / PIPELINE
+    print(
+        f"derived {len(report.derived)}, up to date {len(report.up_to_date)}, failed "
+        f"{len(report.failed)} participant(s) in {out} (QC reports: {out / QC_DIR})"
+    )
+    for label, reason in sorted(report.failed.items()):
+        print(f"scvbench: error: sub-{label}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _add_derive(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "derive",
+        help="MinIP, brain and hemisphere masks, analysis slices, Labelme exports, QC reports",
+        description=(
+            "Write BIDS_DIR/derivatives/scvbench: the sliding MinIP of the SWI (slab and step in "
+            "mm), brain mask and hemispheres on the MinIP grid, the analysis slices at the "
+            "lateral-ventricle level, PNG exports for Labelme and a QC report per participant. "
+            "Participants derived before with the same inputs and settings are skipped."
+        ),
+    )
+    p.add_argument("bids_dir", type=Path, help="BIDS dataset made by scvbench convert")
+    p.add_argument(
+        "--participant-label",
+        nargs="+",
+        metavar="LABEL",
+        help="derive only these participants (with or without sub-)",
+    )
+    p.add_argument(
+        "--slab-mm", type=_positive_float, default=20.0, help="MinIP slab thickness (default: 20)"
+    )
+    p.add_argument(
+        "--step-mm",
+        type=_positive_float,
+        default=1.0,
+        help="step between MinIP slices (default: 1)",
+    )
+    p.add_argument(
+        "--slices",
+        type=_seed,
+        nargs="+",
+        metavar="K",
+        help="set the analysis slices (MinIP indices) of the one participant named",
+    )
+    p.add_argument(
+        "--nprocs", type=_positive_int, default=1, help="participants in parallel (default: 1)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo participants already derived (also after changing inputs or slab settings)",
+    )
+    p.set_defaults(func=_cmd_derive)
+
+
+def _cmd_annotations_import(args: argparse.Namespace) -> int:
+    from scvbench.annotations import import_annotations
+
+    report = import_annotations(
+        args.labelme_dir,
+        args.bids_dir,
+        rater=args.rater,
+        key_file=args.key_file,
+        labels=tuple(args.label),
+        line_width=args.line_width,
+    )
+    for (label, rater), slices in sorted(report.slices.items()):
+        state = "unchanged" if (label, rater) in report.unchanged else "written"
+        print(f"sub-{label} {rater}: slices {', '.join(map(str, slices))} ({state})")
+    for skipped in report.skipped_shapes:
+        print(f"skipped {skipped}")
+    print(
+        f"imported {len(report.written)}, unchanged {len(report.unchanged)} mask(s) in "
+        f"{args.bids_dir / 'derivatives' / 'annotations'}"
+    )
+    return 0
+
+
+def _add_annotations(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "annotations",
+        help="import Labelme vein outlines as reference masks",
+        description="Reference vein annotations made in Labelme on the exported MinIP slices.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="<action>", required=True)
+    q = actions.add_parser(
+        "import",
+        help="rasterise Labelme JSON files into vein masks on the MinIP grid",
+        description=(
+            "Rasterise the Labelme outlines under LABELME_DIR (polygons, rectangles, circles; "
+            "line strips with --line-width) into derivatives/annotations vein masks on each "
+            "participant's MinIP grid, one mask per rater. Every file is checked before "
+            "anything is written."
+        ),
+    )
+    q.add_argument("labelme_dir", type=Path, help="folder with Labelme .json files (any nesting)")
+    q.add_argument("bids_dir", type=Path, help="BIDS dataset derived with scvbench derive")
+    q.add_argument(
+        "--rater",
+        help="rater name (letters and digits) for all files; default: from each file's "
+        "scvbench block or its folder name",
+    )
+    q.add_argument(
+        "--key-file",
+        type=Path,
+        help="PatientID-to-label key from scvbench convert, for files named by PatientID",
+    )
+    q.add_argument(
+        "--label",
+        nargs="+",
+        default=["vein"],
+        help="Labelme labels that mark veins (default: vein); other shapes are skipped",
+    )
+    q.add_argument(
+        "--line-width",
+        type=_positive_float,
+        help="width in pixels for line and line-strip shapes (needed if the files have any)",
+    )
+    q.set_defaults(func=_cmd_annotations_import)
+
+
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_synth,
     _add_convert,
     _add_validate,
+    _add_derive,
+    _add_annotations,
 ]
 
 

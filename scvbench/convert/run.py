@@ -40,7 +40,6 @@ _TEMPLATE_FILES = (
     "README",
     "CHANGES",
     "participants.json",
-    "phenotype/fazekas.json",
 )
 _WORK = ".scvbench-work"
 
@@ -476,6 +475,9 @@ def convert_dataset(
         done_ids = {f"sub-{p.label}" for p in done}
         table = phenotype[phenotype["participant_id"].isin(done_ids)]
         _merge_tsv(bids_dir / "phenotype" / "fazekas.tsv", table)
+        sidecar = bids_dir / "phenotype" / "fazekas.json"
+        if not sidecar.exists():  # only beside its table: alone it is a validator error
+            io.write_bytes(sidecar, (template_dir() / "phenotype" / "fazekas.json").read_bytes())
     if key_file is not None:
         key = pd.DataFrame(
             {

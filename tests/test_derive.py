@@ -1,0 +1,434 @@
+"""``scvbench derive`` and ``annotations import`` on the synthetic cohort, against its truth."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from html.parser import HTMLParser
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import ndimage
+from skimage import measure
+
+from scvbench.annotations import from_display, to_display, window_to_uint8
+from scvbench.bids.spec import DERIVATIVES, RAW
+from scvbench.cli import main
+from scvbench.convert.validate import validate
+
+SWI = RAW["swi"]
+
+
+@pytest.fixture(scope="module")
+def derived(tiny_cohort, tmp_path_factory):
+    """The tiny cohort converted, derived (2 processes) and with both raters imported."""
+    root = tmp_path_factory.mktemp("derive")
+    bids, key = root / "bids", root / "key.csv"
+    args = ["convert", str(tiny_cohort / "dicom"), str(bids), "--key-file", str(key)]
+    assert main([*args, "--nprocs", "2"]) == 0
+    assert main(["derive", str(bids), "--nprocs", "2"]) == 0
+    annotations = tiny_cohort / "annotations"
+    assert main(["annotations", "import", str(annotations), str(bids), "--key-file", str(key)]) == 0
+    table = pd.read_csv(key)
+    labels = dict(zip(table.patient_id, table.participant_id.str.removeprefix("sub-"), strict=True))
+    return bids, key, labels
+
+
+def _deriv(bids, label, kind, extension=None):
+    return bids / "derivatives" / "scvbench" / DERIVATIVES[kind].relpath(label, extension)
+
+
+def _sidecar(bids, label):
+    return json.loads(_deriv(bids, label, "minip", ".json").read_text())
+
+
+def _canonical(path):
+    image = nib.as_closest_canonical(nib.load(path))
+    return np.asanyarray(image.dataobj), image.affine
+
+
+def _truth(tiny_cohort, pid, name):
+    return nib.load(tiny_cohort / "truth" / pid / f"{name}.nii.gz")
+
+
+def _dice(a, b):
+    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+
+
+def _digest(folder):
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _brute_minip(volume, window, step):
+    starts = range(0, volume.shape[2] - window + 1, step)
+    return np.stack([volume[:, :, s : s + window].min(axis=2) for s in starts], axis=2)
+
+
+def test_minip_is_the_brute_force_minimum_placed_at_window_centres(derived):
+    bids, _, labels = derived
+    for label in labels.values():
+        source, affine = _canonical(bids / SWI.relpath(label))
+        image = nib.load(_deriv(bids, label, "minip"))
+        minip = np.asanyarray(image.dataobj)
+        np.testing.assert_array_equal(minip, _brute_minip(source, 20, 1))
+        # Voxel (i, j, m) of the MinIP is the mean world position of the slab it projects.
+        ijk = np.array([[3, 5, m, 1] for m in (0, minip.shape[2] - 1)], float)
+        for row in ijk:
+            slab = [affine @ [row[0], row[1], k, 1] for k in range(int(row[2]), int(row[2]) + 20)]
+            np.testing.assert_allclose(image.affine @ row, np.mean(slab, axis=0), atol=1e-4)
+        assert image.header.get_qform(coded=True)[1] == 1
+        sidecar = _sidecar(bids, label)
+        assert sidecar["SkullStripped"] is False
+        assert sidecar["Sources"] == [f"bids:raw:{SWI.relpath(label)}"]
+        assert (sidecar["SlabThicknessMM"], sidecar["SlabStepMM"]) == (20.0, 1.0)
+        assert (sidecar["SlabWindowSlices"], sidecar["SlabStepSlices"]) == (20, 1)
+
+
+def test_brain_mask_matches_truth(derived, tiny_cohort):
+    bids, _, labels = derived
+    for pid, label in labels.items():
+        ours = nib.load(_deriv(bids, label, "brain_mask"))
+        truth = _truth(tiny_cohort, pid, "minip_brain_mask")
+        np.testing.assert_allclose(ours.affine, truth.affine, atol=1e-4)
+        dice = _dice(np.asanyarray(ours.dataobj) > 0, truth.get_fdata() > 0)
+        assert dice >= 0.95, (label, dice)
+
+
+def test_hemispheres_match_truth_on_rotated_shifted_heads(derived, tiny_cohort, manifest):
+    bids, _, labels = derived
+    for pid, label in labels.items():
+        ours = np.asanyarray(nib.load(_deriv(bids, label, "hemispheres")).dataobj)
+        truth = _truth(tiny_cohort, pid, "minip_hemispheres").get_fdata()
+        both = (ours > 0) & (truth > 0)
+        agreement = (ours[both] == truth[both]).mean()
+        assert agreement >= 0.99, (label, agreement)
+        assert set(np.unique(ours)) == {0, 1, 2}
+    angles = [
+        json.loads((tiny_cohort / "truth" / pid / "geometry.json").read_text())["pose"]
+        for pid in labels
+    ]
+    assert max(abs(pose["angles_deg"][2]) for pose in angles) > 1.0  # heads are really turned
+
+
+def test_analysis_slices_at_the_lateral_ventricles(derived, tiny_cohort):
+    bids, _, labels = derived
+    for pid, label in labels.items():
+        geometry = json.loads((tiny_cohort / "truth" / pid / "geometry.json").read_text())
+        sidecar = _sidecar(bids, label)
+        lo, hi = sidecar["VentricleSlices"]
+        true_lo, true_hi = geometry["ventricle_slices"]
+        # The range found lies at the ventricles' level: inside the true range, most of it.
+        assert true_lo <= lo < hi <= true_hi
+        assert (hi - lo) >= 0.7 * (true_hi - true_lo)
+        centres = [m + 9.5 for m in sidecar["AnalysisSlices"]]
+        assert lo <= min(centres) and max(centres) <= hi
+        assert sidecar["AnalysisSlice"] in sidecar["AnalysisSlices"]
+        if geometry["analysis_minip_slice"] is not None:
+            assert abs(sidecar["AnalysisSlice"] - geometry["analysis_minip_slice"]) <= 3
+
+
+def test_png_exports_show_the_minip_in_the_labelme_orientation(derived):
+    bids, _, labels = derived
+    label = sorted(labels.values())[0]
+    sidecar = _sidecar(bids, label)
+    minip = np.asanyarray(nib.load(_deriv(bids, label, "minip")).dataobj)
+    low, high = sidecar["ExportWindow"]
+    assert len(sidecar["ExportFiles"]) == len(sidecar["AnalysisSlices"])
+    for name, m in zip(sidecar["ExportFiles"], sidecar["AnalysisSlices"], strict=True):
+        png = np.asarray(Image.open(bids / "derivatives" / "scvbench" / name))
+        assert png.dtype == np.uint8 and png.shape == (minip.shape[1], minip.shape[0])
+        np.testing.assert_array_equal(png, window_to_uint8(to_display(minip[:, :, m]), low, high))
+
+
+def _outline_document(mask2d, name, label, m):
+    """A Labelme file outlining every component of ``mask2d`` (display orientation) exactly."""
+    shapes = []
+    labels, n = ndimage.label(mask2d, structure=np.ones((3, 3)))
+    for index in range(1, n + 1):
+        padded = np.pad((labels == index).astype(float), 1)
+        contour = max(measure.find_contours(padded, 0.5), key=len) - 1.0
+        points = [[float(c), float(r)] for r, c in contour[:-1]]
+        shapes.append({"label": "vein", "points": points, "shape_type": "polygon"})
+    return {
+        "version": "5.5.0",
+        "shapes": shapes,
+        "imagePath": name,
+        "imageData": None,
+        "imageHeight": int(mask2d.shape[0]),
+        "imageWidth": int(mask2d.shape[1]),
+    }
+
+
+def test_export_outline_import_gives_back_the_mask(derived, tiny_cohort, tmp_path):
+    bids, _, labels = derived
+    pid, label = sorted(labels.items())[0]
+    sidecar = _sidecar(bids, label)
+    m = sidecar["AnalysisSlice"]
+    known = _truth(tiny_cohort, pid, "minip_veins").get_fdata()
+    # A known mask on the MinIP grid: the true veins of an annotated slice, moved to slice m.
+    source = json.loads((tiny_cohort / "truth" / pid / "geometry.json").read_text())
+    mask = known[:, :, source["annotated_minip_slices"][0]] > 0
+    assert mask.sum() > 50
+    png_name = f"sub-{label}_minip-{m:03d}.png"
+    folder = tmp_path / "labelme"
+    folder.mkdir()
+    document = _outline_document(to_display(mask), png_name, label, m)
+    (folder / png_name.replace(".png", ".json")).write_text(json.dumps(document))
+    assert main(["annotations", "import", str(folder), str(bids), "--rater", "roundtrip"]) == 0
+    path = (
+        bids
+        / "derivatives"
+        / "annotations"
+        / DERIVATIVES["vein_mask"].relpath(label, desc="roundtrip")
+    )
+    imported = np.asanyarray(nib.load(path).dataobj) > 0
+    assert imported[:, :, m].sum() > 0
+    assert not np.delete(imported, m, axis=2).any()
+    got = imported[:, :, m]
+    differ = got ^ mask
+    boundary = mask ^ ndimage.binary_erosion(mask, structure=np.ones((3, 3)))
+    near_boundary = ndimage.binary_dilation(boundary | (ndimage.binary_dilation(mask) ^ mask))
+    assert not (differ & ~near_boundary).any()  # differences only within 1 pixel of the edge
+    assert _dice(got, mask) > 0.9
+    sidecar = json.loads(path.with_name(path.name.replace(".nii.gz", ".json")).read_text())
+    assert sidecar["LabelledSlices"] == [m] and sidecar["Rater"] == "roundtrip"
+
+
+def test_synthetic_annotations_import_onto_the_minip_grid(derived, tiny_cohort, manifest):
+    bids, _, labels = derived
+    root = bids / "derivatives" / "annotations"
+    for subject in manifest["subjects"]:
+        label = labels[subject["patient_id"]]
+        truth = _truth(tiny_cohort, subject["patient_id"], "minip_veins")
+        for rater in ("rater1", "rater2"):
+            path = root / DERIVATIVES["vein_mask"].relpath(label, desc=rater)
+            image = nib.load(path)
+            np.testing.assert_allclose(image.affine, truth.affine, atol=1e-4)
+            sidecar = json.loads(path.with_name(path.name.replace(".nii.gz", ".json")).read_text())
+            assert sidecar["LabelledSlices"] == subject["annotated_minip_slices"]
+            data = np.asanyarray(image.dataobj) > 0
+            labelled = sorted(set(np.flatnonzero(data.any(axis=(0, 1)))))
+            assert set(labelled) <= set(sidecar["LabelledSlices"])
+            # Raters miss faint veins and jitter the outline, but they outline the true veins.
+            precision = (data & (truth.get_fdata() > 0)).sum() / data.sum()
+            assert precision > 0.6, (label, rater, precision)
+
+
+def _labelme(tmp_path, name, **changes):
+    document = {
+        "version": "5.5.0",
+        "shapes": [{"label": "vein", "points": [[10, 10], [20, 10], [20, 14]]}],
+        "imagePath": f"{name}.png",
+        "imageData": None,
+        "imageHeight": 160,
+        "imageWidth": 160,
+    }
+    document.update(changes)
+    folder = tmp_path / "labelme"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(document))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "name,changes,message",
+    [
+        ("sub-001_minip-010", {"imageHeight": 100}, "image is 100x160"),
+        ("sub-001_minip-999", {}, "MinIP slice 999 does not exist"),
+        ("sub-001_minip-010", {"scvbench": {"slab_mm": 15, "minip_slice": 10}}, "slab 15 mm"),
+        ("sub-009_minip-010", {}, "sub-009 has no MinIP"),
+        ("P0000000_minip-010", {}, "give --key-file"),
+        ("notes", {"imagePath": "x.png"}, "cannot tell the participant"),
+        (
+            "sub-001_minip-010",
+            {"shapes": [{"label": "vein", "points": [[1, 1], [5, 5]], "shape_type": "linestrip"}]},
+            "--line-width",
+        ),
+    ],
+)
+def test_mismatched_labelme_files_are_refused_naming_the_file(
+    derived, tmp_path, capsys, name, changes, message
+):
+    bids, _, _ = derived
+    folder = _labelme(tmp_path, name, **changes)
+    before = _digest(bids / "derivatives")
+    assert main(["annotations", "import", str(folder), str(bids), "--rater", "bad"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and f"{name}.json" in err
+    assert _digest(bids / "derivatives") == before  # nothing written
+
+
+def test_line_strips_with_a_width(derived, tmp_path):
+    bids, _, labels = derived
+    label = sorted(labels.values())[0]
+    line = {"label": "vein", "points": [[40, 50], [60, 50]], "shape_type": "linestrip"}
+    ignored = {"label": "artery", "points": [[0, 0], [9, 0], [9, 9]], "shape_type": "polygon"}
+    folder = _labelme(tmp_path, f"sub-{label}_minip-005", shapes=[line, ignored])
+    args = ["annotations", "import", str(folder), str(bids), "--rater", "lines"]
+    assert main([*args, "--line-width", "3"]) == 0
+    path = (
+        bids / "derivatives" / "annotations" / DERIVATIVES["vein_mask"].relpath(label, desc="lines")
+    )
+    display = to_display(np.asanyarray(nib.load(path).dataobj)[:, :, 5] > 0)
+    rows, cols = np.nonzero(display)
+    assert set(rows) == {49, 50, 51} and (cols.min(), cols.max()) == (39, 61)
+    assert display.sum() == 3 * 23  # the band and its round caps (radius 1.5 px)
+    np.testing.assert_array_equal(from_display(to_display(display)), display)
+
+
+def test_qc_report_shows_slices_masks_and_raters(derived):
+    bids, _, labels = derived
+
+    class Collect(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.images, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.images.append(dict(attrs)["src"])
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    for label in labels.values():
+        page = bids / "derivatives" / "scvbench" / "sourcedata" / "qc" / f"sub-{label}.html"
+        parser = Collect()
+        parser.feed(page.read_text())
+        text = " ".join(parser.text)
+        assert len(parser.images) == 3
+        assert all(src.startswith("data:image/png;base64,") for src in parser.images)
+        assert "rater1" in text and "rater2" in text and "analysis slice" in text
+        assert f"sub-{label}" in text
+
+
+def test_dataset_with_derivatives_passes_the_official_validator(derived):
+    bids, _, _ = derived
+    result = validate(bids, recursive=True)
+    assert result.errors == []
+
+
+def test_rerun_skips_and_changes_nothing(derived, capsys):
+    bids, _, _ = derived
+    before = _digest(bids / "derivatives")
+    assert main(["derive", str(bids), "--nprocs", "2"]) == 0
+    assert "derived 0, up to date 4" in capsys.readouterr().out
+    assert _digest(bids / "derivatives") == before
+    assert main(["derive", str(bids), "--slab-mm", "16"]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert _digest(bids / "derivatives") == before
+
+
+def test_manual_slices_override_one_participant(derived, tmp_path, capsys):
+    bids, _, labels = derived
+    label = sorted(labels.values())[-1]
+    assert main(["derive", str(bids), "--slices", "4", "5"]) == 1
+    assert "name exactly one" in capsys.readouterr().err
+    assert main(["derive", str(bids), "--participant-label", label, "--slices", "5", "4"]) == 0
+    sidecar = _sidecar(bids, label)
+    assert sidecar["AnalysisSlices"] == [4, 5] and sidecar["AnalysisSlicesMethod"] == "manual"
+    assert sidecar["AnalysisSlice"] in (4, 5)
+    assert main(["derive", str(bids)]) == 0  # a plain re-run keeps the manual choice
+    assert _sidecar(bids, label)["AnalysisSlicesMethod"] == "manual"
+    assert main(["derive", str(bids), "--participant-label", label, "--overwrite"]) == 0
+    assert _sidecar(bids, label)["AnalysisSlicesMethod"] == "automatic"
+
+
+def _reoriented_dataset(bids, label, tmp_path, every=2):
+    """One participant's SWI and magnitude with every ``every``-th slice, stored as LPI x AS."""
+    out = tmp_path / "oblique"
+    (out / f"sub-{label}" / "anat").mkdir(parents=True)
+    (out / "dataset_description.json").write_text(
+        json.dumps({"Name": "oblique", "BIDSVersion": "1.10.0"})
+    )
+    for kind in ("swi", "mag"):
+        data, affine = _canonical(bids / RAW[kind].relpath(label))
+        data = data[:, :, ::every]
+        affine = affine @ np.diag([1.0, 1.0, every, 1.0])
+        # Store with the slice axis first and the in-plane axes flipped: (k, j, i), L->R flipped.
+        stored = np.ascontiguousarray(np.transpose(data, (2, 1, 0))[:, ::-1, ::-1])
+        to_canonical = np.zeros((4, 4))
+        to_canonical[3, 3] = 1
+        to_canonical[2, 0] = 1  # stored axis 0 -> k
+        to_canonical[1, 1] = -1  # stored axis 1 -> j reversed
+        to_canonical[1, 3] = data.shape[1] - 1
+        to_canonical[0, 2] = -1
+        to_canonical[0, 3] = data.shape[0] - 1
+        nib.save(nib.Nifti1Image(stored, affine @ to_canonical), out / RAW[kind].relpath(label))
+    return out
+
+
+def test_oblique_anisotropic_volume_in_another_storage_order(derived, tiny_cohort, tmp_path):
+    bids, _, labels = derived
+    pid, label = sorted(labels.items())[0]
+    out = _reoriented_dataset(bids, label, tmp_path)
+    assert main(["derive", str(out)]) == 0
+    sidecar = _sidecar(out, label)
+    assert sidecar["SliceSpacingMM"] == pytest.approx(2.0, abs=1e-4)
+    assert (sidecar["SlabWindowSlices"], sidecar["SlabStepSlices"]) == (10, 1)
+    assert sidecar["EffectiveSlabStepMM"] == pytest.approx(2.0, abs=1e-4)
+    source, affine = _canonical(bids / SWI.relpath(label))
+    thinned = source[:, :, ::2]
+    image = nib.load(_deriv(out, label, "minip"))
+    np.testing.assert_array_equal(np.asanyarray(image.dataobj), _brute_minip(thinned, 10, 1))
+    # Slice m sits at the centre of its 10 input slices (2 mm apart), in world coordinates.
+    thin_affine = affine @ np.diag([1.0, 1.0, 2.0, 1.0])
+    expected = thin_affine @ np.diag([1.0, 1.0, 1.0, 1.0]) @ [7, 9, 4 + 4.5, 1]
+    np.testing.assert_allclose(image.affine @ [7, 9, 4, 1], expected, atol=1e-4)
+    # Brain and hemispheres still match the truth projected the same way.
+    brain = _truth(tiny_cohort, pid, "brain_mask").get_fdata()[:, :, ::2] > 0
+    truth_brain = _brute_minip(brain.astype(np.uint8), 10, 1) > 0
+    ours = np.asanyarray(nib.load(_deriv(out, label, "brain_mask")).dataobj) > 0
+    assert _dice(ours, truth_brain) >= 0.95
+    hemi_truth = _truth(tiny_cohort, pid, "hemispheres").get_fdata()[:, :, ::2]
+    centre = np.stack([hemi_truth[:, :, m + 4] for m in range(ours.shape[2])], axis=2)
+    hemi = np.asanyarray(nib.load(_deriv(out, label, "hemispheres")).dataobj)
+    both = (hemi > 0) & (centre > 0)
+    assert (hemi[both] == centre[both]).mean() >= 0.99
+
+
+def test_corrupt_image_fails_that_participant_only(derived, tmp_path, capsys):
+    bids, _, labels = derived
+    label = sorted(labels.values())[0]
+    out = _reoriented_dataset(bids, label, tmp_path)
+    other = _reoriented_dataset(bids, label, tmp_path / "b")
+    second = out / "sub-999" / "anat"
+    second.mkdir(parents=True)
+    for kind in ("swi", "mag"):
+        src = other / RAW[kind].relpath(label)
+        (second / RAW[kind].filename("999")).write_bytes(src.read_bytes()[:5000])
+    assert main(["derive", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "sub-999" in err and "cannot read this NIfTI image" in err
+    assert RAW["swi"].filename("999") in err
+    deriv = out / "derivatives" / "scvbench"
+    assert not (deriv / "sub-999").exists()
+    assert _deriv(out, label, "minip").is_file()
+    assert not list(deriv.glob("**/.work*"))
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--slab-mm", "0"], "must be a positive number"),
+        (["--step-mm", "nan"], "must be a positive number"),
+        (["--participant-label", "042"], "no participant sub-042"),
+    ],
+)
+def test_bad_arguments(derived, capsys, args, message):
+    bids, _, _ = derived
+    code = main(["derive", str(bids), *args])
+    assert code in (1, 2)
+    assert message in capsys.readouterr().err
+
+
+def test_not_a_bids_dataset(tmp_path, capsys):
+    assert main(["derive", str(tmp_path)]) == 1
+    assert "not a BIDS dataset" in capsys.readouterr().err

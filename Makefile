@@ -22,9 +22,13 @@ demo: $(STAMP)
 		--demographics $(DEMO_DIR)/sourcedata/demographics.csv \
 		--fazekas $(DEMO_DIR)/sourcedata/fazekas.csv \
 		--key-file $(DEMO_DIR)/key.csv --nprocs $(NPROCS)
-	$(BIN)/scvbench validate $(DEMO_DIR)/bids
+	$(BIN)/scvbench derive $(DEMO_DIR)/bids --nprocs $(NPROCS)
+	$(BIN)/scvbench annotations import $(DEMO_DIR)/sourcedata/annotations $(DEMO_DIR)/bids \
+		--key-file $(DEMO_DIR)/key.csv
+	$(BIN)/scvbench validate -r $(DEMO_DIR)/bids
 	@echo "Synthetic cohort: $(DEMO_DIR)/sourcedata  (MinIP preview: $(DEMO_DIR)/synth_minip.png)"
 	@echo "BIDS dataset:     $(DEMO_DIR)/bids"
+	@echo "QC reports:       $(DEMO_DIR)/bids/derivatives/scvbench/sourcedata/qc/sub-*.html"
 
 test: $(STAMP)
 	$(BIN)/pytest -q

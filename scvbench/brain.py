@@ -210,6 +210,7 @@ def lateral_ventricles(
     min_volume_ml: float = 1.0,
     max_lateral_mm: float = 35.0,
     csf_ratio: float = 1.15,
+    opening_mm: float = 3.0,
 ) -> np.ndarray:
     """Return a mask of the lateral ventricles (bright CSF deep in the brain, near the midline).
 
@@ -243,7 +244,12 @@ def lateral_ventricles(
     bright = deep & filters.apply_hysteresis_threshold(
         relative, (1.0 + 2 * (csf_ratio - 1.0) / 3) * peak, csf_ratio * peak
     )
-    bright = ndimage.binary_opening(bright, structure=np.ones((3, 3, 1), bool))
+    # An in-plane opening of about 3 mm breaks the thin CSF channels that join the ventricles
+    # to the basal cisterns.
+    half = [max(1, round(opening_mm / 2 / s)) for s in spacing[:2]]
+    bright = ndimage.binary_opening(
+        bright, structure=np.ones((2 * half[0] + 1, 2 * half[1] + 1, 1), bool)
+    )
     labels, n = ndimage.label(bright)
     if n == 0:
         return np.zeros(mask.shape, bool)

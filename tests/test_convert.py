@@ -367,6 +367,8 @@ def test_age_and_sex_come_from_dicom_without_a_sheet(tiny_cohort, tmp_path):
     demo = pd.read_csv(tiny_cohort / "demographics.csv", dtype=str).iloc[0]
     assert (got["age"], got["sex"]) == (demo["age"], demo["sex"])
     assert got["handedness"] == "n/a"
+    assert not (tmp_path / "bids" / "phenotype").exists()  # no sidecar without its table
+    assert validate(tmp_path / "bids").valid
 
 
 @pytest.mark.parametrize("sheet_name", ["fazekas", "demographics"])

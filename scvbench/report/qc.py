@@ -43,11 +43,11 @@ def rater_masks(bids_dir: Path, label: str) -> dict[str, Path]:
     return {path.name[len(prefix) : -len(suffix)]: path for path in sorted(root.glob(pattern))}
 
 
-def _png(figure) -> str:
+def _png(figure, dpi: int = 72) -> str:
     import matplotlib.pyplot as plt
 
     buffer = _io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=72, bbox_inches="tight", facecolor="black")
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="black")
     plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -60,9 +60,16 @@ def _panel(ax, image, brain, hemi, veins, low, high, title):
         # Only the border between the hemispheres: the outside of the brain is masked out.
         side = np.ma.masked_where(to_display(hemi) == 0, to_display(hemi).astype(float))
         ax.contour(side, [1.5], colors="#1ad1ff", linewidths=0.8)
-    for colour, vein in veins:
+    for number, (colour, vein) in enumerate(veins):
         if vein.any():
-            ax.contour(to_display(vein).astype(float), [0.5], colors=colour, linewidths=0.7)
+            style = ("solid", "dashed", "dotted", "dashdot")[number % 4]
+            ax.contour(
+                to_display(vein).astype(float),
+                [0.5],
+                colors=colour,
+                linewidths=0.9,
+                linestyles=style,
+            )
     ax.set_title(title, color="white", fontsize=9)
     ax.set_axis_off()
     ax.text(0.01, 0.5, "R", color="white", transform=ax.transAxes, fontsize=8)
@@ -99,18 +106,12 @@ def write_participant_report(bids_dir: str | Path, label: str) -> Path:
         return [(colours[name], mask[:, :, m]) for name, mask in raters.items()]
 
     figures = []
-    fig, ax = plt.subplots(figsize=(6, 6), facecolor="black")
-    _panel(
-        ax,
-        minip[:, :, analysis],
-        brain[:, :, analysis],
-        hemi[:, :, analysis],
-        veins(analysis),
-        low,
-        high,
-        f"analysis slice {analysis}",
-    )
-    figures.append(("Analysis slice", _png(fig)))
+    large = [analysis, *[m for m in labelled if m != analysis][:2]]
+    fig, axes = plt.subplots(1, len(large), figsize=(5 * len(large), 5.2), facecolor="black")
+    for ax, m in zip(np.atleast_1d(axes), large, strict=True):
+        title = f"analysis slice {m}" if m == analysis else f"labelled slice {m}"
+        _panel(ax, minip[:, :, m], brain[:, :, m], hemi[:, :, m], veins(m), low, high, title)
+    figures.append(("Analysis slice and labelled slices", _png(fig, dpi=110)))
 
     cols = min(6, len(shown))
     rows = int(np.ceil(len(shown) / cols))

@@ -341,14 +341,14 @@ def test_manual_slices_override_one_participant(derived, tmp_path, capsys):
     assert _sidecar(bids, label)["AnalysisSlicesMethod"] == "automatic"
 
 
-def _reoriented_dataset(bids, label, tmp_path, every=2):
+def _reoriented_dataset(bids, label, tmp_path, every=2, kinds=("swi", "mag")):
     """One participant's SWI and magnitude with every ``every``-th slice, stored as LPI x AS."""
     out = tmp_path / "oblique"
     (out / f"sub-{label}" / "anat").mkdir(parents=True)
     (out / "dataset_description.json").write_text(
         json.dumps({"Name": "oblique", "BIDSVersion": "1.10.0"})
     )
-    for kind in ("swi", "mag"):
+    for kind in kinds:
         data, affine = _canonical(bids / RAW[kind].relpath(label))
         data = data[:, :, ::every]
         affine = affine @ np.diag([1.0, 1.0, every, 1.0])
@@ -392,6 +392,18 @@ def test_oblique_anisotropic_volume_in_another_storage_order(derived, tiny_cohor
     hemi = np.asanyarray(nib.load(_deriv(out, label, "hemispheres")).dataobj)
     both = (hemi > 0) & (centre > 0)
     assert (hemi[both] == centre[both]).mean() >= 0.99
+
+
+def test_magnitude_is_projected_when_there_is_no_scanner_swi(derived, tmp_path):
+    bids, _, labels = derived
+    label = sorted(labels.values())[0]
+    out = _reoriented_dataset(bids, label, tmp_path, every=1, kinds=("mag",))
+    assert main(["derive", str(out)]) == 0
+    sidecar = _sidecar(out, label)
+    assert sidecar["Sources"] == [f"bids:raw:{RAW['mag'].relpath(label)}"]
+    magnitude, _ = _canonical(bids / RAW["mag"].relpath(label))
+    minip = np.asanyarray(nib.load(_deriv(out, label, "minip")).dataobj)
+    np.testing.assert_array_equal(minip, _brute_minip(magnitude, 20, 1))
 
 
 def test_corrupt_image_fails_that_participant_only(derived, tmp_path, capsys):

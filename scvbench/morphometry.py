@@ -14,6 +14,10 @@ Definitions (all lengths in millimetres, from the pixel ``spacing`` of the image
 - A component whose skeleton has no end point (a closed loop) has ``length`` = total skeleton
   length, ``chord`` = 0 and ``tortuosity`` = NaN, and is flagged ``closed_loop``; summaries skip
   NaN tortuosities but count the vessel.
+- A vessel is measured as it lies in the image: ``touches_edge`` flags one that reaches the image
+  border (it may continue outside the field of view) and ``at_border`` one that the hemisphere
+  border cut (it continues in the other hemisphere). Both are kept and counted, as a reader of
+  the image would count them; filter on the flags to exclude them.
 - **diameter** (the study's definition) = area / total skeleton length, all branches included.
   **diameter_dt** = 2 x mean Euclidean distance transform along the skeleton, minus half a pixel:
   the distance reaches the nearest background pixel centre, half a pixel past the edge, while the
@@ -28,7 +32,7 @@ import pandas as pd
 from scipy import ndimage
 from scipy.sparse import csgraph
 
-__all__ = ["HEMISPHERES", "VESSEL_COLUMNS", "measure", "summarize"]
+__all__ = ["HEMISPHERES", "VESSEL_COLUMNS", "measure", "measure_slices", "summarize"]
 
 #: Hemisphere codes of a ``desc-hemi_dseg`` image and their names.
 HEMISPHERES = {1: "left", 2: "right"}
@@ -47,6 +51,8 @@ VESSEL_COLUMNS = [
     "n_endpoints",
     "n_junctions",
     "closed_loop",
+    "touches_edge",
+    "at_border",
     "row",
     "col",
 ]
@@ -165,7 +171,9 @@ def measure(
         regions = {name: mask & (hemispheres == code) for code, name in HEMISPHERES.items()}
     rows = []
     pixel_area = spacing[0] * spacing[1]
+    height, width = mask.shape
     for name, region in regions.items():
+        others = mask & ~region if hemispheres is not None else np.zeros_like(mask)
         labels, count = ndimage.label(region, structure=_EIGHT)
         if count == 0:
             continue
@@ -179,12 +187,21 @@ def measure(
             if values is None:
                 continue
             vessel += 1
+            r0, r1, c0, c1 = box[0].start, box[0].stop, box[1].start, box[1].stop
+            near = others[max(r0 - 1, 0) : r1 + 1, max(c0 - 1, 0) : c1 + 1]
+            grown = ndimage.binary_dilation(np.pad(component, 1), structure=_EIGHT)
+            grown = grown[
+                (1 if r0 == 0 else 0) : grown.shape[0] - (1 if r1 == height else 0),
+                (1 if c0 == 0 else 0) : grown.shape[1] - (1 if c1 == width else 0),
+            ]
             rows.append(
                 {
                     "hemisphere": name,
                     "vessel": vessel,
                     "n_pixels": int(component.sum()),
                     **{k: v for k, v in values.items() if k not in ("row", "col")},
+                    "touches_edge": bool(r0 == 0 or c0 == 0 or r1 == height or c1 == width),
+                    "at_border": bool((grown & near).any()),
                     "row": values["row"] + box[0].start,
                     "col": values["col"] + box[1].start,
                 }
@@ -212,3 +229,36 @@ def summarize(vessels: pd.DataFrame, hemispheres=("left", "right")) -> pd.DataFr
             }
         )
     return pd.DataFrame(rows)
+
+
+def measure_slices(
+    mask: np.ndarray,
+    spacing=1.0,
+    hemispheres: np.ndarray | None = None,
+    slices=None,
+    min_area_mm2: float = 2.0,
+) -> pd.DataFrame:
+    """:func:`measure` every axial slice ``mask[:, :, k]`` of a 3-D mask; adds a ``slice`` column.
+
+    ``slices`` defaults to the slices with any vein pixel. ``spacing`` is the in-plane pixel
+    size (axis 0, axis 1) in mm.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 3:
+        raise ValueError(f"mask must be 3-D (rows, cols, slices), got shape {mask.shape}")
+    if hemispheres is not None and np.shape(hemispheres) != mask.shape:
+        raise ValueError(f"hemispheres has shape {np.shape(hemispheres)} but mask has {mask.shape}")
+    if slices is None:
+        slices = np.flatnonzero(mask.reshape(-1, mask.shape[2]).any(axis=0))
+    tables = []
+    for k in slices:
+        k = int(k)
+        if not 0 <= k < mask.shape[2]:
+            raise ValueError(f"slice {k} is outside 0..{mask.shape[2] - 1}")
+        hemi = None if hemispheres is None else np.asarray(hemispheres[:, :, k])
+        table = measure(mask[:, :, k], spacing, hemi, min_area_mm2)
+        table.insert(0, "slice", k)
+        tables.append(table)
+    if not tables:
+        return pd.DataFrame(columns=["slice", *VESSEL_COLUMNS])
+    return pd.concat(tables, ignore_index=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import matplotlib
+import pandas as pd
 import pytest
 
 matplotlib.use("Agg")
@@ -31,3 +32,20 @@ def manifest(tiny_cohort):
     import json
 
     return json.loads((tiny_cohort / "truth" / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def derived(tiny_cohort, tmp_path_factory):
+    """The tiny cohort converted, derived (2 processes) and with both raters imported."""
+    from scvbench.cli import main
+
+    root = tmp_path_factory.mktemp("derive")
+    bids, key = root / "bids", root / "key.csv"
+    args = ["convert", str(tiny_cohort / "dicom"), str(bids), "--key-file", str(key)]
+    assert main([*args, "--nprocs", "2"]) == 0
+    assert main(["derive", str(bids), "--nprocs", "2"]) == 0
+    annotations = tiny_cohort / "annotations"
+    assert main(["annotations", "import", str(annotations), str(bids), "--key-file", str(key)]) == 0
+    table = pd.read_csv(key)
+    labels = dict(zip(table.patient_id, table.participant_id.str.removeprefix("sub-"), strict=True))
+    return bids, key, labels

@@ -8,7 +8,6 @@ from html.parser import HTMLParser
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 from scipy import ndimage
@@ -20,21 +19,6 @@ from scvbench.cli import main
 from scvbench.convert.validate import validate
 
 SWI = RAW["swi"]
-
-
-@pytest.fixture(scope="module")
-def derived(tiny_cohort, tmp_path_factory):
-    """The tiny cohort converted, derived (2 processes) and with both raters imported."""
-    root = tmp_path_factory.mktemp("derive")
-    bids, key = root / "bids", root / "key.csv"
-    args = ["convert", str(tiny_cohort / "dicom"), str(bids), "--key-file", str(key)]
-    assert main([*args, "--nprocs", "2"]) == 0
-    assert main(["derive", str(bids), "--nprocs", "2"]) == 0
-    annotations = tiny_cohort / "annotations"
-    assert main(["annotations", "import", str(annotations), str(bids), "--key-file", str(key)]) == 0
-    table = pd.read_csv(key)
-    labels = dict(zip(table.patient_id, table.participant_id.str.removeprefix("sub-"), strict=True))
-    return bids, key, labels
 
 
 def _deriv(bids, label, kind, extension=None):

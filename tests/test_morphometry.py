@@ -105,3 +105,34 @@ def test_bad_arguments_name_the_problem():
         measure(np.zeros((3, 3)), (0, 1))
     with pytest.raises(ValueError, match="same grid"):
         measure(np.zeros((3, 3)), 1.0, hemispheres=np.zeros((4, 4)))
+
+
+def test_vessels_at_the_image_edge_or_hemisphere_border_are_flagged_and_kept():
+    mask = np.zeros((20, 30), bool)
+    mask[0, 3:12] = True  # along the top edge of the image
+    mask[10, 5:25] = True  # crosses the hemisphere border at column 15
+    mask[16, 2:8] = True  # inside the left hemisphere only
+    hemi = np.ones((20, 30), np.uint8)
+    hemi[:, 15:] = 2
+    table = measure(mask, spacing=1.0, hemispheres=hemi, min_area_mm2=0)
+    by_row = {int(r["row"]): r for _, r in table.iterrows()}
+    assert by_row[0]["touches_edge"] and not by_row[0]["at_border"]
+    assert not by_row[16]["touches_edge"] and not by_row[16]["at_border"]
+    crossing = table[table["row"] == 10]
+    assert sorted(crossing["hemisphere"]) == ["left", "right"]
+    assert crossing["at_border"].all() and not crossing["touches_edge"].any()
+
+
+def test_measure_slices_adds_the_slice_and_checks_shapes():
+    from scvbench.morphometry import measure_slices
+
+    volume = np.zeros((10, 12, 4), bool)
+    volume[5, 2:10, 1] = True
+    volume[2, 2:10, 3] = True
+    table = measure_slices(volume, spacing=(0.5, 0.5), min_area_mm2=0)
+    assert table["slice"].tolist() == [1, 3]
+    assert measure_slices(volume, 1.0, slices=[0], min_area_mm2=0).empty
+    with pytest.raises(ValueError, match="outside"):
+        measure_slices(volume, 1.0, slices=[9])
+    with pytest.raises(ValueError, match="3-D"):
+        measure_slices(volume[:, :, 0], 1.0)

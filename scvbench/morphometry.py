@@ -6,19 +6,29 @@ Definitions (all lengths in millimetres, from the pixel ``spacing`` of the image
   at the hemisphere border, so a vessel crossing it counts once on each side). Components whose
   area is below ``min_area_mm2`` (default 2 mm², specks of noise) or whose skeleton is a single
   pixel are dropped.
-- **centerline**: the skeleton of the component (``skimage.morphology.skeletonize``) measured as a
-  pixel graph with ``skan``; a diagonal step counts ``sqrt(dy**2 + dx**2)`` in mm.
+- **centerline**: the topology-preserving thinning of the component (``skimage.morphology.thin``;
+  pinholes up to 8 pixels filled first) measured as a pixel graph with ``skan``; end branches
+  shorter than 1.5 x the vessel radius at their junction are pruned as spurs of the outline.
 - **length**: the longest of the shortest paths between two skeleton end points (degree-1 pixels);
-  side branches do not add to it. **chord**: the straight distance between those two end points.
-  **tortuosity** = length / chord.
+  side branches do not add to it. Its pixel chain is smoothed (Gaussian, ``SMOOTH_SAMPLES`` = 2
+  samples) before it is measured, which removes the staircase of a digital line (a pixel chain
+  is up to 8 % too long at 22.5 degrees), and it is extended at both tips from the skeleton end
+  to the edge of the vessel along the end direction (the skeleton stops about one radius short).
+  **chord**: the straight distance between the two extended tips. **tortuosity** = length /
+  chord. On rasterised analytic shapes (``tests/test_morphometry_shapes.py``) straight bars of
+  1.5-5 pixels width at any angle give tortuosity within 1 % and length within 3 %.
+- ``chain_length_mm`` is the unsmoothed pixel-chain length of that path, the number skan reports
+  for it (kept to compare with other tools).
 - A component whose skeleton has no end point (a closed loop) has ``length`` = total skeleton
   length, ``chord`` = 0 and ``tortuosity`` = NaN, and is flagged ``closed_loop``; summaries skip
-  NaN tortuosities but count the vessel.
+  NaN tortuosities but count the vessel. With one end point (a vessel ending in a loop) the path
+  runs from it to the farthest skeleton pixel.
 - A vessel is measured as it lies in the image: ``touches_edge`` flags one that reaches the image
   border (it may continue outside the field of view) and ``at_border`` one that the hemisphere
   border cut (it continues in the other hemisphere). Both are kept and counted, as a reader of
   the image would count them; filter on the flags to exclude them.
-- **diameter** (the study's definition) = area / total skeleton length, all branches included.
+- **diameter** (the study's definition) = area / total skeleton length, all branches included
+  (the measured length plus the side branches' pixel-chain lengths).
   **diameter_dt** = 2 x mean Euclidean distance transform along the skeleton, minus half a pixel:
   the distance reaches the nearest background pixel centre, half a pixel past the edge, while the
   skeleton of an even-width vessel lies half a pixel off its middle; the two biases offset to
@@ -43,6 +53,7 @@ VESSEL_COLUMNS = [
     "n_pixels",
     "area_mm2",
     "skeleton_length_mm",
+    "chain_length_mm",
     "length_mm",
     "chord_mm",
     "tortuosity",
@@ -67,46 +78,163 @@ def _check_spacing(spacing) -> tuple[float, float]:
     return spacing  # type: ignore[return-value]
 
 
+#: Gaussian smoothing (in path samples) of the centre line before its length is measured: it
+#: removes the staircase of a digital line (up to 8 % too long at 22.5 degrees) and shortens a
+#: curve of radius R by a factor exp(-sigma**2 / (2 R**2)) only (0.3 % at R = 25 pixels).
+SMOOTH_SAMPLES = 2.0
+_END_REACH = 4  # samples over which the end direction is taken
+
+
+def _smooth(points: np.ndarray) -> np.ndarray:
+    """Gaussian smoothing of a path, padded by point reflection about its ends.
+
+    The odd reflection continues the path's direction past each end, so the ends are not pulled
+    towards the inside of a curve (as with nearest or mirror padding).
+    """
+    pad = min(len(points) - 1, int(np.ceil(4 * SMOOTH_SAMPLES)))
+    if pad < 1:
+        return points
+    head = 2 * points[0] - points[1 : pad + 1][::-1]
+    tail = 2 * points[-1] - points[-pad - 1 : -1][::-1]
+    padded = np.vstack([head, points, tail])
+    smooth = ndimage.gaussian_filter1d(padded, SMOOTH_SAMPLES, axis=0, mode="nearest")
+    return smooth[pad : pad + len(points)]
+
+
+def _path_length(points: np.ndarray) -> float:
+    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum()) if len(points) > 1 else 0.0
+
+
+def _tip(
+    component: np.ndarray, point: np.ndarray, inner: np.ndarray, spacing: tuple[float, float]
+) -> np.ndarray:
+    """Where the vessel ends beyond the skeleton tip ``point`` (mm), along ``inner -> point``.
+
+    The skeleton stops about one radius short of a vessel's tip. Walk from the tip in steps of
+    0.05 pixel until the nearest pixel is outside the component: the walk leaves the vessel at
+    the edge of its last pixel.
+    """
+    step_mm = np.asarray(spacing, float)
+    direction = (point - inner) / step_mm  # in pixels
+    norm = float(np.linalg.norm(direction))
+    if norm == 0:
+        return point
+    direction /= norm
+    start = point / step_mm
+    step = 0.05
+    t = 0.0
+    while True:
+        r, c = np.rint(start + direction * (t + step)).astype(int)
+        if not (0 <= r < component.shape[0] and 0 <= c < component.shape[1]) or not component[r, c]:
+            break
+        t += step
+    return (start + direction * (t + step / 2)) * step_mm
+
+
+def _prune_spurs(skeleton: np.ndarray, edt: np.ndarray, spacing) -> np.ndarray:
+    """Remove end branches shorter than 1.5 x the vessel radius at their junction.
+
+    Thinning leaves such spurs at the corners of thick vessels' tips and at bumps of the outline;
+    they are not branches of the vessel. Repeated until none is left (at most 5 rounds).
+    """
+    from skan import Skeleton, summarize
+
+    for _ in range(5):
+        graph = Skeleton(skeleton, spacing=spacing)
+        table = summarize(graph, separator="_")
+        if len(table) < 2:
+            break
+        spurs = []
+        for index, row in table.iterrows():
+            if int(row["branch_type"]) != 1:
+                continue
+            path = graph.path(index)
+            ends = [path[0], path[-1]]
+            degrees = graph.degrees[ends]
+            junction = ends[0] if degrees[0] > 1 else ends[1]
+            radius = edt[tuple(graph.coordinates[junction].astype(int))]
+            if row["branch_distance"] < 1.5 * radius:
+                spurs.append(index)
+        if not spurs:
+            break
+        pruned = skeleton.copy()
+        for index in spurs:
+            path = graph.path(index)
+            keep = {p for p in (path[0], path[-1]) if graph.degrees[p] > 1}
+            for p in path:
+                if p not in keep:
+                    pruned[tuple(graph.coordinates[p].astype(int))] = False
+        if pruned.sum() < 2 or pruned.sum() == skeleton.sum():
+            break
+        skeleton = pruned
+    return skeleton
+
+
 def _measure_component(
     component: np.ndarray, spacing: tuple[float, float]
 ) -> dict[str, float] | None:
     from skan import Skeleton
-    from skimage.morphology import skeletonize
+    from skimage.morphology import remove_small_holes, thin
 
-    skeleton = skeletonize(component)
+    # A margin: thinning treats the array border unlike the background.
+    component = np.pad(component, 2)
+    # Pinholes (up to 8 pixels) are outline noise, not a loop of vessels.
+    component = remove_small_holes(component, max_size=8)
+    # Topology-preserving thinning: Zhang's skeletonize erases a 2-pixel diagonal staircase.
+    skeleton = thin(component)
     if skeleton.sum() < 2:
         return None
+    edt = ndimage.distance_transform_edt(np.pad(component, 1), sampling=spacing)[1:-1, 1:-1]
+    skeleton = _prune_spurs(skeleton, edt, spacing)
     graph = Skeleton(skeleton, spacing=spacing)
     adjacency = graph.graph
     coords = np.asarray(graph.coordinates, dtype=float) * np.asarray(spacing)
     degrees = np.asarray(graph.degrees)
-    total = float(adjacency.sum()) / 2.0
+    raw_total = float(adjacency.sum()) / 2.0
     ends = np.flatnonzero(degrees == 1)
     pixels = np.asarray(graph.coordinates)
-    if ends.size >= 2:
+    pixel = float(np.mean(spacing))
+    if ends.size >= 1:
         all_distances, predecessors = csgraph.dijkstra(
             adjacency, directed=False, indices=ends, return_predecessors=True
         )
-        distances = all_distances[:, ends]
+        # Between two end points; with one (a vessel ending in a loop), to the farthest node.
+        targets = ends if ends.size >= 2 else np.arange(len(degrees))
+        distances = all_distances[:, targets]
         distances[~np.isfinite(distances)] = -1.0
         a, b = np.unravel_index(np.argmax(distances), distances.shape)
-        length = float(distances[a, b])
-        chord = float(np.linalg.norm(coords[ends[a]] - coords[ends[b]]))
-        tortuosity = length / chord if chord > 0 else np.nan
-        closed = False
-        path = [int(ends[b])]
+        raw_length = float(distances[a, b])
+        path = [int(targets[b])]
         while path[-1] != ends[a] and predecessors[a, path[-1]] >= 0:
             path.append(int(predecessors[a, path[-1]]))
         middle = pixels[path[len(path) // 2]]
+        line = _smooth(coords[path])
+        # Thinning bends the last pixels of a thick vessel towards a corner of its tip: drop
+        # about one radius of path at each end, take the (smoothed) path's direction there and
+        # walk from there to the vessel's edge.
+        n = len(line)
+        radius = [edt[tuple(pixels[path[i]])] / pixel for i in (0, -1)]
+        a0 = min(int(np.ceil(radius[0])), (n - 1) // 2)
+        a1 = n - 1 - min(int(np.ceil(radius[1])), (n - 1) // 2)
+        b0 = min(n - 1, a0 + _END_REACH)
+        b1 = max(0, a1 - _END_REACH)
+        first = _tip(component, line[a0], line[b0], spacing)
+        last = _tip(component, line[a1], line[b1], spacing)
+        line = line[a0 : a1 + 1]
+        length = _path_length(np.vstack([first, line, last]))
+        chord = float(np.linalg.norm(last - first))
+        tortuosity = length / chord if chord > 0 else np.nan
+        closed = False
+        total = raw_total - raw_length + length  # side branches as they are
     else:
-        length, chord, tortuosity, closed = total, 0.0, np.nan, True
+        length = total = raw_length = raw_total
+        chord, tortuosity, closed = 0.0, np.nan, True
         middle = pixels[0]
     area = float(component.sum()) * spacing[0] * spacing[1]
-    edt = ndimage.distance_transform_edt(np.pad(component, 1), sampling=spacing)[1:-1, 1:-1]
-    pixel = float(np.mean(spacing))
     return {
         "area_mm2": area,
         "skeleton_length_mm": total,
+        "chain_length_mm": raw_length,
         "length_mm": length,
         "chord_mm": chord,
         "tortuosity": tortuosity,
@@ -115,8 +243,8 @@ def _measure_component(
         "n_endpoints": int(ends.size),
         "n_junctions": int(np.sum(degrees > 2)),
         "closed_loop": closed,
-        "row": int(middle[0]),
-        "col": int(middle[1]),
+        "row": int(middle[0]) - 2,
+        "col": int(middle[1]) - 2,
     }
 
 
@@ -151,8 +279,8 @@ def measure(
     --------
     >>> m = np.zeros((5, 12), bool); m[2, 1:11] = True
     >>> table = measure(m, spacing=0.5, min_area_mm2=0)
-    >>> table[["length_mm", "tortuosity"]].round(2).values.tolist()
-    [[4.5, 1.0]]
+    >>> table[["length_mm", "tortuosity"]].round(1).values.tolist()
+    [[5.0, 1.0]]
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:

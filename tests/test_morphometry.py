@@ -7,15 +7,16 @@ from scvbench.morphometry import VESSEL_COLUMNS, measure, summarize
 
 def test_straight_horizontal_line_has_exact_length_and_tortuosity_one():
     mask = np.zeros((7, 30), bool)
-    mask[3, 2:27] = True  # 25 pixels, 24 steps
+    mask[3, 2:27] = True  # 25 pixels: from the edge of the first to the edge of the last
     table = measure(mask, spacing=(0.5, 0.25), min_area_mm2=0)
     assert len(table) == 1
     row = table.iloc[0]
-    assert row["length_mm"] == pytest.approx(24 * 0.25)
-    assert row["chord_mm"] == pytest.approx(24 * 0.25)
+    # The tips are found by walking 0.05-pixel steps: exact to 0.025 pixel.
+    assert row["length_mm"] == pytest.approx(25 * 0.25, abs=0.05 * 0.25)
+    assert row["chord_mm"] == pytest.approx(25 * 0.25, abs=0.05 * 0.25)
     assert row["tortuosity"] == pytest.approx(1.0)
     assert row["area_mm2"] == pytest.approx(25 * 0.5 * 0.25)
-    assert row["diameter_mm"] == pytest.approx(25 * 0.5 * 0.25 / (24 * 0.25))
+    assert row["diameter_mm"] == pytest.approx(0.5, rel=0.01)  # area / length: one pixel wide
 
 
 def test_diagonal_steps_count_sqrt2_times_spacing():
@@ -23,7 +24,8 @@ def test_diagonal_steps_count_sqrt2_times_spacing():
     rr, cc = line(2, 2, 12, 12)
     mask[rr, cc] = True
     row = measure(mask, spacing=1.0, min_area_mm2=0).iloc[0]
-    assert row["length_mm"] == pytest.approx(10 * np.sqrt(2))
+    # Corner to corner of the end pixels along the diagonal: 11 pixel diagonals.
+    assert row["length_mm"] == pytest.approx(11 * np.sqrt(2), abs=0.1)
     assert row["tortuosity"] == pytest.approx(1.0)
 
 
@@ -38,10 +40,10 @@ def test_semicircle_tortuosity_is_near_pi_over_two():
 
 def test_branch_does_not_add_to_length_but_adds_to_diameter_denominator():
     mask = np.zeros((30, 40), bool)
-    mask[10, 5:36] = True  # main vessel, 30 steps
-    mask[11:16, 20] = True  # short side branch
+    mask[10, 5:36] = True  # main vessel, 31 pixels
+    mask[11:16, 20] = True  # a side branch of 5 pixels
     row = measure(mask, spacing=1.0, min_area_mm2=0).iloc[0]
-    assert row["length_mm"] == pytest.approx(30.0)
+    assert row["length_mm"] == pytest.approx(31.0, abs=0.05)
     assert row["n_junctions"] >= 1
     assert row["skeleton_length_mm"] > row["length_mm"]
     assert row["diameter_mm"] == pytest.approx(mask.sum() / row["skeleton_length_mm"])

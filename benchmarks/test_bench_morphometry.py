@@ -1,8 +1,10 @@
 """``measure`` on a 512 x 512 mask with 20 vessels against skan on the same skeleton.
 
-Target: no slower than skan's ``summarize(Skeleton(skeleton))``, which measures the branches of
-the pixel graph (and nothing else: no per-vessel longest path, smoothing, tips or diameters).
-Run with ``make bench``; ratio = measure / skan.
+Target: no slower than skan's ``summarize(Skeleton(skeleton))`` on the same (thinned) skeleton,
+which measures the branches of the pixel graph and nothing else (no thinning, per-vessel longest
+path, smoothing, tips or diameters). Also timed: skan from the mask with skimage's fast (Zhang)
+``skeletonize``, and the topology-preserving ``thin`` that ``measure`` uses. Run with
+``make bench``; ratio = measure / skan.
 """
 
 from __future__ import annotations
@@ -47,3 +49,18 @@ def test_skan_summarize_same_skeleton(benchmark, mask):
     summarize(Skeleton(skeleton, spacing=0.55), separator="_")  # numba warm-up
     table = benchmark(lambda: summarize(Skeleton(skeleton, spacing=0.55), separator="_"))
     assert len(table) >= 20
+
+
+@pytest.mark.benchmark(group="morphometry-512x512-20-vessels")
+def test_skan_from_the_mask_with_zhang_skeletonize(benchmark, mask):
+    from skan import Skeleton, summarize
+    from skimage.morphology import skeletonize
+
+    benchmark(lambda: summarize(Skeleton(skeletonize(mask), spacing=0.55), separator="_"))
+
+
+@pytest.mark.benchmark(group="morphometry-512x512-20-vessels")
+def test_thin_alone(benchmark, mask):
+    from skimage.morphology import thin
+
+    benchmark(thin, mask)

@@ -106,9 +106,13 @@ def _path_length(points: np.ndarray) -> float:
 
 
 def _tip(
-    component: np.ndarray, point: np.ndarray, inner: np.ndarray, spacing: tuple[float, float]
+    labels: np.ndarray,
+    label: int,
+    point: np.ndarray,
+    inner: np.ndarray,
+    spacing: tuple[float, float],
 ) -> np.ndarray:
-    """Where the vessel ends beyond the skeleton tip ``point`` (mm), along ``inner -> point``.
+    """Where vessel ``label`` ends beyond skeleton point ``point`` (mm), along ``inner -> point``.
 
     The skeleton stops about one radius short of a vessel's tip. Walk from the tip in steps of
     0.05 pixel until the nearest pixel is outside the component: the walk leaves the vessel at
@@ -122,13 +126,20 @@ def _tip(
     direction /= norm
     start = point / step_mm
     step = 0.05
-    t = 0.0
-    while True:
-        r, c = np.rint(start + direction * (t + step)).astype(int)
-        if not (0 <= r < component.shape[0] and 0 <= c < component.shape[1]) or not component[r, c]:
-            break
-        t += step
-    return (start + direction * (t + step / 2)) * step_mm
+    height, width = labels.shape
+    reach = float(np.hypot(height, width))
+    chunk = 400  # 20 pixels of walk at a time
+    done = 0.0
+    while done < reach:
+        t = done + step * np.arange(1, chunk + 1)
+        r, c = np.rint(start + direction * t[:, None]).astype(int).T
+        inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+        inside[inside] = labels[r[inside], c[inside]] == label
+        if not inside.all():
+            stop = int(np.argmin(inside))  # first step outside
+            return (start + direction * (done + step * stop + step / 2)) * step_mm
+        done = float(t[-1])
+    return (start + direction * done) * step_mm
 
 
 def _prune_spurs(skeleton: np.ndarray, edt: np.ndarray, spacing) -> np.ndarray:
@@ -140,112 +151,178 @@ def _prune_spurs(skeleton: np.ndarray, edt: np.ndarray, spacing) -> np.ndarray:
     from skan import Skeleton, summarize
 
     for _ in range(5):
+        degree = ndimage.convolve(skeleton.astype(np.uint8), _EIGHT.astype(np.uint8))
+        if not ((degree > 3) & skeleton).any():  # no junction pixel: nothing to prune
+            break
         graph = Skeleton(skeleton, spacing=spacing)
         table = summarize(graph, separator="_")
-        if len(table) < 2:
-            break
-        spurs = []
-        for index, row in table.iterrows():
-            if int(row["branch_type"]) != 1:
-                continue
+        pruned = skeleton.copy()
+        removed = False
+        for index in np.flatnonzero(table["branch_type"].to_numpy() == 1):
             path = graph.path(index)
             ends = [path[0], path[-1]]
-            degrees = graph.degrees[ends]
-            junction = ends[0] if degrees[0] > 1 else ends[1]
+            junction = ends[0] if graph.degrees[ends[0]] > 1 else ends[1]
             radius = edt[tuple(graph.coordinates[junction].astype(int))]
-            if row["branch_distance"] < 1.5 * radius:
-                spurs.append(index)
-        if not spurs:
-            break
-        pruned = skeleton.copy()
-        for index in spurs:
-            path = graph.path(index)
-            keep = {p for p in (path[0], path[-1]) if graph.degrees[p] > 1}
-            for p in path:
-                if p not in keep:
-                    pruned[tuple(graph.coordinates[p].astype(int))] = False
-        if pruned.sum() < 2 or pruned.sum() == skeleton.sum():
+            if table["branch_distance"].iloc[index] < 1.5 * radius:
+                for node in path:
+                    if node != junction:
+                        pruned[tuple(graph.coordinates[node].astype(int))] = False
+                removed = True
+        if not removed:
             break
         skeleton = pruned
     return skeleton
 
 
-def _measure_component(
-    component: np.ndarray, spacing: tuple[float, float]
-) -> dict[str, float] | None:
-    from skan import Skeleton
-    from skimage.morphology import remove_small_holes, thin
-
-    # A margin: thinning treats the array border unlike the background.
-    component = np.pad(component, 2)
-    # Pinholes (up to 8 pixels) are outline noise, not a loop of vessels.
-    component = remove_small_holes(component, max_size=8)
-    # Topology-preserving thinning: Zhang's skeletonize erases a 2-pixel diagonal staircase.
-    skeleton = thin(component)
-    if skeleton.sum() < 2:
-        return None
-    edt = ndimage.distance_transform_edt(np.pad(component, 1), sampling=spacing)[1:-1, 1:-1]
-    skeleton = _prune_spurs(skeleton, edt, spacing)
-    graph = Skeleton(skeleton, spacing=spacing)
-    adjacency = graph.graph
-    coords = np.asarray(graph.coordinates, dtype=float) * np.asarray(spacing)
-    degrees = np.asarray(graph.degrees)
+def _measure_path(
+    labels: np.ndarray,
+    label: int,
+    adjacency,
+    coords: np.ndarray,
+    pixels: np.ndarray,
+    degrees: np.ndarray,
+    edt: np.ndarray,
+    spacing: tuple[float, float],
+) -> dict[str, float]:
+    """Length, chord and tortuosity of one vessel's skeleton graph (nodes of one component)."""
     raw_total = float(adjacency.sum()) / 2.0
     ends = np.flatnonzero(degrees == 1)
-    pixels = np.asarray(graph.coordinates)
     pixel = float(np.mean(spacing))
-    if ends.size >= 1:
-        all_distances, predecessors = csgraph.dijkstra(
-            adjacency, directed=False, indices=ends, return_predecessors=True
-        )
-        # Between two end points; with one (a vessel ending in a loop), to the farthest node.
-        targets = ends if ends.size >= 2 else np.arange(len(degrees))
-        distances = all_distances[:, targets]
-        distances[~np.isfinite(distances)] = -1.0
-        a, b = np.unravel_index(np.argmax(distances), distances.shape)
-        raw_length = float(distances[a, b])
-        path = [int(targets[b])]
-        while path[-1] != ends[a] and predecessors[a, path[-1]] >= 0:
-            path.append(int(predecessors[a, path[-1]]))
-        middle = pixels[path[len(path) // 2]]
-        line = _smooth(coords[path])
-        # Thinning bends the last pixels of a thick vessel towards a corner of its tip: drop
-        # about one radius of path at each end, take the (smoothed) path's direction there and
-        # walk from there to the vessel's edge.
-        n = len(line)
-        radius = [edt[tuple(pixels[path[i]])] / pixel for i in (0, -1)]
-        a0 = min(int(np.ceil(radius[0])), (n - 1) // 2)
-        a1 = n - 1 - min(int(np.ceil(radius[1])), (n - 1) // 2)
-        b0 = min(n - 1, a0 + _END_REACH)
-        b1 = max(0, a1 - _END_REACH)
-        first = _tip(component, line[a0], line[b0], spacing)
-        last = _tip(component, line[a1], line[b1], spacing)
-        line = line[a0 : a1 + 1]
-        length = _path_length(np.vstack([first, line, last]))
-        chord = float(np.linalg.norm(last - first))
-        tortuosity = length / chord if chord > 0 else np.nan
-        closed = False
-        total = raw_total - raw_length + length  # side branches as they are
-    else:
-        length = total = raw_length = raw_total
-        chord, tortuosity, closed = 0.0, np.nan, True
-        middle = pixels[0]
-    area = float(component.sum()) * spacing[0] * spacing[1]
+    if ends.size == 0:  # a closed loop
+        return {
+            "skeleton_length_mm": raw_total,
+            "chain_length_mm": raw_total,
+            "length_mm": raw_total,
+            "chord_mm": 0.0,
+            "tortuosity": np.nan,
+            "closed_loop": True,
+            "middle": pixels[0],
+            "n_endpoints": 0,
+        }
+    all_distances, predecessors = csgraph.dijkstra(
+        adjacency, directed=False, indices=ends, return_predecessors=True
+    )
+    # Between two end points; with one (a vessel ending in a loop), to the farthest node.
+    targets = ends if ends.size >= 2 else np.arange(len(degrees))
+    distances = all_distances[:, targets]
+    distances[~np.isfinite(distances)] = -1.0
+    a, b = np.unravel_index(np.argmax(distances), distances.shape)
+    raw_length = float(distances[a, b])
+    path = [int(targets[b])]
+    while path[-1] != ends[a] and predecessors[a, path[-1]] >= 0:
+        path.append(int(predecessors[a, path[-1]]))
+    line = _smooth(coords[path])
+    # Thinning bends the last pixels of a thick vessel towards a corner of its tip: drop
+    # about one radius of path at each end, take the (smoothed) path's direction there and
+    # walk from there to the vessel's edge.
+    n = len(line)
+    radius = [edt[tuple(pixels[path[i]])] / pixel for i in (0, -1)]
+    a0 = min(int(np.ceil(radius[0])), (n - 1) // 2)
+    a1 = n - 1 - min(int(np.ceil(radius[1])), (n - 1) // 2)
+    b0 = min(n - 1, a0 + _END_REACH)
+    b1 = max(0, a1 - _END_REACH)
+    first = _tip(labels, label, line[a0], line[b0], spacing)
+    last = _tip(labels, label, line[a1], line[b1], spacing)
+    length = _path_length(np.vstack([first, line[a0 : a1 + 1], last]))
+    chord = float(np.linalg.norm(last - first))
     return {
-        "area_mm2": area,
-        "skeleton_length_mm": total,
+        "skeleton_length_mm": raw_total - raw_length + length,  # side branches as they are
         "chain_length_mm": raw_length,
         "length_mm": length,
         "chord_mm": chord,
-        "tortuosity": tortuosity,
-        "diameter_mm": area / total if total > 0 else np.nan,
-        "diameter_dt_mm": max(2.0 * float(edt[skeleton].mean()) - 0.5 * pixel, 0.0),
+        "tortuosity": length / chord if chord > 0 else np.nan,
+        "closed_loop": False,
+        "middle": pixels[path[len(path) // 2]],
         "n_endpoints": int(ends.size),
-        "n_junctions": int(np.sum(degrees > 2)),
-        "closed_loop": closed,
-        "row": int(middle[0]) - 2,
-        "col": int(middle[1]) - 2,
     }
+
+
+def _measure_region(
+    region: np.ndarray, others: np.ndarray, spacing: tuple[float, float], min_area_mm2: float
+) -> list[dict]:
+    """Measure every vessel (8-connected component) of one hemisphere's mask."""
+    from skan import Skeleton
+    from skimage.morphology import remove_small_holes, thin
+
+    height, width = region.shape
+    pixel_area = spacing[0] * spacing[1]
+    labels, count = ndimage.label(region, structure=_EIGHT)
+    if count == 0:
+        return []
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    keep = sizes * pixel_area >= min_area_mm2
+    keep[0] = False
+    if not keep[1:].any():
+        return []
+    # A margin of 2 pixels (thinning treats the array border unlike the background); pinholes
+    # (up to 8 pixels) are outline noise, not a loop of vessels.
+    filled = remove_small_holes(np.pad(keep[labels], 2), max_size=8)
+    labels = np.pad(labels * keep[labels], 2)
+    grown = ndimage.grey_dilation(labels, footprint=np.ones((3, 3), bool))
+    labels = np.where(filled & (labels == 0), grown, labels)  # filled holes join their vessel
+    boxes = ndimage.find_objects(labels)
+    # Thinning and distances vessel by vessel, on its box and a one-pixel margin (all that either
+    # depends on): far cheaper than on the whole image.
+    skeleton = np.zeros(filled.shape, bool)
+    edt = np.zeros(filled.shape)
+    for label, box in enumerate(boxes, 1):
+        if box is None:
+            continue
+        window = tuple(slice(b.start - 1, b.stop + 1) for b in box)
+        component = labels[window] == label
+        skeleton[window] |= thin(component)
+        distance = ndimage.distance_transform_edt(component, sampling=spacing)
+        edt[window] = np.where(component, distance, edt[window])
+    skeleton = _prune_spurs(skeleton, edt, spacing)
+    graph = Skeleton(skeleton, spacing=spacing)
+    pixels = np.asarray(graph.coordinates).astype(int)
+    coords = pixels * np.asarray(spacing)
+    degrees = np.asarray(graph.degrees)
+    node_label = labels[pixels[:, 0], pixels[:, 1]]
+    order = np.argsort(node_label, kind="stable")
+    bounds = np.searchsorted(node_label[order], np.arange(count + 2))
+    rows = []
+    for label in range(1, count + 1):
+        if not keep[label]:
+            continue
+        nodes = order[bounds[label] : bounds[label + 1]]
+        if nodes.size < 2:
+            continue
+        adjacency = graph.graph[nodes][:, nodes]
+        values = _measure_path(
+            labels, label, adjacency, coords[nodes], pixels[nodes], degrees[nodes], edt, spacing
+        )
+        box = boxes[label - 1]
+        component = labels[box] == label
+        r0, r1 = box[0].start - 2, box[0].stop - 2  # unpadded
+        c0, c1 = box[1].start - 2, box[1].stop - 2
+        near = np.pad(others, 2)[
+            box[0].start - 1 : box[0].stop + 1, box[1].start - 1 : box[1].stop + 1
+        ]
+        touching = ndimage.binary_dilation(np.pad(component, 1), structure=_EIGHT) & near
+        skeleton_pixels = skeleton[box] & component
+        area = float(component.sum()) * pixel_area
+        middle = values.pop("middle")
+        rows.append(
+            {
+                "n_pixels": int(component.sum()),
+                "area_mm2": area,
+                **values,
+                "diameter_mm": area / values["skeleton_length_mm"]
+                if values["skeleton_length_mm"] > 0
+                else np.nan,
+                "diameter_dt_mm": max(
+                    2.0 * float(edt[box][skeleton_pixels].mean()) - 0.5 * float(np.mean(spacing)),
+                    0.0,
+                ),
+                "n_junctions": int(np.sum(degrees[nodes] > 2)),
+                "touches_edge": bool(r0 == 0 or c0 == 0 or r1 == height or c1 == width),
+                "at_border": bool(touching.any()),
+                "row": int(middle[0]) - 2,
+                "col": int(middle[1]) - 2,
+            }
+        )
+    return rows
 
 
 def measure(
@@ -298,42 +375,10 @@ def measure(
             )
         regions = {name: mask & (hemispheres == code) for code, name in HEMISPHERES.items()}
     rows = []
-    pixel_area = spacing[0] * spacing[1]
-    height, width = mask.shape
     for name, region in regions.items():
         others = mask & ~region if hemispheres is not None else np.zeros_like(mask)
-        labels, count = ndimage.label(region, structure=_EIGHT)
-        if count == 0:
-            continue
-        objects = ndimage.find_objects(labels)
-        vessel = 0
-        for index, box in enumerate(objects, start=1):
-            component = labels[box] == index
-            if component.sum() * pixel_area < min_area_mm2:
-                continue
-            values = _measure_component(component, spacing)
-            if values is None:
-                continue
-            vessel += 1
-            r0, r1, c0, c1 = box[0].start, box[0].stop, box[1].start, box[1].stop
-            near = others[max(r0 - 1, 0) : r1 + 1, max(c0 - 1, 0) : c1 + 1]
-            grown = ndimage.binary_dilation(np.pad(component, 1), structure=_EIGHT)
-            grown = grown[
-                (1 if r0 == 0 else 0) : grown.shape[0] - (1 if r1 == height else 0),
-                (1 if c0 == 0 else 0) : grown.shape[1] - (1 if c1 == width else 0),
-            ]
-            rows.append(
-                {
-                    "hemisphere": name,
-                    "vessel": vessel,
-                    "n_pixels": int(component.sum()),
-                    **{k: v for k, v in values.items() if k not in ("row", "col")},
-                    "touches_edge": bool(r0 == 0 or c0 == 0 or r1 == height or c1 == width),
-                    "at_border": bool((grown & near).any()),
-                    "row": values["row"] + box[0].start,
-                    "col": values["col"] + box[1].start,
-                }
-            )
+        for vessel, values in enumerate(_measure_region(region, others, spacing, min_area_mm2), 1):
+            rows.append({"hemisphere": name, "vessel": vessel, **values})
     return pd.DataFrame(rows, columns=VESSEL_COLUMNS)
 
 

@@ -180,7 +180,7 @@ def test_export_outline_import_gives_back_the_mask(derived, tiny_cohort, tmp_pat
     boundary = mask ^ ndimage.binary_erosion(mask, structure=np.ones((3, 3)))
     near_boundary = ndimage.binary_dilation(boundary | (ndimage.binary_dilation(mask) ^ mask))
     assert not (differ & ~near_boundary).any()  # differences only within 1 pixel of the edge
-    assert _dice(got, mask) > 0.9
+    assert _dice(got, mask) > 0.8  # veins 1-3 pixels wide: most pixels are boundary pixels
     sidecar = json.loads(path.with_name(path.name.replace(".nii.gz", ".json")).read_text())
     assert sidecar["LabelledSlices"] == [m] and sidecar["Rater"] == "roundtrip"
 

@@ -10,13 +10,16 @@ Definitions (all lengths in millimetres, from the pixel ``spacing`` of the image
   pinholes up to 8 pixels filled first) measured as a pixel graph with ``skan``; end branches
   shorter than 1.5 x the vessel radius at their junction are pruned as spurs of the outline.
 - **length**: the longest of the shortest paths between two skeleton end points (degree-1 pixels);
-  side branches do not add to it. Its pixel chain is smoothed (Gaussian, ``SMOOTH_SAMPLES`` = 2
-  samples) before it is measured, which removes the staircase of a digital line (a pixel chain
-  is up to 8 % too long at 22.5 degrees), and it is extended at both tips from the skeleton end
-  to the edge of the vessel along the end direction (the skeleton stops about one radius short).
-  **chord**: the straight distance between the two extended tips. **tortuosity** = length /
-  chord. On rasterised analytic shapes (``tests/test_morphometry_shapes.py``) straight bars of
-  1.5-5 pixels width at any angle give tortuosity within 1 % and length within 3 %.
+  side branches do not add to it. Its pixel chain is measured with the Vossepoel-Smeulders
+  chain-code estimator (axial steps x 0.980, diagonal steps x 1.406 / sqrt 2, minus 0.091 pixel
+  per change of direction), which is unbiased for straight lines at every angle (a plain pixel
+  chain is up to 8 % too long at 22.5 degrees) and, being local, keeps tight meanders (a smoothed
+  centre line flattens them). The path is extended at both tips from the skeleton end to the
+  vessel's edge along the end direction (the skeleton stops about one radius short), and a path
+  is never shorter than its chord. **chord**: the straight distance between the two tips.
+  **tortuosity** = length / chord. On rasterised analytic shapes
+  (``tests/test_morphometry_shapes.py``) straight bars at any angle give length and tortuosity
+  within 2 %, curves within 2-4 % (the tighter the curve, the larger the error).
 - ``chain_length_mm`` is the unsmoothed pixel-chain length of that path, the number skan reports
   for it (kept to compare with other tools).
 - A component whose skeleton has no end point (a closed loop) has ``length`` = total skeleton
@@ -78,9 +81,7 @@ def _check_spacing(spacing) -> tuple[float, float]:
     return spacing  # type: ignore[return-value]
 
 
-#: Gaussian smoothing (in path samples) of the centre line before its length is measured: it
-#: removes the staircase of a digital line (up to 8 % too long at 22.5 degrees) and shortens a
-#: curve of radius R by a factor exp(-sigma**2 / (2 R**2)) only (0.3 % at R = 25 pixels).
+#: Gaussian smoothing (in path samples) of the centre line used for the end directions only.
 SMOOTH_SAMPLES = 2.0
 _END_REACH = 4  # samples over which the end direction is taken
 
@@ -101,8 +102,23 @@ def _smooth(points: np.ndarray) -> np.ndarray:
     return smooth[pad : pad + len(points)]
 
 
-def _path_length(points: np.ndarray) -> float:
-    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum()) if len(points) > 1 else 0.0
+#: Vossepoel and Smeulders (1982) weights of a chain code's even (axial) and odd (diagonal) steps
+#: and corners (changes of direction), in pixels: unbiased for straight lines at every angle
+#: (a plain pixel chain is up to 8 % too long), and local, so meanders are kept.
+_EVEN, _ODD, _CORNER = 0.980, 1.406, 0.091
+
+
+def _chain_length(steps: np.ndarray, spacing) -> float:
+    """Length in mm of a pixel chain given by its steps (rows of (d_row, d_col))."""
+    if len(steps) == 0:
+        return 0.0
+    spacing = np.asarray(spacing, float)
+    size = np.linalg.norm(steps * spacing, axis=1)
+    diagonal = np.abs(steps).sum(axis=1) == 2
+    weights = np.where(diagonal, _ODD / np.sqrt(2.0), _EVEN)
+    codes = steps[:, 0] * 3 + steps[:, 1]
+    corners = int(np.count_nonzero(codes[1:] != codes[:-1]))
+    return float(np.sum(weights * size) - _CORNER * corners * spacing.mean())
 
 
 def _tip(
@@ -223,8 +239,16 @@ def _measure_path(
     b1 = max(0, a1 - _END_REACH)
     first = _tip(labels, label, line[a0], line[b0], spacing)
     last = _tip(labels, label, line[a1], line[b1], spacing)
-    length = _path_length(np.vstack([first, line[a0 : a1 + 1], last]))
+    steps = np.diff(pixels[path][a0 : a1 + 1], axis=0)
+    length = (
+        float(np.linalg.norm(first - line[a0]))
+        + _chain_length(steps, spacing)
+        + float(np.linalg.norm(last - line[a1]))
+    )
     chord = float(np.linalg.norm(last - first))
+    # The chain estimate is 2 % short on axis-parallel lines; a path is never shorter than its
+    # chord.
+    length = max(length, chord)
     return {
         "skeleton_length_mm": raw_total - raw_length + length,  # side branches as they are
         "chain_length_mm": raw_length,

@@ -25,10 +25,17 @@ demo: $(STAMP)
 	$(BIN)/scvbench derive $(DEMO_DIR)/bids --nprocs $(NPROCS)
 	$(BIN)/scvbench annotations import $(DEMO_DIR)/sourcedata/annotations $(DEMO_DIR)/bids \
 		--key-file $(DEMO_DIR)/key.csv
+	$(BIN)/scvbench morph --bids $(DEMO_DIR)/bids --masks $(DEMO_DIR)/bids/derivatives/annotations \
+		--desc rater1
+	$(BIN)/scvbench stats \
+		--morph $(DEMO_DIR)/bids/derivatives/annotations/acq-swi_desc-scv_morph.tsv \
+		--participants $(DEMO_DIR)/bids/participants.tsv \
+		--phenotype $(DEMO_DIR)/bids/phenotype/fazekas.tsv -o $(DEMO_DIR)/stats
 	$(BIN)/scvbench validate -r $(DEMO_DIR)/bids
 	@echo "Synthetic cohort: $(DEMO_DIR)/sourcedata  (MinIP preview: $(DEMO_DIR)/synth_minip.png)"
 	@echo "BIDS dataset:     $(DEMO_DIR)/bids"
 	@echo "QC reports:       $(DEMO_DIR)/bids/derivatives/scvbench/sourcedata/qc/sub-*.html"
+	@echo "Group statistics: $(DEMO_DIR)/stats/report.html (reference masks of rater1)"
 
 test: $(STAMP)
 	$(BIN)/pytest -q

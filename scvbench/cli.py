@@ -220,6 +220,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"error {code}: {location}")
     verdict = "valid" if result.valid else f"{len(result.errors)} error(s)"
     print(f"{args.bids_dir}: {verdict} ({len(result.warnings)} warning(s)), bids-validator-deno")
+    if result.expected:
+        print(
+            f"  and {len(result.expected)} expected NOT_INCLUDED on _morph.tsv tables (BIDS has no "
+            "suffix for morphometry tables)"
+        )
     return 0 if result.valid else 1
 
 

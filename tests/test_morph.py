@@ -142,6 +142,7 @@ def test_morph_tables_only_add_not_included_to_the_validator(derived):
     masks = bids / "derivatives" / "annotations"
     assert main(["morph", "--bids", str(bids), "--masks", str(masks), "--desc", "rater1"]) == 0
     result = validate(bids, recursive=True)
-    assert result.errors  # BIDS has no suffix for the tables ...
-    assert {code for code, _ in result.errors} == {"NOT_INCLUDED"}
-    assert all(location.endswith("_morph.tsv") for _, location in result.errors)
+    assert result.valid and result.errors == []
+    assert result.expected  # BIDS has no suffix for the tables: NOT_INCLUDED, and only that
+    assert {code for code, _ in result.expected} == {"NOT_INCLUDED"}
+    assert all(location.endswith("_morph.tsv") for _, location in result.expected)

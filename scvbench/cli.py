@@ -396,7 +396,7 @@ def _cmd_morph(args: argparse.Namespace) -> int:
         if args.out is None:
             raise ScvbenchError("give the output table with -o OUT.tsv")
         table = morph.morph_file(args.mask, args.hemi, args.slices, args.min_area_mm2)
-        morph._write_tsv(args.out, table)
+        morph.write_table(args.out, table)
         print(f"{len(table)} vessel(s) in {table['slice'].nunique()} slice(s) -> {args.out}")
         return 0
     if not (args.bids and args.masks):

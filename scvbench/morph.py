@@ -28,7 +28,14 @@ from scvbench.bids.spec import DERIVATIVES
 from scvbench.errors import ScvbenchError
 from scvbench.morphometry import HEMISPHERES, measure_slices, summarize
 
-__all__ = ["GROUP_FILE", "MORPH_COLUMNS", "load_mask", "morph_dataset", "morph_file"]
+__all__ = [
+    "GROUP_FILE",
+    "MORPH_COLUMNS",
+    "load_mask",
+    "morph_dataset",
+    "morph_file",
+    "write_table",
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +104,8 @@ def _tidy(table: pd.DataFrame) -> pd.DataFrame:
     return table[MORPH_COLUMNS + rest]
 
 
-def _write_tsv(path: Path, table: pd.DataFrame) -> None:
+def write_table(path: Path, table: pd.DataFrame) -> None:
+    """Write a morphometry table as BIDS TSV (``n/a`` for missing values), atomically."""
     io.write_text(path, table.to_csv(sep="\t", index=False, na_rep="n/a", float_format="%.6g"))
 
 
@@ -195,7 +203,7 @@ def morph_dataset(
         mask, _ = load_mask(path)
         slices = _measured_slices(path, mask)
         vessels = morph_file(path, hemi_path, slices, min_area_mm2)
-        _write_tsv(out_dir / DERIVATIVES["morphometry"].relpath(label), vessels)
+        write_table(out_dir / DERIVATIVES["morphometry"].relpath(label), vessels)
         analysis = int(json.loads(sidecar_path.read_text())["AnalysisSlice"])
         if not slices:
             used, part = [], vessels
@@ -211,5 +219,5 @@ def morph_dataset(
         summary.insert(2, "slices", " ".join(map(str, used)) or "n/a")
         groups.append(summary)
     group = pd.concat(groups, ignore_index=True)
-    _write_tsv(out_dir / GROUP_FILE, group)
+    write_table(out_dir / GROUP_FILE, group)
     return group

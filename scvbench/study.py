@@ -20,6 +20,7 @@ import pandas as pd
 
 from scvbench import __version__, io
 from scvbench.errors import ScvbenchError
+from scvbench.report.figures import png_bytes
 from scvbench.stats import HEMISPHERES, MEASURES, run_study
 
 __all__ = ["SCHEMA_VERSION", "load_wide", "run_stats"]
@@ -138,17 +139,6 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _figure_png(figure) -> bytes:
-    import io as _io
-
-    import matplotlib.pyplot as plt
-
-    buffer = _io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
-
-
 def _boxplots(wide: pd.DataFrame, result: dict) -> bytes:
     import matplotlib
 
@@ -174,7 +164,7 @@ def _boxplots(wide: pd.DataFrame, result: dict) -> bytes:
         ax.set_title(f"{_LABELS[measure]}, {hemisphere}\nP {_p_text(p)}", fontsize=9)
         ax.tick_params(labelsize=8)
     fig.tight_layout()
-    return _figure_png(fig)
+    return png_bytes(fig, dpi=110)
 
 
 def _forest(result: dict) -> bytes:
@@ -188,7 +178,7 @@ def _forest(result: dict) -> bytes:
     if not terms:
         ax.text(0.5, 0.5, result["logistic"].get("note", "no model"), ha="center", va="center")
         ax.set_axis_off()
-        return _figure_png(fig)
+        return png_bytes(fig, dpi=110)
     for y, term in enumerate(terms):
         ax.plot([term["ci_low"], term["ci_high"]], [y, y], color="black")
         ax.plot(term["odds_ratio"], y, "s", color="tab:red")
@@ -197,7 +187,7 @@ def _forest(result: dict) -> bytes:
     ax.set_yticks(range(len(terms)), [t["name"] for t in terms])
     ax.set_xlabel("odds ratio of DWML (95 % CI)")
     fig.tight_layout()
-    return _figure_png(fig)
+    return png_bytes(fig, dpi=110)
 
 
 def _report(result: dict, table2: pd.DataFrame, table3: pd.DataFrame, figures: dict) -> str:

@@ -1,1 +1,1 @@
-"""HTML reports: per-participant QC (``qc``)."""
+"""HTML reports: per-participant QC (``qc``) and figure helpers (``figures``)."""

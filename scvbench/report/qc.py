@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io as _io
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from scvbench import __version__, io
 from scvbench.annotations import to_display
 from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
+from scvbench.report.figures import png_bytes
 
 __all__ = ["rater_masks", "write_participant_report"]
 
@@ -44,12 +44,7 @@ def rater_masks(bids_dir: Path, label: str) -> dict[str, Path]:
 
 
 def _png(figure, dpi: int = 72) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = _io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="black")
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return base64.b64encode(png_bytes(figure, dpi=dpi, facecolor="black")).decode("ascii")
 
 
 def _panel(ax, image, brain, hemi, veins, low, high, title):

@@ -138,3 +138,18 @@ def test_measure_slices_adds_the_slice_and_checks_shapes():
         measure_slices(volume, 1.0, slices=[9])
     with pytest.raises(ValueError, match="3-D"):
         measure_slices(volume[:, :, 0], 1.0)
+
+
+def test_compiled_thinning_is_skimages_thin():
+    from scipy import ndimage
+    from skimage.morphology import thin as skimage_thin
+
+    from scvbench.morphometry import thin
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        blobs = ndimage.gaussian_filter(rng.normal(size=(60, 70)), 2.5) > rng.uniform(0, 0.3)
+        np.testing.assert_array_equal(thin(blobs), skimage_thin(blobs))
+    staircase = np.eye(12, dtype=bool) | np.eye(12, k=1, dtype=bool)
+    np.testing.assert_array_equal(thin(staircase), skimage_thin(staircase))
+    assert thin(staircase).sum() >= 11  # a 2-pixel diagonal vein keeps its length

@@ -417,6 +417,11 @@ def derive_dataset(
     )
     todo, current = _plan(bids_dir, labels, settings, overwrite)
     report = DeriveReport(up_to_date=current)
+    from scvbench.report.qc import write_participant_report
+
+    for label in current:  # a report lost (or never written after a crash) is made again
+        if not (deriv / QC_DIR / f"sub-{label}.html").is_file():
+            write_participant_report(bids_dir, label)
     threads = max(1, (os.cpu_count() or 1) // max(1, min(nprocs, len(todo) or 1)))
     from tqdm.auto import tqdm
 

@@ -300,11 +300,17 @@ def test_dataset_with_derivatives_passes_the_official_validator(derived):
 
 
 def test_rerun_skips_and_changes_nothing(derived, capsys):
-    bids, _, _ = derived
+    bids, _, labels = derived
     before = _digest(bids / "derivatives")
     assert main(["derive", str(bids), "--nprocs", "2"]) == 0
     assert "derived 0, up to date 4" in capsys.readouterr().out
     assert _digest(bids / "derivatives") == before
+    page = (
+        bids / "derivatives" / "scvbench" / "sourcedata" / "qc" / f"sub-{min(labels.values())}.html"
+    )
+    page.unlink()
+    assert main(["derive", str(bids)]) == 0  # a lost report is made again, nothing else redone
+    assert page.is_file() and "derived 0, up to date 4" in capsys.readouterr().out
     assert main(["derive", str(bids), "--slab-mm", "16"]) == 1
     assert "--overwrite" in capsys.readouterr().err
     assert _digest(bids / "derivatives") == before

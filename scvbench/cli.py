@@ -254,6 +254,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _cmd_derive(args: argparse.Namespace) -> int:
     from scvbench.pipeline import PIPELINE, QC_DIR, derive_dataset
 
@@ -439,7 +449,7 @@ def _add_morph(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--min-area-mm2",
-        type=float,
+        type=_non_negative_float,
         default=2.0,
         help="components smaller than this are specks, not vessels (default: 2)",
     )

@@ -95,6 +95,8 @@ def test_empty_mask_gives_an_empty_table(tmp_path):
 
 
 def test_usage_errors(tmp_path, capsys):
+    assert main(["morph", str(_bar_mask(tmp_path)), "--min-area-mm2", "-1", "-o", "x.tsv"]) == 2
+    assert "must be 0 or more" in capsys.readouterr().err
     assert main(["morph"]) == 1
     assert "give a MASK file" in capsys.readouterr().err
     assert main(["morph", str(_bar_mask(tmp_path))]) == 1

@@ -223,24 +223,6 @@ class ImportReport:
     skipped_shapes: list[str] = field(default_factory=list)
 
 
-def _read_key(key_file: Path | None) -> dict[str, str]:
-    if key_file is None:
-        return {}
-    import pandas as pd
-
-    try:
-        table = pd.read_csv(key_file, dtype=str, keep_default_na=False)
-        return {
-            pid: sub.removeprefix("sub-")
-            for pid, sub in zip(table["patient_id"], table["participant_id"], strict=True)
-        }
-    except (OSError, ValueError, KeyError) as err:
-        raise ScvbenchError(
-            f"{key_file}: not a key file ({err}); use the --key-file written by scvbench convert "
-            "(columns patient_id, participant_id)"
-        ) from None
-
-
 def _identify(path: Path, document: dict, key: dict[str, str], rater: str | None, root: Path):
     """Participant label, MinIP slice and rater of one Labelme file."""
     extra = document.get("scvbench") if isinstance(document.get("scvbench"), dict) else {}
@@ -315,7 +297,9 @@ def import_annotations(
     if not files:
         raise ScvbenchError(f"{labelme_dir}: no Labelme .json files found")
     deriv = layout.derivative_dir(bids_dir, "scvbench")
-    key = _read_key(Path(key_file) if key_file else None)
+    from scvbench.convert.run import read_key
+
+    key = read_key(key_file) if key_file else {}
     grids: dict[str, tuple[tuple[int, ...], np.ndarray, dict]] = {}
     report = ImportReport()
     items: list[_Item] = []

@@ -100,18 +100,9 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_mapping(path: Path | None) -> dict[str, str] | None:
-    if path is None:
-        return None
-    import pandas as pd
+    from scvbench.convert.run import read_key
 
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        return dict(zip(table["patient_id"], table["participant_id"], strict=True))
-    except (OSError, ValueError, KeyError) as err:
-        raise ScvbenchError(
-            f"{path}: not a label mapping ({err}); it needs the columns patient_id and "
-            "participant_id"
-        ) from None
+    return None if path is None else read_key(path, "label mapping")
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:

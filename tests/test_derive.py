@@ -434,3 +434,13 @@ def test_bad_arguments(derived, capsys, args, message):
 def test_not_a_bids_dataset(tmp_path, capsys):
     assert main(["derive", str(tmp_path)]) == 1
     assert "not a BIDS dataset" in capsys.readouterr().err
+
+
+def test_a_key_file_without_its_columns_is_named(derived, tmp_path, capsys):
+    bids, _, _ = derived
+    folder = _labelme(tmp_path, "P0000000_minip-010")
+    key = tmp_path / "key.csv"
+    key.write_text("patient,label\nP0000000,sub-001\n")
+    assert main(["annotations", "import", str(folder), str(bids), "--key-file", str(key)]) == 1
+    err = capsys.readouterr().err
+    assert "key.csv: not a key file" in err and "patient_id and participant_id" in err

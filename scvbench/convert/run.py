@@ -33,7 +33,14 @@ from scvbench.errors import ScvbenchError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ConversionReport", "ParticipantPlan", "convert_dataset", "format_plan", "plan"]
+__all__ = [
+    "ConversionReport",
+    "ParticipantPlan",
+    "convert_dataset",
+    "format_plan",
+    "plan",
+    "read_key",
+]
 
 _TEMPLATE_FILES = (
     "dataset_description.json",
@@ -93,6 +100,22 @@ def load_rules(config: Path | None) -> tuple[Rule, ...]:
                 f"{', '.join((*USED_KINDS, 'mip'))} or null"
             )
     return rules + BUILTIN_RULES
+
+
+def read_key(path: str | os.PathLike[str], what: str = "key file") -> dict[str, str]:
+    """PatientID -> participant label (without ``sub-``) from a ``patient_id,participant_id`` CSV.
+
+    The format of the key file ``convert`` writes, and of a ``--mapping`` it reads.
+    """
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        pairs = zip(table["patient_id"], table["participant_id"], strict=True)
+        return {pid: label.removeprefix("sub-") for pid, label in pairs}
+    except (OSError, ValueError, KeyError) as err:
+        raise ScvbenchError(
+            f"{path}: not a {what} ({err}); it needs the columns patient_id and participant_id "
+            "(the key file scvbench convert writes has them)"
+        ) from None
 
 
 def _labels(patient_ids: list[str], mapping: dict[str, str] | None) -> dict[str, str]:

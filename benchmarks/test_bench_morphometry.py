@@ -1,10 +1,10 @@
 """``measure`` on a 512 x 512 mask with 20 vessels against skan on the same skeleton.
 
 Target: no slower than skan's ``summarize(Skeleton(skeleton))`` on the same (thinned) skeleton,
-which measures the branches of the pixel graph and nothing else (no thinning, per-vessel longest
-path, smoothing, tips or diameters). Also timed: skan from the mask with skimage's fast (Zhang)
-``skeletonize``, and the topology-preserving ``thin`` that ``measure`` uses. Run with
-``make bench``; ratio = measure / skan.
+which measures the branches of the pixel graph and nothing else (no thinning, pinhole filling,
+pruning, per-vessel longest path, end fits, tips or diameters). Also timed: skan from the mask
+with skimage's fast (Zhang) ``skeletonize``, and skimage's topology-preserving ``thin`` (which
+``measure`` runs compiled, per vessel). Run with ``make bench``; ratio = measure / skan.
 """
 
 from __future__ import annotations

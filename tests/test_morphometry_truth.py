@@ -56,7 +56,7 @@ def test_true_masks_measure_the_designed_vessels(paper_subjects):
     diameter = icc(table["target_diameter_mm"], table["diameter_mm"])
     # Per vessel (the study's per-hemisphere means agree better: see the README).
     assert tortuosity["icc_a1"] >= 0.9, tortuosity
-    assert diameter["icc_a1"] >= 0.7, diameter  # veins 2-4 pixels wide: the raster's width varies
+    assert diameter["icc_a1"] >= 0.8, diameter  # veins 2-4 pixels wide: the raster's width varies
 
 
 def test_counts_of_the_analysis_slices_match_the_design(paper_subjects):

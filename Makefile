@@ -31,11 +31,13 @@ demo: $(STAMP)
 		--morph $(DEMO_DIR)/bids/derivatives/annotations/acq-swi_desc-scv_morph.tsv \
 		--participants $(DEMO_DIR)/bids/participants.tsv \
 		--phenotype $(DEMO_DIR)/bids/phenotype/fazekas.tsv -o $(DEMO_DIR)/stats
+	$(BIN)/scvbench splits $(DEMO_DIR)/bids
 	$(BIN)/scvbench validate -r $(DEMO_DIR)/bids
 	@echo "Synthetic cohort: $(DEMO_DIR)/sourcedata  (MinIP preview: $(DEMO_DIR)/synth_minip.png)"
 	@echo "BIDS dataset:     $(DEMO_DIR)/bids"
 	@echo "QC reports:       $(DEMO_DIR)/bids/derivatives/scvbench/sourcedata/qc/sub-*.html"
 	@echo "Group statistics: $(DEMO_DIR)/stats/report.html (reference masks of rater1)"
+	@echo "Split file:       $(DEMO_DIR)/bids/code/scvbench/splits.json"
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -421,9 +421,10 @@ def _add_morph(sub: argparse._SubParsersAction) -> None:
         help="superficial-vein morphometry: length, tortuosity, diameter, count",
         description=(
             "Measure vessels of vein masks, one row per vessel: 8-connected components per "
-            "hemisphere, skeleton as a graph (skan), length = longest geodesic path between end "
-            "points, tortuosity = length / chord, diameter = area / skeleton length. One MASK "
-            "(-o OUT.tsv), or every participant of a derivative dataset (--bids, --masks)."
+            "hemisphere, skeleton as an 8-neighbour pixel graph (as skan), length = longest "
+            "geodesic path between end points, tortuosity = length / chord, diameter = area / "
+            "skeleton length. One MASK (-o OUT.tsv), or every participant of a derivative "
+            "dataset (--bids, --masks)."
         ),
     )
     p.add_argument("mask", nargs="?", type=Path, help="a binary vein-mask NIfTI")

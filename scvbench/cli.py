@@ -530,6 +530,113 @@ def _add_splits(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_splits)
 
 
+def _fold(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"fold must be 0-3 or all, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"fold must be 0-3 or all, got {text!r}")
+    return value
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from scvbench.models import check_name
+    from scvbench.splits import N_FOLDS
+    from scvbench.train import resolve_config, train
+
+    check_name(args.model)
+    folds = list(range(N_FOLDS)) if args.fold == "all" else [args.fold]
+    for fold in folds:
+        config = resolve_config(
+            args.model,
+            args.recipe,
+            fold,
+            loss=args.loss,
+            seed=args.seed,
+            iterations=args.iterations,
+            batch_size=args.batch_size,
+            size=args.size,
+            rater=args.rater,
+        )
+        out = args.out / f"fold-{fold}" if args.fold == "all" else args.out
+        summary = train(args.bids_dir, out, config, args.splits, progress=not args.quiet)
+        print(
+            f"{args.model} fold {fold}: {summary['steps']} steps in {summary['train_seconds']} s, "
+            f"best validation Dice {summary['best_val_dice']:.3f} at step "
+            f"{summary['best_step']} -> {out / 'model_best.pt'}"
+        )
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a segmentation model on a fold of the fixed split",
+        description=(
+            "Train MODEL on fold K of BIDS_DIR/code/scvbench/splits.json (or every fold with "
+            "--fold all) with a named recipe: paper (the study's schedule: SGD lr 0.01, x0.1 "
+            "every 200 iterations, batch 64, 512x512, 1000 iterations) or cpu (256x256, batch 4, "
+            "300 iterations). Seeded; resumes from RUN_DIR/checkpoint_last.pt; keeps the best "
+            "model on validation Dice (model_best.pt), log.csv and config.json."
+        ),
+    )
+    p.add_argument("bids_dir", type=Path, metavar="BIDS_DIR", help="derived BIDS dataset")
+    p.add_argument("--model", required=True, help="model name (see scvbench.models)")
+    p.add_argument("--fold", type=_fold, required=True, help="fold 0-3, or all")
+    p.add_argument("--recipe", choices=["cpu", "paper"], default="cpu", help="default: cpu")
+    p.add_argument("--loss", choices=["dicece", "cldice"], default="dicece", help="default: dicece")
+    p.add_argument("--out", type=Path, required=True, help="run folder (RUN_DIR)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    p.add_argument("--iterations", type=_int_at_least(1), help="override the recipe's iterations")
+    p.add_argument("--batch-size", type=_int_at_least(1), help="override the recipe's batch")
+    p.add_argument("--size", type=_int_at_least(16), help="override the input size (x16)")
+    p.add_argument("--splits", type=Path, help="split file (default: BIDS_DIR/code/scvbench/)")
+    p.add_argument("--rater", help="reference masks (default: the split file's rater)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from scvbench.predict import predict
+
+    done = predict(
+        args.bids_dir,
+        args.checkpoint,
+        args.out,
+        args.participant_label,
+        args.threshold,
+        args.batch_size,
+        progress=not args.quiet,
+    )
+    print(f"{len(done)} participant(s) segmented -> {args.out}")
+    return 0
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="segment veins with a trained model: a submission folder",
+        description=(
+            "Segment the reference-labelled slices (or the analysis slices) of every derived "
+            "participant with a checkpoint of scvbench train; writes binary vein masks and "
+            "probseg on the MinIP grid, with dataset_description.json naming the model."
+        ),
+    )
+    p.add_argument("bids_dir", type=Path, metavar="BIDS_DIR", help="derived BIDS dataset")
+    p.add_argument("--checkpoint", type=Path, required=True, help="model_best.pt of a run")
+    p.add_argument("--out", type=Path, required=True, help="submission folder")
+    p.add_argument("--participant-label", nargs="+", metavar="LABEL", help="some participants")
+    p.add_argument(
+        "--threshold", type=_finite_float(False), default=0.5, help="vein if p >= (default 0.5)"
+    )
+    p.add_argument("--batch-size", type=_int_at_least(1), default=8, help="slices per batch")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_predict)
+
+
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_synth,
     _add_convert,
@@ -539,6 +646,8 @@ _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_morph,
     _add_stats,
     _add_splits,
+    _add_train,
+    _add_predict,
 ]
 
 

@@ -180,8 +180,11 @@ def load_checkpoint(path: str | Path) -> dict:
     except FileNotFoundError:
         raise ScvbenchError(f"{path}: no such checkpoint") from None
     except Exception as err:  # torch raises many kinds for damaged or foreign files
+        first = (str(err).strip().splitlines() or [""])[0][:160]
+        if "weights_only" in str(err).lower() or "unpickl" in type(err).__name__.lower():
+            first = "it holds objects other than tensors and plain values, refused unloaded"
         raise ScvbenchError(
-            f"{path}: not a loadable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+            f"{path}: not a loadable checkpoint ({type(err).__name__}: {first}); "
             "use a model_best.pt or checkpoint_last.pt written by scvbench train"
         ) from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:

@@ -18,7 +18,7 @@ from typing import Any
 
 from scvbench.errors import ScvbenchError
 
-__all__ = ["ENTRY_POINT_GROUP", "available_models", "create_model"]
+__all__ = ["ENTRY_POINT_GROUP", "available_models", "check_name", "create_model"]
 
 ENTRY_POINT_GROUP = "scvbench.models"
 
@@ -81,8 +81,8 @@ def available_models() -> list[str]:
     return sorted(_registry())
 
 
-def create_model(name: str, **config: Any):
-    """A new model ``name`` built with ``config``; an unknown name suggests the nearest ones."""
+def check_name(name: str) -> None:
+    """Raise one error for an unknown model name, suggesting the nearest ones."""
     models = _registry()
     if name not in models:
         close = difflib.get_close_matches(name, models, n=3, cutoff=0.5)
@@ -90,6 +90,12 @@ def create_model(name: str, **config: Any):
         raise ScvbenchError(
             f"unknown model {name!r}{hint} (available: {', '.join(sorted(models))})"
         )
+
+
+def create_model(name: str, **config: Any):
+    """A new model ``name`` built with ``config``; an unknown name suggests the nearest ones."""
+    check_name(name)
+    models = _registry()
     factory = models[name]
     if name not in _BUILTIN:  # an entry point: load it, then call it
         factory = factory()

@@ -1,0 +1,179 @@
+"""``scvbench predict``: a trained model's vein masks as a submission (a BIDS derivative dataset).
+
+For each participant the slices to segment are the ones the reference labels (any rater, so that
+evaluation finds every case) or, without reference masks, the MinIP's analysis slices. Slices go
+through the network in batches under ``torch.inference_mode()`` at the training size
+(:class:`scvbench.data.Fit`), and the vein probability is brought back exactly onto the MinIP
+grid. Written per participant, in ``OUT/sub-<label>/anat/``:
+
+- ``sub-<label>_acq-swi_label-vein_mask.nii.gz``: binary (uint8), probability >= ``threshold``
+  inside the brain mask, 0 on slices not predicted;
+- ``sub-<label>_acq-swi_label-vein_probseg.nii.gz``: the vein probability (float32);
+- a sidecar for each with ``PredictedSlices``, ``Threshold`` and ``Sources``;
+
+and ``OUT/dataset_description.json`` with ``GeneratedBy`` naming the model, its configuration and
+the checkpoint's SHA-256. Each participant's files are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from scvbench import io
+from scvbench.bids import layout
+from scvbench.bids.spec import DERIVATIVES
+from scvbench.errors import ScvbenchError
+
+__all__ = ["predict", "predict_slices"]
+
+log = logging.getLogger(__name__)
+
+
+def _slices_to_predict(bids_dir: Path, label: str) -> list[int]:
+    labelled: set[int] = set()
+    anat = bids_dir / "derivatives" / "annotations" / f"sub-{label}" / "anat"
+    for sidecar in sorted(anat.glob(f"sub-{label}_acq-swi_label-vein_desc-*_mask.json")):
+        try:
+            labelled |= {int(k) for k in json.loads(sidecar.read_text())["LabelledSlices"]}
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ScvbenchError(f"{sidecar}: cannot read LabelledSlices ({err})") from None
+    if labelled:
+        return sorted(labelled)
+    minip = bids_dir / "derivatives" / "scvbench" / DERIVATIVES["minip"].relpath(label, ".json")
+    try:
+        return sorted(int(k) for k in json.loads(minip.read_text())["AnalysisSlices"])
+    except (OSError, ValueError, KeyError) as err:
+        raise ScvbenchError(f"{minip}: cannot read AnalysisSlices ({err}); run derive") from None
+
+
+def predict_slices(model, images: np.ndarray, size: int, batch_size: int = 8) -> np.ndarray:
+    """Vein probability of (n, 1, rows, cols) normalised slices, on their own grid."""
+    import torch
+
+    from scvbench.data import Fit
+
+    fit = Fit(size)
+    shape = images.shape[-2:]
+    fitted = np.stack([fit.forward(x, order=1) for x in images]).astype(np.float32)
+    out = np.empty((len(images), *shape), np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(fitted), batch_size):
+            logits = model(torch.from_numpy(fitted[start : start + batch_size]))
+            prob = torch.softmax(logits, dim=1)[:, 1:2].numpy()
+            for i, p in enumerate(prob):
+                out[start + i] = fit.inverse(p, shape, order=1)[0]
+    return np.clip(out, 0.0, 1.0)
+
+
+def _write_description(bids_dir: Path, out: Path, config: dict, checkpoint: Path) -> None:
+    """``dataset_description.json`` of the submission: GeneratedBy the model, then scvbench."""
+    import os
+
+    from scvbench import __version__
+
+    out.mkdir(parents=True, exist_ok=True)
+    io.write_json(
+        out / "dataset_description.json",
+        {
+            "Name": f"scvbench predictions: {config['model']}",
+            "BIDSVersion": "1.10.0",
+            "DatasetType": "derivative",
+            "GeneratedBy": [
+                {
+                    "Name": config["model"],
+                    "Description": (
+                        f"{config['recipe']} recipe, fold {config['fold']}, seed "
+                        f"{config['seed']}; checkpoint sha256 {layout.sha256(checkpoint)}"
+                    ),
+                    "Configuration": config,
+                },
+                {"Name": "scvbench", "Version": __version__, "CodeURL": layout.CODE_URL},
+            ],
+            "DatasetLinks": {
+                "raw": os.path.relpath(bids_dir.resolve(), out.resolve()),
+                "scvbench": os.path.relpath(
+                    (bids_dir / "derivatives" / "scvbench").resolve(), out.resolve()
+                ),
+            },
+        },
+    )
+
+
+def predict(
+    bids_dir: str | Path,
+    checkpoint: str | Path,
+    out: str | Path,
+    participants: list[str] | None = None,
+    threshold: float = 0.5,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> list[str]:
+    """Write the submission for ``participants`` (default: all derived); returns their ids."""
+    from tqdm import tqdm
+
+    from scvbench.data import load_cases
+    from scvbench.pipeline import load_canonical
+    from scvbench.train import build_model, load_checkpoint
+
+    if not 0.0 < threshold < 1.0:
+        raise ScvbenchError(f"threshold must be between 0 and 1, got {threshold}")
+    bids_dir, out = Path(bids_dir), Path(out)
+    state = load_checkpoint(checkpoint)
+    config = state["config"]
+    model = build_model(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ScvbenchError(
+            f"{checkpoint}: weights do not fit model {config['model']!r} "
+            f"({str(err).splitlines()[0]})"
+        ) from None
+    labels = layout.find_participants(bids_dir, participants)
+    deriv = bids_dir / "derivatives" / "scvbench"
+    missing = [
+        label for label in labels if not (deriv / DERIVATIVES["minip"].relpath(label)).is_file()
+    ]
+    if missing:
+        raise ScvbenchError(
+            f"{deriv}: no MinIP for sub-{missing[0]}"
+            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            + "; run scvbench derive first"
+        )
+    _write_description(bids_dir, out, config, Path(checkpoint))
+    done = []
+    for label in tqdm(labels, disable=not progress, desc="predict"):
+        slices = _slices_to_predict(bids_dir, label)
+        cases = load_cases(bids_dir, [f"sub-{label}"], slices={f"sub-{label}": slices})
+        minip_path = deriv / DERIVATIVES["minip"].relpath(label)
+        minip, affine = load_canonical(minip_path)
+        prob = np.zeros(minip.shape, np.float32)
+        mask = np.zeros(minip.shape, np.uint8)
+        if cases:
+            images = np.stack([c.image for c in cases])
+            predicted = predict_slices(model, images, config["size"], batch_size)
+            for case, p in zip(cases, predicted, strict=True):
+                prob[:, :, case.slice] = p
+                mask[:, :, case.slice] = (p >= threshold) & (case.brain[0] > 0)
+        sidecar = {
+            "Description": f"Superficial cerebral veins predicted by {config['model']}",
+            "PredictedSlices": [c.slice for c in cases],
+            "Threshold": threshold,
+            "Sources": [layout.bids_uri(DERIVATIVES["minip"].relpath(label), "scvbench")],
+        }
+        anat = out / f"sub-{label}" / "anat"
+        io.save_nifti(anat / Path(DERIVATIVES["vein_probseg"].relpath(label)).name, prob, affine)
+        io.write_json(
+            anat / Path(DERIVATIVES["vein_probseg"].relpath(label, ".json")).name, sidecar
+        )
+        io.save_nifti(anat / Path(DERIVATIVES["vein_mask"].relpath(label)).name, mask, affine)
+        io.write_json(
+            anat / Path(DERIVATIVES["vein_mask"].relpath(label, ".json")).name,
+            {**sidecar, "Type": "ROI"},
+        )
+        done.append(f"sub-{label}")
+    return done

@@ -1,0 +1,204 @@
+"""Training (loss goes down, exact resume), prediction (a valid submission), bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from scvbench import io
+from scvbench.cli import main
+from scvbench.data import Fit, load_cases
+from scvbench.errors import ScvbenchError
+from scvbench.splits import assignment_checksum
+from scvbench.train import _arrays, _loss, load_checkpoint, resolve_config, train
+
+SMALL = {"channels": [8, 16, 32, 64, 128]}
+
+
+@pytest.fixture(scope="module")
+def split_file(derived, tmp_path_factory):
+    """A hand-made split of the tiny cohort: one development participant trains, one validates."""
+    bids, _, _ = derived
+    masks = sorted((bids / "derivatives" / "annotations").glob("sub-*/anat/*desc-rater1_mask.json"))
+    development = [
+        p.name.split("_")[0] for p in masks if len(json.loads(p.read_text())["LabelledSlices"]) > 1
+    ]
+    association = [p.name.split("_")[0] for p in masks if p.name.split("_")[0] not in development]
+    assert len(development) == 2
+    splits = {
+        "schema_version": "1.0",
+        "seed": 0,
+        "reference": {"dataset": "annotations", "rater": "rater1"},
+        "test": [],
+        "folds": [{"train": development[:1], "val": development[1:]}] * 4,
+        "association": association,
+    }
+    splits["checksum"] = assignment_checksum(splits)
+    path = tmp_path_factory.mktemp("splits") / "splits.json"
+    io.write_json(path, splits)
+    return path
+
+
+def _config(**overrides):
+    settings = {"iterations": 8, "batch_size": 2, "size": 64, "model_config": SMALL}
+    settings.update(overrides)
+    config = resolve_config(
+        "unet",
+        "cpu",
+        0,
+        **{k: v for k, v in settings.items() if k not in ("val_every", "checkpoint_every", "lr")},
+    )
+    from dataclasses import replace
+
+    return replace(
+        config,
+        val_every=settings.get("val_every", 4),
+        checkpoint_every=settings.get("checkpoint_every", 4),
+        lr=settings.get("lr", config.lr),
+    )
+
+
+def _train_loss(bids, participants, state_dict, config):
+    from scvbench.models import create_model
+
+    model = create_model("unet", **SMALL)
+    model.load_state_dict(state_dict)
+    model.eval()
+    images, labels, _ = _arrays(load_cases(bids, participants, "rater1"), Fit(config.size))
+    with torch.inference_mode():
+        return float(_loss("dicece")(model(torch.from_numpy(images)), torch.from_numpy(labels)))
+
+
+def test_a_few_steps_reduce_the_loss(derived, split_file, tmp_path):
+    bids, _, _ = derived
+    config = _config(iterations=30, lr=0.05)
+    torch.manual_seed(config.seed)
+    from scvbench.models import create_model
+
+    initial = create_model("unet", **SMALL).state_dict()
+    summary = train(bids, tmp_path / "run", config, split_file, progress=False)
+    assert summary["steps"] == 30
+    final = load_checkpoint(tmp_path / "run" / "checkpoint_last.pt")["model"]
+    participants = json.loads(split_file.read_text())["folds"][0]["train"]
+    before = _train_loss(bids, participants, initial, config)
+    after = _train_loss(bids, participants, final, config)
+    assert after < 0.9 * before, (before, after)
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert log[0] == "step,loss,lr,val_dice,seconds" and len(log) == 1 + 30 // 4 + 1
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model"] == "unet" and saved["splits_checksum"]
+    best = load_checkpoint(tmp_path / "run" / "model_best.pt")
+    assert best["config"] == saved and 0 <= best["val_dice"] <= 1
+
+
+def test_resume_continues_from_the_same_step(derived, split_file, tmp_path):
+    bids, _, _ = derived
+    config = _config()
+    train(bids, tmp_path / "whole", config, split_file, progress=False)
+    part = train(bids, tmp_path / "split", config, split_file, progress=False, stop_after=3)
+    assert part["steps"] == 3
+    assert load_checkpoint(tmp_path / "split" / "checkpoint_last.pt")["step"] == 3
+    resumed = train(bids, tmp_path / "split", config, split_file, progress=False)
+    assert resumed["steps"] == 8
+    whole = load_checkpoint(tmp_path / "whole" / "checkpoint_last.pt")["model"]
+    again = load_checkpoint(tmp_path / "split" / "checkpoint_last.pt")["model"]
+    for key in whole:
+        torch.testing.assert_close(again[key], whole[key], rtol=1e-5, atol=1e-6)
+    # resuming with other settings is refused
+    with pytest.raises(ScvbenchError, match="another configuration"):
+        train(bids, tmp_path / "split", _config(iterations=9), split_file, progress=False)
+
+
+def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
+    bids, _, _ = derived
+    train(bids, tmp_path / "run", _config(), split_file, progress=False)
+    out = bids / "derivatives" / "unet-test"
+    try:
+        args = ["predict", str(bids), "--checkpoint", str(tmp_path / "run" / "model_best.pt")]
+        assert main([*args, "--out", str(out), "--quiet"]) == 0
+        description = json.loads((out / "dataset_description.json").read_text())
+        assert description["GeneratedBy"][0]["Name"] == "unet"
+        assert description["DatasetType"] == "derivative"
+        for minip_path in sorted(
+            (bids / "derivatives" / "scvbench").glob("sub-*/anat/*minip_T2starw.nii.gz")
+        ):
+            label = minip_path.name.split("_")[0]
+            minip = nib.load(minip_path)
+            mask = nib.load(out / label / "anat" / f"{label}_acq-swi_label-vein_mask.nii.gz")
+            prob = nib.load(out / label / "anat" / f"{label}_acq-swi_label-vein_probseg.nii.gz")
+            assert mask.shape == minip.shape and prob.shape == minip.shape
+            np.testing.assert_allclose(mask.affine, minip.affine, atol=1e-4)
+            values = np.asarray(mask.dataobj)
+            assert set(np.unique(values)) <= {0, 1}
+            probability = np.asarray(prob.dataobj)
+            assert (
+                np.isfinite(probability).all() and probability.min() >= 0 and probability.max() <= 1
+            )
+            sidecar = json.loads(
+                (out / label / "anat" / f"{label}_acq-swi_label-vein_mask.json").read_text()
+            )
+            reference = json.loads(
+                next(
+                    (bids / "derivatives" / "annotations" / label / "anat").glob(
+                        "*rater1_mask.json"
+                    )
+                ).read_text()
+            )
+            assert sidecar["PredictedSlices"] == sorted(reference["LabelledSlices"])
+            others = np.setdiff1d(np.arange(minip.shape[2]), sidecar["PredictedSlices"])
+            assert not probability[:, :, others].any()
+        assert main(["validate", "-r", str(bids)]) == 0
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def test_bad_checkpoints_and_arguments(derived, split_file, tmp_path, capsys):
+    bids, _, _ = derived
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    train(bids, tmp_path / "run", _config(), split_file, progress=False)
+    state = load_checkpoint(tmp_path / "run" / "model_best.pt")
+    state["config"] = {**state["config"], "model_config": {"channels": [4, 8, 16, 32, 64]}}
+    mismatched = tmp_path / "mismatched.pt"
+    torch.save(state, mismatched)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pickled code ran",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": Evil(), "config": {}}, evil)
+    out = tmp_path / "out"
+    for checkpoint, message in (
+        (corrupt, "not a loadable checkpoint"),
+        (foreign, "not a scvbench checkpoint"),
+        (mismatched, "weights do not fit"),
+        (evil, "not a loadable checkpoint"),
+        (tmp_path / "missing.pt", "no such checkpoint"),
+    ):
+        code = main(["predict", str(bids), "--checkpoint", str(checkpoint), "--out", str(out)])
+        captured = capsys.readouterr()
+        assert code == 1 and message in captured.err and "pickled code ran" not in captured.out
+        assert captured.err.count("\n") == 1
+        assert not out.exists()
+    base = [
+        "train",
+        str(bids),
+        "--out",
+        str(tmp_path / "x"),
+        "--splits",
+        str(split_file),
+        "--quiet",
+    ]
+    assert main([*base, "--model", "unett", "--fold", "0"]) == 1
+    assert "did you mean unet" in capsys.readouterr().err
+    assert main([*base, "--model", "unet", "--fold", "5"]) == 1
+    assert "fold 5 is not in the split file" in capsys.readouterr().err
+    assert main([*base, "--model", "unet", "--fold", "one"]) == 2

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo_output
 NPROCS ?= 2
 
-.PHONY: demo test bench lint figure clean
+.PHONY: demo test bench lint figure clean baselines
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# The baselines' cards from real runs on the demo cohort (run `make demo` first).
+baselines: $(STAMP)
+	$(BIN)/python -m scvbench.baselines $(DEMO_DIR)/bids $(DEMO_DIR)/runs \
+		frangi unet attention_unet deeplabv3plus --fold 0 --recipe cpu
 
 bench: $(STAMP)
 	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -p no:cacheprovider

@@ -202,3 +202,22 @@ def test_bad_checkpoints_and_arguments(derived, split_file, tmp_path, capsys):
     assert main([*base, "--model", "unet", "--fold", "5"]) == 1
     assert "fold 5 is not in the split file" in capsys.readouterr().err
     assert main([*base, "--model", "unet", "--fold", "one"]) == 2
+
+
+def test_frangi_threshold_is_tuned_on_the_training_slices_only(derived, split_file, tmp_path):
+    bids, _, _ = derived
+    config = resolve_config("frangi", "cpu", 0, size=64)
+    summary = train(bids, tmp_path / "a", config, split_file, progress=False)
+    assert summary["steps"] == 0 and 0 <= summary["best_val_dice"] <= 1
+    tuned = float(load_checkpoint(tmp_path / "a" / "model_best.pt")["model"]["threshold"])
+    assert tuned != pytest.approx(0.05)  # moved from the default
+    # another validation set: the same threshold (validation never tunes it)
+    splits = json.loads(split_file.read_text())
+    splits["folds"] = [{"train": f["train"], "val": splits["association"]} for f in splits["folds"]]
+    splits["association"] = []
+    splits["checksum"] = assignment_checksum(splits)
+    other = tmp_path / "other.json"
+    io.write_json(other, splits)
+    train(bids, tmp_path / "b", config, other, progress=False)
+    again = float(load_checkpoint(tmp_path / "b" / "model_best.pt")["model"]["threshold"])
+    assert again == tuned

@@ -1,7 +1,8 @@
 """Segmentation models by name: ``create_model(name, **config)``.
 
 Built in: ``deeplabv3plus`` (the study's architecture, :mod:`scvbench.models.deeplabv3plus`),
-``unet`` (MONAI ``UNet``, residual units) and ``attention_unet`` (MONAI ``AttentionUnet``). Every
+``unet`` (MONAI ``UNet``, residual units), ``attention_unet`` (MONAI ``AttentionUnet``) and
+``frangi`` (skimage's Frangi vesselness, threshold tuned on the training slices). Every
 model maps a (batch, ``in_channels``, H, W) float tensor to (batch, ``out_channels``, H, W)
 logits (channel 1 = vein) for H and W divisible by 16. Other packages add models through the
 entry-point group ``scvbench.models``: each entry point names a callable taking the same keyword
@@ -60,10 +61,17 @@ def _attention_unet(
     )
 
 
+def _frangi(in_channels=1, out_channels=2, sigmas=(1.0, 1.5, 2.0, 3.0), **kwargs):
+    from scvbench.models.frangi import FrangiVesselness
+
+    return FrangiVesselness(in_channels, out_channels, sigmas=tuple(sigmas), **kwargs)
+
+
 _BUILTIN: dict[str, Callable[..., Any]] = {
     "deeplabv3plus": _deeplabv3plus,
     "unet": _unet,
     "attention_unet": _attention_unet,
+    "frangi": _frangi,
 }
 
 

@@ -65,3 +65,19 @@ def test_unknown_model_suggests_the_nearest():
         create_model("segformer")
     with pytest.raises(ScvbenchError, match="bad configuration"):
         create_model("deeplabv3plus", depth=18, colour="red")
+
+
+def test_entry_point_models_plug_in(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import scvbench.models as models
+
+    plugged = [
+        EntryPoint("vesselness2", "scvbench.models.frangi:FrangiVesselness", "scvbench.models"),
+        EntryPoint("unet", "scvbench.models.frangi:FrangiVesselness", "scvbench.models"),
+    ]
+    monkeypatch.setattr(models, "entry_points", lambda group: plugged)
+    assert "vesselness2" in available_models()
+    model = create_model("vesselness2", sigmas=(1.0, 2.0))
+    assert type(model).__name__ == "FrangiVesselness"
+    assert type(create_model("unet", channels=(4, 8))).__name__ == "UNet"  # built-ins win

@@ -637,6 +637,59 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_predict)
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from scvbench.evaluate import InvalidSubmission, evaluate
+
+    try:
+        results = evaluate(
+            args.submission,
+            args.reference,
+            args.out,
+            args.split,
+            args.splits,
+            args.rater,
+            args.threshold,
+            args.strict,
+        )
+    except InvalidSubmission as err:
+        print(f"scvbench: invalid submission: {err}", file=sys.stderr)
+        return 2
+    for problem in results["problems"]:
+        print(f"problem: {problem}", file=sys.stderr)
+    seg = results["segmentation"]
+    if seg["overall"]:
+        dice = seg["overall"]["dice"]
+        print(
+            f"{seg['n_cases']} slice(s), {seg['n_invalid']} as worst case: Dice "
+            f"{dice['mean']:.3f} (95 % CI {dice['ci_low']:.3f}-{dice['ci_high']:.3f}) -> {args.out}"
+        )
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score a submission against the reference vein masks",
+        description=(
+            "Validate a submission (folder, .zip or .tar.gz) and score its vein masks on the "
+            "reference-labelled slices of a split: accuracy, Dice, IoU, clDice, precision, "
+            "recall, HD95, ASSD, Betti-0 and vessel-count errors, per slice and hemisphere, "
+            "with bootstrap CIs. Exit 0 evaluated, 2 invalid under --strict, 1 error."
+        ),
+    )
+    p.add_argument("submission", type=Path, metavar="SUBMISSION", help="folder or archive")
+    p.add_argument("--reference", type=Path, required=True, help="the derived BIDS dataset")
+    p.add_argument("--split", choices=["test", "association", "all"], default="test")
+    p.add_argument("--splits", type=Path, help="split file (default: BIDS_DIR/code/scvbench/)")
+    p.add_argument("--rater", help="reference rater (default: the first)")
+    p.add_argument(
+        "--threshold", type=_finite_float(False), default=0.5, help="for probseg-only cases"
+    )
+    p.add_argument("--strict", action="store_true", help="any problem is fatal (exit 2)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    p.set_defaults(func=_cmd_evaluate)
+
+
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_synth,
     _add_convert,
@@ -648,6 +701,7 @@ _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_splits,
     _add_train,
     _add_predict,
+    _add_evaluate,
 ]
 
 

@@ -1,0 +1,256 @@
+"""``scvbench evaluate``: score a submission's vein masks against the reference annotations.
+
+Validation comes first: the submission's ``dataset_description.json``, every required
+participant and slice, the grid (shape and affine equal to the MinIP), binary values (or a
+``probseg`` thresholded at ``threshold``), no NaN. Each problem is one line; a case with a
+problem gets the worst-case scores fixed in :func:`scvbench.metrics.worst_case` (with
+``strict`` any problem stops the evaluation instead).
+
+Cases are the reference-labelled slices of the participants of a split (``test``: the held-out
+development participants; ``association``: the association cohort; ``all``: every participant
+with reference masks). Each case is scored inside the brain mask and inside each hemisphere
+(:mod:`scvbench.metrics`); the summary gives, per score, the mean, the median and a bootstrap
+95 % CI of the mean over cases (1,000 resamples, seed 0).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scvbench import io
+from scvbench.bids.spec import DERIVATIVES
+from scvbench.errors import ScvbenchError
+from scvbench.metrics import SCORES, segmentation_scores, worst_case
+
+__all__ = ["SCHEMA_VERSION", "InvalidSubmission", "evaluate", "summarise"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1.0"
+BOOTSTRAP = 1000
+SPLITS = ("test", "association", "all")
+
+
+class InvalidSubmission(ScvbenchError):
+    """A submission with problems, under ``strict``."""
+
+
+def _cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str | None):
+    from scvbench.splits import SPLITS_FILE, load_splits, reference_masks
+
+    rater, masks = reference_masks(bids_dir, rater)
+    checksum = None
+    if split == "all":
+        participants = [f"sub-{label}" for label in sorted(masks)]
+    else:
+        splits = load_splits(splits_path or bids_dir / SPLITS_FILE)
+        participants = splits[split]
+        checksum = splits["checksum"]
+        if splits["reference"]["rater"] != rater:
+            log.info(
+                "scoring against %s (the split was made on %s)", rater, splits["reference"]["rater"]
+            )
+    cases = []
+    for pid in participants:
+        path = masks.get(pid.removeprefix("sub-"))
+        if path is None:
+            raise ScvbenchError(f"{pid}: in the {split} split but has no reference mask of {rater}")
+        sidecar = json.loads(path.with_name(path.name.replace(".nii.gz", ".json")).read_text())
+        cases.append((pid, path, sorted(int(k) for k in sidecar["LabelledSlices"])))
+    return rater, checksum, cases
+
+
+def _load_prediction(root: Path, pid: str, grid, threshold: float, problems: list[str]):
+    """The submission's 3-D mask of ``pid`` (bool) and the slices it predicted, or None."""
+    import nibabel as nib
+
+    label = pid.removeprefix("sub-")
+    mask_path = root / DERIVATIVES["vein_mask"].relpath(label)
+    prob_path = root / DERIVATIVES["vein_probseg"].relpath(label)
+    path = mask_path if mask_path.is_file() else prob_path if prob_path.is_file() else None
+    if path is None:
+        problems.append(f"{pid}: missing {mask_path.relative_to(root)} (and no probseg)")
+        return None, None
+    try:
+        image = nib.as_closest_canonical(nib.load(str(path)))
+        data = np.asanyarray(image.dataobj)
+    except Exception as err:  # nibabel raises many kinds for damaged files
+        problems.append(f"{pid}: {path.name} cannot be read ({type(err).__name__})")
+        return None, None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    shape, affine = grid
+    if data.shape != shape:
+        problems.append(f"{pid}: {path.name} has shape {data.shape}, the MinIP has {shape}")
+        return None, None
+    if not np.allclose(image.affine, affine, atol=1e-3):
+        problems.append(f"{pid}: {path.name} has another affine than the MinIP (wrong grid)")
+        return None, None
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        problems.append(f"{pid}: {path.name} contains NaN or infinite values")
+        return None, None
+    if path == mask_path:
+        values = np.unique(data)
+        if not set(values.tolist()) <= {0, 1}:
+            shown = ", ".join(f"{v:g}" for v in values[:5])
+            problems.append(
+                f"{pid}: {path.name} is not binary (values {shown}); write 0/1 or a probseg"
+            )
+            return None, None
+        mask = data > 0
+    else:
+        if data.min() < 0 or data.max() > 1:
+            problems.append(f"{pid}: {path.name} has probabilities outside 0..1")
+            return None, None
+        mask = data >= threshold
+    predicted = None
+    sidecar = path.with_name(path.name.replace(".nii.gz", ".json"))
+    if sidecar.is_file():
+        try:
+            predicted = json.loads(sidecar.read_text()).get("PredictedSlices")
+        except ValueError:
+            problems.append(f"{pid}: {sidecar.name} is not valid JSON")
+    return mask, (None if predicted is None else {int(k) for k in predicted})
+
+
+def _bootstrap(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    if len(values) < 2:
+        return float(values.mean()), float(values.mean())
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (BOOTSTRAP, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def summarise(cases: pd.DataFrame) -> dict:
+    """Mean, median and bootstrap 95 % CI of the mean for each score over the cases."""
+    out = {}
+    for name in SCORES:
+        values = cases[name].to_numpy(float)
+        low, high = _bootstrap(values)
+        out[name] = {
+            "mean": float(values.mean()),
+            "median": float(np.median(values)),
+            "ci_low": low,
+            "ci_high": high,
+        }
+    return out
+
+
+def evaluate(
+    submission: str | Path,
+    bids_dir: str | Path,
+    out: str | Path,
+    split: str = "test",
+    splits_path: str | Path | None = None,
+    rater: str | None = None,
+    threshold: float = 0.5,
+    strict: bool = False,
+) -> dict:
+    """Score ``submission`` and write ``results.json``, ``cases.tsv`` and ``summary.md``."""
+    from scvbench.pipeline import load_canonical
+    from scvbench.submission import open_submission
+
+    if split not in SPLITS:
+        raise ScvbenchError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    bids_dir, out = Path(bids_dir), Path(out)
+    rater, checksum, cases = _cases(bids_dir, split, splits_path, rater)
+    problems: list[str] = []
+    rows, hemi_rows = [], []
+    deriv = bids_dir / "derivatives" / "scvbench"
+    with open_submission(submission) as root:
+        description = root / "dataset_description.json"
+        generated_by = None
+        try:
+            document = json.loads(description.read_text())
+            generated_by = (document.get("GeneratedBy") or [{}])[0].get("Name")
+            if document.get("DatasetType") != "derivative":
+                problems.append(f"{description.name}: DatasetType is not derivative")
+        except FileNotFoundError:
+            problems.append("dataset_description.json is missing")
+        except (OSError, ValueError, AttributeError, IndexError):
+            problems.append("dataset_description.json is not valid JSON of a derivative dataset")
+        for pid, ref_path, slices in cases:
+            label = pid.removeprefix("sub-")
+            reference, affine = load_canonical(ref_path)
+            brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
+            hemi, _ = load_canonical(deriv / DERIVATIVES["hemispheres"].relpath(label))
+            spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)[:2])
+            mask, predicted = _load_prediction(
+                root, pid, (reference.shape, affine), threshold, problems
+            )
+            for k in slices:
+                ref = reference[:, :, k] > 0
+                b = brain[:, :, k] > 0
+                usable = mask is not None and (predicted is None or k in predicted)
+                if mask is not None and not usable:
+                    problems.append(f"{pid}: slice {k} is not among the PredictedSlices")
+                row = {"participant_id": pid, "slice": k, "valid": usable}
+                if usable:
+                    row.update(segmentation_scores(mask[:, :, k], ref, b, spacing))
+                else:
+                    row.update(worst_case(ref & b, spacing))
+                rows.append(row)
+                for code, side in ((1, "left"), (2, "right")):
+                    region = b & (hemi[:, :, k] == code)
+                    scores = (
+                        segmentation_scores(mask[:, :, k], ref, region, spacing)
+                        if usable
+                        else worst_case(ref & region, spacing)
+                    )
+                    hemi_rows.append(
+                        {"participant_id": pid, "slice": k, "hemisphere": side, **scores}
+                    )
+    if strict and problems:
+        raise InvalidSubmission(
+            f"{submission}: {len(problems)} problem(s):\n" + "\n".join(problems)
+        )
+    table = pd.DataFrame(rows, columns=["participant_id", "slice", "valid", *SCORES])
+    hemis = pd.DataFrame(hemi_rows)
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "submission": {"path": str(submission), "generated_by": generated_by},
+        "reference": {"rater": rater, "split": split, "splits_checksum": checksum},
+        "problems": problems,
+        "segmentation": {
+            "n_cases": len(table),
+            "n_invalid": int((~table["valid"]).sum()) if len(table) else 0,
+            "overall": summarise(table) if len(table) else {},
+            "hemispheres": {
+                side: summarise(hemis[hemis["hemisphere"] == side])
+                for side in ("left", "right")
+                if len(hemis)
+            },
+        },
+    }
+    io.write_json(out / "results.json", results)
+    io.write_text(out / "cases.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
+    io.write_text(out / "summary.md", _markdown(results))
+    return results
+
+
+def _markdown(results: dict) -> str:
+    seg = results["segmentation"]
+    lines = [
+        f"# Evaluation of {results['submission']['generated_by'] or 'a submission'}",
+        "",
+        f"Split `{results['reference']['split']}`, reference rater "
+        f"`{results['reference']['rater']}`: {seg['n_cases']} slices, {seg['n_invalid']} "
+        "scored as worst case.",
+        "",
+        "| score | mean | 95 % CI | median |",
+        "|---|---|---|---|",
+    ]
+    for name, s in seg["overall"].items():
+        lines.append(
+            f"| {name} | {s['mean']:.3f} | {s['ci_low']:.3f}-{s['ci_high']:.3f} | "
+            f"{s['median']:.3f} |"
+        )
+    if results["problems"]:
+        lines += ["", "## Problems", ""] + [f"- {p}" for p in results["problems"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,147 @@
+"""Reading a submission safely: archives, file checks, and one line per problem.
+
+A submission is a folder, or a ``.zip`` / ``.tar.gz`` / ``.tgz`` of one, in BIDS-derivative
+form (see ``scvbench predict``). Archives are unpacked into a fresh temporary folder only after
+every member is checked: no absolute path, no ``..``, no link or device, at most
+:data:`MAX_FILES` files and :data:`MAX_BYTES` bytes unpacked (counted while unpacking, so a
+member that lies about its size is stopped too), and no member that expands more than
+:data:`MAX_RATIO` times (zip bombs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from scvbench.errors import ScvbenchError
+
+__all__ = ["MAX_BYTES", "MAX_FILES", "MAX_RATIO", "open_submission"]
+
+MAX_FILES = 20_000
+MAX_BYTES = 8 * 1024**3
+MAX_RATIO = 200
+
+
+class UnsafeArchive(ScvbenchError):
+    """An archive that could write outside its folder or exhaust the disk."""
+
+
+def _check_name(archive: Path, name: str) -> PurePosixPath:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchive(f"{archive}: member {name!r} has an absolute path; refused")
+    if ".." in path.parts:
+        raise UnsafeArchive(f"{archive}: member {name!r} leaves the archive's folder (..); refused")
+    return path
+
+
+def _copy_limited(source, target: Path, budget: list[int], archive: Path, name: str, limit: int):
+    written = 0
+    with open(target, "wb") as out:
+        while chunk := source.read(1 << 20):
+            written += len(chunk)
+            budget[0] -= len(chunk)
+            if budget[0] < 0:
+                raise UnsafeArchive(
+                    f"{archive}: unpacks to more than {MAX_BYTES / 1024**3:.0f} GiB; refused"
+                )
+            if written > limit:
+                raise UnsafeArchive(
+                    f"{archive}: member {name!r} expands beyond its declared or allowed size "
+                    "(a zip bomb?); refused"
+                )
+            out.write(chunk)
+
+
+def _unzip(archive: Path, dest: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        members = zf.infolist()
+        if len(members) > MAX_FILES:
+            raise UnsafeArchive(f"{archive}: {len(members)} members (limit {MAX_FILES}); refused")
+        for info in members:
+            _check_name(archive, info.filename)
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise UnsafeArchive(f"{archive}: member {info.filename!r} is a link; refused")
+            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
+                raise UnsafeArchive(
+                    f"{archive}: member {info.filename!r} expands {info.file_size} / "
+                    f"{info.compress_size} times (a zip bomb?); refused"
+                )
+        budget = [MAX_BYTES]
+        for info in members:
+            target = dest / _check_name(archive, info.filename)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as source:
+                _copy_limited(source, target, budget, archive, info.filename, info.file_size)
+
+
+def _untar(archive: Path, dest: Path) -> None:
+    with tarfile.open(archive, "r:*") as tf:
+        members = []
+        for member in tf:
+            members.append(member)
+            if len(members) > MAX_FILES:
+                raise UnsafeArchive(f"{archive}: more than {MAX_FILES} members; refused")
+            _check_name(archive, member.name)
+            if member.issym() or member.islnk():
+                raise UnsafeArchive(f"{archive}: member {member.name!r} is a link; refused")
+            if not (member.isfile() or member.isdir()):
+                raise UnsafeArchive(f"{archive}: member {member.name!r} is not a file; refused")
+        budget = [MAX_BYTES]
+        for member in members:
+            target = dest / _check_name(archive, member.name)
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tf.extractfile(member)
+            if source is None:
+                continue
+            with source:
+                _copy_limited(source, target, budget, archive, member.name, member.size)
+
+
+def _root(folder: Path) -> Path:
+    """The submission's root: the folder with dataset_description.json (one level down at most)."""
+    if (folder / "dataset_description.json").exists():
+        return folder
+    children = [c for c in folder.iterdir() if not c.name.startswith(".")]
+    if len(children) == 1 and (children[0] / "dataset_description.json").exists():
+        return children[0]
+    return folder
+
+
+@contextlib.contextmanager
+def open_submission(path: str | Path) -> Iterator[Path]:
+    """Yield the submission's root folder; an archive is checked and unpacked to a temp folder."""
+    path = Path(path)
+    if path.is_dir():
+        yield _root(path)
+        return
+    if not path.exists():
+        raise ScvbenchError(f"{path}: no such submission folder or archive")
+    name = path.name.lower()
+    if not (name.endswith((".zip", ".tar.gz", ".tgz", ".tar"))):
+        raise ScvbenchError(f"{path}: a submission is a folder or a .zip / .tar.gz of one")
+    dest = Path(tempfile.mkdtemp(prefix="scvbench-submission-"))
+    try:
+        try:
+            if name.endswith(".zip"):
+                _unzip(path, dest)
+            else:
+                _untar(path, dest)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+            raise ScvbenchError(f"{path}: damaged archive ({err})") from None
+        yield _root(dest)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)

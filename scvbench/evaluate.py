@@ -26,6 +26,7 @@ from scvbench import io
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.errors import ScvbenchError
 from scvbench.metrics import SCORES, segmentation_scores, worst_case
+from scvbench.submission import InvalidSubmission
 
 __all__ = ["SCHEMA_VERSION", "InvalidSubmission", "evaluate", "summarise"]
 
@@ -34,10 +35,6 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1.0"
 BOOTSTRAP = 1000
 SPLITS = ("test", "association", "all")
-
-
-class InvalidSubmission(ScvbenchError):
-    """A submission with problems, under ``strict``."""
 
 
 def _cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str | None):

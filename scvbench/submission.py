@@ -21,14 +21,25 @@ from pathlib import Path, PurePosixPath
 
 from scvbench.errors import ScvbenchError
 
-__all__ = ["MAX_BYTES", "MAX_FILES", "MAX_RATIO", "open_submission"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_FILES",
+    "MAX_RATIO",
+    "InvalidSubmission",
+    "UnsafeArchive",
+    "open_submission",
+]
 
 MAX_FILES = 20_000
 MAX_BYTES = 8 * 1024**3
 MAX_RATIO = 200
 
 
-class UnsafeArchive(ScvbenchError):
+class InvalidSubmission(ScvbenchError):
+    """A submission that cannot be scored as given (exit status 2)."""
+
+
+class UnsafeArchive(InvalidSubmission):
     """An archive that could write outside its folder or exhaust the disk."""
 
 

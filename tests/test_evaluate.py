@@ -1,0 +1,189 @@
+"""``scvbench evaluate``: perfect reference, worst cases, malformed and hostile submissions."""
+
+from __future__ import annotations
+
+import io as stdio
+import json
+import shutil
+import tarfile
+import zipfile
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from scvbench.cli import main
+
+
+@pytest.fixture()
+def reference_submission(derived, tmp_path):
+    """rater1's masks copied as a submission (names of a prediction)."""
+    bids, _, _ = derived
+    root = tmp_path / "submission"
+    root.mkdir()
+    (root / "dataset_description.json").write_text(
+        json.dumps(
+            {
+                "Name": "ref",
+                "BIDSVersion": "1.10.0",
+                "DatasetType": "derivative",
+                "GeneratedBy": [{"Name": "rater1-copy"}],
+            }
+        )
+    )
+    for path in sorted(
+        (bids / "derivatives" / "annotations").glob("sub-*/anat/*rater1_mask.nii.gz")
+    ):
+        label = path.name.split("_")[0]
+        target = root / label / "anat" / f"{label}_acq-swi_label-vein_mask.nii.gz"
+        target.parent.mkdir(parents=True)
+        shutil.copy(path, target)
+    return bids, root
+
+
+def _run(bids, submission, out, *extra):
+    return main(
+        [
+            "evaluate",
+            str(submission),
+            "--reference",
+            str(bids),
+            "--split",
+            "all",
+            "-o",
+            str(out),
+            *extra,
+        ]
+    )
+
+
+def test_reference_submitted_scores_perfectly(reference_submission, tmp_path):
+    bids, root = reference_submission
+    assert _run(bids, root, tmp_path / "out") == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["schema_version"] == "1.0" and results["problems"] == []
+    overall = results["segmentation"]["overall"]
+    assert overall["dice"]["mean"] == 1.0 and overall["cldice"]["mean"] == 1.0
+    assert overall["hd95_mm"]["mean"] == 0.0 and overall["betti0_error"]["mean"] == 0.0
+    cases = pd.read_csv(tmp_path / "out" / "cases.tsv", sep="\t")
+    assert {
+        "participant_id",
+        "slice",
+        "accuracy",
+        "dice",
+        "iou",
+        "cldice",
+        "precision",
+        "recall",
+        "hd95_mm",
+        "assd_mm",
+        "betti0_error",
+        "count_error",
+    } <= set(cases.columns)
+    assert len(cases) == results["segmentation"]["n_cases"] > 0
+    assert (tmp_path / "out" / "summary.md").read_text().startswith("# Evaluation of rater1-copy")
+
+
+def test_empty_prediction_gets_worst_case_values(reference_submission, tmp_path):
+    bids, root = reference_submission
+    for path in root.rglob("*_mask.nii.gz"):
+        image = nib.load(path)
+        nib.save(nib.Nifti1Image(np.zeros(image.shape, np.uint8), image.affine), path)
+    assert _run(bids, root, tmp_path / "out") == 0
+    cases = pd.read_csv(tmp_path / "out" / "cases.tsv", sep="\t")
+    assert (cases["dice"] == 0).all() and (cases["cldice"] == 0).all()
+    assert (cases["hd95_mm"] > 100).all() and (cases["betti0_error"] > 0).all()
+    assert cases.notna().all().all()
+
+
+def _first_mask(root):
+    return sorted(root.rglob("*_mask.nii.gz"))[0]
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        ("missing", "missing sub-"),
+        ("shape", "has shape"),
+        ("affine", "another affine"),
+        ("nan", "NaN"),
+        ("labels", "not binary (values 0, 1, 2)"),
+    ],
+)
+def test_malformed_cases_are_listed_and_scored_worst(
+    reference_submission, tmp_path, capsys, damage, message
+):
+    bids, root = reference_submission
+    path = _first_mask(root)
+    image = nib.load(path)
+    data = np.asarray(image.dataobj)
+    if damage == "missing":
+        message = message.replace("sub-", f"{path.name.split('_')[0]}/anat")
+        path.unlink()
+    elif damage == "shape":
+        nib.save(nib.Nifti1Image(data[:-1], image.affine), path)
+    elif damage == "affine":
+        affine = image.affine.copy()
+        affine[0, 3] += 5
+        nib.save(nib.Nifti1Image(data, affine), path)
+    elif damage == "nan":
+        bad = data.astype(np.float32)
+        bad[0, 0, 0] = np.nan
+        nib.save(nib.Nifti1Image(bad, image.affine), path)
+    else:
+        bad = data.astype(np.uint8)
+        bad[0, 0, 0] = 2
+        nib.save(nib.Nifti1Image(bad, image.affine), path)
+    assert _run(bids, root, tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert message in err, err
+    cases = pd.read_csv(tmp_path / "out" / "cases.tsv", sep="\t")
+    broken = cases[cases["participant_id"] == path.name.split("_")[0]]
+    assert (~broken["valid"]).all() and (broken["dice"] == 0).all()
+    assert cases[~cases.index.isin(broken.index)]["dice"].eq(1).all()
+    assert _run(bids, root, tmp_path / "strict", "--strict") == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "strict" / "results.json").exists()
+
+
+def test_archives_are_evaluated_and_hostile_ones_refused(reference_submission, tmp_path, capsys):
+    bids, root = reference_submission
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        for path in root.rglob("*"):
+            if path.is_file():
+                zf.write(path, f"submission/{path.relative_to(root)}")
+    assert _run(bids, good, tmp_path / "z") == 0
+    results = json.loads((tmp_path / "z" / "results.json").read_text())
+    assert results["segmentation"]["overall"]["dice"]["mean"] == 1.0
+
+    traversal = tmp_path / "traversal.zip"
+    with zipfile.ZipFile(traversal, "w") as zf:
+        zf.writestr("../../evil.txt", "x")
+    link = tmp_path / "link.tar.gz"
+    with tarfile.open(link, "w:gz") as tf:
+        info = tarfile.TarInfo("submission/sub-1/anat/x_mask.nii.gz")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        tf.addfile(info)
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("submission/zeros.bin", b"\0" * (64 * 1024 * 1024))
+    absolute = tmp_path / "absolute.tar.gz"
+    with tarfile.open(absolute, "w:gz") as tf:
+        data = b"x"
+        info = tarfile.TarInfo("/tmp/evil.txt")
+        info.size = len(data)
+        tf.addfile(info, stdio.BytesIO(data))
+    for archive, message in (
+        (traversal, "leaves the archive's folder"),
+        (link, "is a link"),
+        (bomb, "zip bomb"),
+        (absolute, "absolute path"),
+    ):
+        assert _run(bids, archive, tmp_path / archive.stem) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert not (tmp_path / archive.stem).exists()
+    assert not (tmp_path.parent / "evil.txt").exists()

@@ -115,6 +115,41 @@ def _load_prediction(root: Path, pid: str, grid, threshold: float, problems: lis
     return mask, (None if predicted is None else {int(k) for k in predicted})
 
 
+def _human_reference(bids_dir: Path, rater: str, cases) -> dict | None:
+    """Another rater's masks scored against ``rater``'s on the same slices (the human level)."""
+    from scvbench.pipeline import load_canonical
+    from scvbench.splits import reference_masks
+
+    root = bids_dir / "derivatives" / "annotations"
+    others = sorted(
+        {
+            p.name.split("_desc-")[1].split("_")[0]
+            for p in root.glob("sub-*/anat/*_desc-*_mask.nii.gz")
+        }
+        - {rater}
+    )
+    if not others:
+        return None
+    other, masks = reference_masks(bids_dir, others[0])
+    deriv = bids_dir / "derivatives" / "scvbench"
+    rows = []
+    for pid, ref_path, slices in cases:
+        label = pid.removeprefix("sub-")
+        if label not in masks:
+            continue
+        reference, affine = load_canonical(ref_path)
+        second, _ = load_canonical(masks[label])
+        brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
+        spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)[:2])
+        for k in slices:
+            rows.append(
+                segmentation_scores(second[:, :, k], reference[:, :, k], brain[:, :, k], spacing)
+            )
+    if not rows:
+        return None
+    return {"rater": other, "n_cases": len(rows), "overall": summarise(pd.DataFrame(rows))}
+
+
 def _bootstrap(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
     if len(values) < 2:
         return float(values.mean()), float(values.mean())
@@ -203,6 +238,7 @@ def evaluate(
                     hemi_rows.append(
                         {"participant_id": pid, "slice": k, "hemisphere": side, **scores}
                     )
+    human = _human_reference(bids_dir, rater, cases)
     if strict and problems:
         raise InvalidSubmission(
             f"{submission}: {len(problems)} problem(s):\n" + "\n".join(problems)
@@ -225,6 +261,8 @@ def evaluate(
             },
         },
     }
+    if human is not None:
+        results["human_reference"] = human
     io.write_json(out / "results.json", results)
     io.write_text(out / "cases.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
     io.write_text(out / "summary.md", _markdown(results))
@@ -248,6 +286,15 @@ def _markdown(results: dict) -> str:
             f"| {name} | {s['mean']:.3f} | {s['ci_low']:.3f}-{s['ci_high']:.3f} | "
             f"{s['median']:.3f} |"
         )
+    human = results.get("human_reference")
+    if human:
+        lines += [
+            "",
+            f"Human reference: rater `{human['rater']}` against `{results['reference']['rater']}` "
+            f"on {human['n_cases']} of these slices: Dice {human['overall']['dice']['mean']:.3f}, "
+            f"clDice {human['overall']['cldice']['mean']:.3f}, HD95 "
+            f"{human['overall']['hd95_mm']['mean']:.2f} mm.",
+        ]
     if results["problems"]:
         lines += ["", "## Problems", ""] + [f"- {p}" for p in results["problems"]]
     return "\n".join(lines) + "\n"

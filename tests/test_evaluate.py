@@ -83,6 +83,9 @@ def test_reference_submitted_scores_perfectly(reference_submission, tmp_path):
     } <= set(cases.columns)
     assert len(cases) == results["segmentation"]["n_cases"] > 0
     assert (tmp_path / "out" / "summary.md").read_text().startswith("# Evaluation of rater1-copy")
+    human = results["human_reference"]  # rater2 scored against rater1 on the same slices
+    assert human["rater"] == "rater2" and human["n_cases"] == len(cases)
+    assert 0.3 < human["overall"]["dice"]["mean"] < 1.0
 
 
 def test_empty_prediction_gets_worst_case_values(reference_submission, tmp_path):

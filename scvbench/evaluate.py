@@ -115,6 +115,59 @@ def _load_prediction(root: Path, pid: str, grid, threshold: float, problems: lis
     return mask, (None if predicted is None else {int(k) for k in predicted})
 
 
+MEASURES = ("count", "diameter_mm", "tortuosity")
+
+
+def _morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> pd.DataFrame:
+    """Per-hemisphere count, mean diameter and tortuosity of one slice, predicted and reference."""
+    from scvbench.morphometry import measure, summarize
+
+    out = []
+    for source, mask in (("submission", prediction), ("reference", reference)):
+        table = summarize(measure(mask, spacing, hemispheres))
+        table.insert(0, "source", source)
+        out.append(table)
+    both = pd.concat(out, ignore_index=True)
+    wide = both.pivot(index="hemisphere", columns="source", values=list(MEASURES))
+    wide.columns = [f"{measure}_{source}" for measure, source in wide.columns]
+    wide = wide.reset_index()
+    wide.insert(0, "slice", k)
+    wide.insert(0, "participant_id", pid)
+    return wide
+
+
+def morphometry_agreement(pairs: pd.DataFrame) -> dict:
+    """ICC(A,1), ICC(C,1), Bland-Altman bias and 95 % limits, MAE per measure and hemisphere.
+
+    Units are slices x hemispheres; a pair with a missing value (no vessel: no diameter or
+    tortuosity) is left out of that measure and counted in ``n_missing``.
+    """
+    from scvbench.stats import icc
+
+    out: dict = {}
+    for side in ("left", "right"):
+        part = pairs[pairs["hemisphere"] == side]
+        for name in MEASURES:
+            sub = part[f"{name}_submission"].to_numpy(float)
+            ref = part[f"{name}_reference"].to_numpy(float)
+            keep = np.isfinite(sub) & np.isfinite(ref)
+            diff = sub[keep] - ref[keep]
+            agreement = icc(ref[keep], sub[keep])
+            bias = float(diff.mean()) if diff.size else None
+            sd = float(diff.std(ddof=1)) if diff.size > 1 else None
+            out.setdefault(side, {})[name] = {
+                "n": int(keep.sum()),
+                "n_missing": int((~keep).sum()),
+                "icc_a1": agreement["icc_a1"],
+                "icc_c1": agreement["icc_c1"],
+                "bias": bias,
+                "loa_low": None if sd is None else bias - 1.96 * sd,
+                "loa_high": None if sd is None else bias + 1.96 * sd,
+                "mae": float(np.abs(diff).mean()) if diff.size else None,
+            }
+    return out
+
+
 def _human_reference(bids_dir: Path, rater: str, cases) -> dict | None:
     """Another rater's masks scored against ``rater``'s on the same slices (the human level)."""
     from scvbench.pipeline import load_canonical
@@ -193,7 +246,7 @@ def evaluate(
     bids_dir, out = Path(bids_dir), Path(out)
     rater, checksum, cases = _cases(bids_dir, split, splits_path, rater)
     problems: list[str] = []
-    rows, hemi_rows = [], []
+    rows, hemi_rows, morph_pairs = [], [], []
     deriv = bids_dir / "derivatives" / "scvbench"
     with open_submission(submission) as root:
         description = root / "dataset_description.json"
@@ -222,6 +275,17 @@ def evaluate(
                 usable = mask is not None and (predicted is None or k in predicted)
                 if mask is not None and not usable:
                     problems.append(f"{pid}: slice {k} is not among the PredictedSlices")
+                hemi_k = hemi[:, :, k]
+                morph_pairs.append(
+                    _morph_pair(
+                        pid,
+                        k,
+                        mask[:, :, k] & b if usable else np.zeros_like(ref),
+                        ref & b,
+                        hemi_k,
+                        spacing,
+                    )
+                )
                 row = {"participant_id": pid, "slice": k, "valid": usable}
                 if usable:
                     row.update(segmentation_scores(mask[:, :, k], ref, b, spacing))
@@ -261,6 +325,7 @@ def evaluate(
             },
         },
     }
+    results["morphometry"] = morphometry_agreement(pd.concat(morph_pairs, ignore_index=True))
     if human is not None:
         results["human_reference"] = human
     io.write_json(out / "results.json", results)
@@ -286,6 +351,23 @@ def _markdown(results: dict) -> str:
             f"| {name} | {s['mean']:.3f} | {s['ci_low']:.3f}-{s['ci_high']:.3f} | "
             f"{s['median']:.3f} |"
         )
+    lines += [
+        "",
+        "## Morphometry agreement with the reference (per slice and hemisphere)",
+        "",
+        "| hemisphere | measure | n | ICC(A,1) | bias | 95 % limits | MAE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def number(value, digits=3):
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    for side, measures in results.get("morphometry", {}).items():
+        for name, a in measures.items():
+            lines.append(
+                f"| {side} | {name} | {a['n']} | {number(a['icc_a1'])} | {number(a['bias'])} | "
+                f"{number(a['loa_low'])} to {number(a['loa_high'])} | {number(a['mae'])} |"
+            )
     human = results.get("human_reference")
     if human:
         lines += [

@@ -83,6 +83,10 @@ def test_reference_submitted_scores_perfectly(reference_submission, tmp_path):
     } <= set(cases.columns)
     assert len(cases) == results["segmentation"]["n_cases"] > 0
     assert (tmp_path / "out" / "summary.md").read_text().startswith("# Evaluation of rater1-copy")
+    for side in ("left", "right"):  # the same masks measure the same morphometry
+        for measure, agreement in results["morphometry"][side].items():
+            assert agreement["bias"] == 0 and agreement["mae"] == 0, (side, measure)
+    assert results["morphometry"]["left"]["count"]["icc_a1"] == pytest.approx(1.0)
     human = results["human_reference"]  # rater2 scored against rater1 on the same slices
     assert human["rater"] == "rater2" and human["n_cases"] == len(cases)
     assert 0.3 < human["overall"]["dice"]["mean"] < 1.0
@@ -98,6 +102,10 @@ def test_empty_prediction_gets_worst_case_values(reference_submission, tmp_path)
     assert (cases["dice"] == 0).all() and (cases["cldice"] == 0).all()
     assert (cases["hd95_mm"] > 100).all() and (cases["betti0_error"] > 0).all()
     assert cases.notna().all().all()
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    count = results["morphometry"]["left"]["count"]
+    assert count["bias"] < 0 and count["mae"] == -count["bias"]  # no vessel found
+    assert results["morphometry"]["left"]["tortuosity"]["n"] == 0  # nothing to compare
 
 
 def _first_mask(root):

@@ -650,6 +650,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             args.rater,
             args.threshold,
             args.strict,
+            args.published,
         )
     except InvalidSubmission as err:
         print(f"scvbench: invalid submission: {err}", file=sys.stderr)
@@ -686,6 +687,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "--threshold", type=_finite_float(False), default=0.5, help="for probseg-only cases"
     )
     p.add_argument("--strict", action="store_true", help="any problem is fatal (exit 2)")
+    p.add_argument(
+        "--published", choices=["paper"], help="also compare with the study's published tests"
+    )
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -118,6 +118,33 @@ def _load_prediction(root: Path, pid: str, grid, threshold: float, problems: lis
 MEASURES = ("count", "diameter_mm", "tortuosity")
 
 
+def _association(bids_dir: Path, pairs: pd.DataFrame, published: str | None) -> dict:
+    """The study's statistics on the submission's and the reference's morphometry, compared."""
+    from scvbench.association import participant_table, reproduction
+    from scvbench.study import load_wide
+
+    phenotype = bids_dir / "phenotype" / "fazekas.tsv"
+    if not phenotype.is_file():
+        return {"note": "no phenotype/fazekas.tsv: no DWML groups to compare"}
+    # load_wide reads sex, age, education and DWML; the morphometry columns come from the pairs
+    ids = pd.DataFrame({"participant_id": sorted(pairs["participant_id"].unique())})
+    dummy = ids.merge(pd.DataFrame({"hemisphere": ["left", "right"]}), how="cross")
+    for column in ("count", "diameter_mm", "tortuosity"):
+        dummy[column] = 0.0
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "group.tsv"
+        dummy.to_csv(path, sep="\t", index=False)
+        covariates = load_wide(path, bids_dir / "participants.tsv", phenotype)
+    people = covariates.set_index("participant_id")[
+        [c for c in ("sex", "age", "education_years", "dwml") if c in covariates]
+    ]
+    submission = participant_table(pairs, "submission", people)
+    reference = participant_table(pairs, "reference", people)
+    return reproduction(submission, reference, published)
+
+
 def _morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> pd.DataFrame:
     """Per-hemisphere count, mean diameter and tortuosity of one slice, predicted and reference."""
     from scvbench.morphometry import measure, summarize
@@ -236,6 +263,7 @@ def evaluate(
     rater: str | None = None,
     threshold: float = 0.5,
     strict: bool = False,
+    published: str | None = None,
 ) -> dict:
     """Score ``submission`` and write ``results.json``, ``cases.tsv`` and ``summary.md``."""
     from scvbench.pipeline import load_canonical
@@ -325,7 +353,9 @@ def evaluate(
             },
         },
     }
-    results["morphometry"] = morphometry_agreement(pd.concat(morph_pairs, ignore_index=True))
+    pairs = pd.concat(morph_pairs, ignore_index=True)
+    results["morphometry"] = morphometry_agreement(pairs)
+    results["association"] = _association(bids_dir, pairs, published)
     if human is not None:
         results["human_reference"] = human
     io.write_json(out / "results.json", results)
@@ -367,6 +397,32 @@ def _markdown(results: dict) -> str:
             lines.append(
                 f"| {side} | {name} | {a['n']} | {number(a['icc_a1'])} | {number(a['bias'])} | "
                 f"{number(a['loa_low'])} to {number(a['loa_high'])} | {number(a['mae'])} |"
+            )
+    association = results.get("association", {})
+    if "reference" in association:
+        score = association["reference"]["reproduction_score"]
+        lines += [
+            "",
+            "## Association reproduction",
+            "",
+            f"The study's tests on {association['n_participants']} participants: reproduction "
+            f"score {'n/a' if score is None else f'{score:.2f}'} against the reference masks"
+            + (
+                f", {association['published']['reproduction_score']:.2f} against the "
+                "published study"
+                if association.get("published")
+                and association["published"]["reproduction_score"] is not None
+                else ""
+            )
+            + ".",
+            "",
+            "| comparison | measure | hemisphere | Z | Z reference | reproduced |",
+            "|---|---|---|---|---|---|",
+        ]
+        for t in association["reference"]["tests"]:
+            lines.append(
+                f"| {t['comparison']} | {t['measure']} | {t['hemisphere']} | {number(t['Z'])} | "
+                f"{number(t['Z_comparison'])} | {'yes' if t['reproduced'] else 'no'} |"
             )
     human = results.get("human_reference")
     if human:

@@ -651,6 +651,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             args.threshold,
             args.strict,
             args.published,
+            args.human_rater,
         )
     except InvalidSubmission as err:
         print(f"scvbench: invalid submission: {err}", file=sys.stderr)
@@ -682,7 +683,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", type=Path, required=True, help="the derived BIDS dataset")
     p.add_argument("--split", choices=["test", "association", "all"], default="test")
     p.add_argument("--splits", type=Path, help="split file (default: BIDS_DIR/code/scvbench/)")
-    p.add_argument("--rater", help="reference rater (default: the first)")
+    p.add_argument("--rater", help="reference rater (default: the split file's)")
+    p.add_argument("--human-rater", help="rater scored as the human reference (default: another)")
     p.add_argument(
         "--threshold", type=_finite_float(False), default=0.5, help="for probseg-only cases"
     )

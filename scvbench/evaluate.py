@@ -38,20 +38,21 @@ SPLITS = ("test", "association", "all")
 
 
 def _cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str | None):
+    """(rater, split checksum, [(participant, reference mask, labelled slices)]) of a split.
+
+    The reference rater defaults to the split file's (``all``: the first rater).
+    """
     from scvbench.splits import SPLITS_FILE, load_splits, reference_masks
 
-    rater, masks = reference_masks(bids_dir, rater)
     checksum = None
     if split == "all":
+        rater, masks = reference_masks(bids_dir, rater)
         participants = [f"sub-{label}" for label in sorted(masks)]
     else:
         splits = load_splits(splits_path or bids_dir / SPLITS_FILE)
+        rater, masks = reference_masks(bids_dir, rater or splits["reference"]["rater"])
         participants = splits[split]
         checksum = splits["checksum"]
-        if splits["reference"]["rater"] != rater:
-            log.info(
-                "scoring against %s (the split was made on %s)", rater, splits["reference"]["rater"]
-            )
     cases = []
     for pid in participants:
         path = masks.get(pid.removeprefix("sub-"))
@@ -195,22 +196,46 @@ def morphometry_agreement(pairs: pd.DataFrame) -> dict:
     return out
 
 
-def _human_reference(bids_dir: Path, rater: str, cases) -> dict | None:
-    """Another rater's masks scored against ``rater``'s on the same slices (the human level)."""
+def _labelled(path: Path) -> set[int]:
+    sidecar = path.with_name(path.name.replace(".nii.gz", ".json"))
+    return {int(k) for k in json.loads(sidecar.read_text())["LabelledSlices"]}
+
+
+def _human_reference(
+    bids_dir: Path, rater: str, cases, human_rater: str | None = None
+) -> dict | None:
+    """Another rater's masks scored against ``rater``'s on the same slices (the human level).
+
+    ``human_rater`` defaults to the first other rater (alphabetically) who labelled every
+    case's slices.
+    """
     from scvbench.pipeline import load_canonical
     from scvbench.splits import reference_masks
 
     root = bids_dir / "derivatives" / "annotations"
-    others = sorted(
-        {
-            p.name.split("_desc-")[1].split("_")[0]
-            for p in root.glob("sub-*/anat/*_desc-*_mask.nii.gz")
-        }
-        - {rater}
+    others = (
+        [human_rater]
+        if human_rater
+        else sorted(
+            {
+                p.name.split("_desc-")[1].split("_")[0]
+                for p in root.glob("sub-*/anat/*_desc-*_mask.nii.gz")
+            }
+            - {rater}
+        )
     )
-    if not others:
+    masks, other = None, None
+    for candidate in others:
+        _, found = reference_masks(bids_dir, candidate)
+        if all(
+            pid.removeprefix("sub-") in found
+            and set(slices) <= _labelled(found[pid.removeprefix("sub-")])
+            for pid, _, slices in cases
+        ):
+            masks, other = found, candidate
+            break
+    if masks is None:
         return None
-    other, masks = reference_masks(bids_dir, others[0])
     deriv = bids_dir / "derivatives" / "scvbench"
     rows = []
     for pid, ref_path, slices in cases:
@@ -264,6 +289,7 @@ def evaluate(
     threshold: float = 0.5,
     strict: bool = False,
     published: str | None = None,
+    human_rater: str | None = None,
 ) -> dict:
     """Score ``submission`` and write ``results.json``, ``cases.tsv`` and ``summary.md``."""
     from scvbench.pipeline import load_canonical
@@ -330,7 +356,7 @@ def evaluate(
                     hemi_rows.append(
                         {"participant_id": pid, "slice": k, "hemisphere": side, **scores}
                     )
-    human = _human_reference(bids_dir, rater, cases)
+    human = _human_reference(bids_dir, rater, cases, human_rater)
     if strict and problems:
         raise InvalidSubmission(
             f"{submission}: {len(problems)} problem(s):\n" + "\n".join(problems)

@@ -149,7 +149,8 @@ def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
                     )
                 ).read_text()
             )
-            assert sidecar["PredictedSlices"] == sorted(reference["LabelledSlices"])
+            # every slice any rater labelled (other tests add raters to this cohort)
+            assert set(reference["LabelledSlices"]) <= set(sidecar["PredictedSlices"])
             others = np.setdiff1d(np.arange(minip.shape[2]), sidecar["PredictedSlices"])
             assert not probability[:, :, others].any()
         assert main(["validate", "-r", str(bids)]) == 0

@@ -356,6 +356,7 @@ def evaluate(
                     hemi_rows.append(
                         {"participant_id": pid, "slice": k, "hemisphere": side, **scores}
                     )
+        gallery = _gallery_images(root, bids_dir, cases, rows, threshold)
     human = _human_reference(bids_dir, rater, cases, human_rater)
     if strict and problems:
         raise InvalidSubmission(
@@ -387,7 +388,31 @@ def evaluate(
     io.write_json(out / "results.json", results)
     io.write_text(out / "cases.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
     io.write_text(out / "summary.md", _markdown(results))
+    from scvbench.report.evaluation import write_report
+
+    io.write_text(out / "report.html", write_report(results, table, pairs, gallery))
     return results
+
+
+def _gallery_images(root: Path, bids_dir: Path, cases, rows: list[dict], threshold: float):
+    """MinIP, reference and prediction of the worst cases (lowest Dice) for the report."""
+    from scvbench.pipeline import load_canonical
+    from scvbench.report.evaluation import GALLERY
+
+    paths = {pid: path for pid, path, _ in cases}
+    worst = sorted(rows, key=lambda r: r["dice"])[:GALLERY]
+    images = {}
+    for row in worst:
+        pid, k = row["participant_id"], row["slice"]
+        label = pid.removeprefix("sub-")
+        reference, affine = load_canonical(paths[pid])
+        minip, _ = load_canonical(
+            bids_dir / "derivatives" / "scvbench" / DERIVATIVES["minip"].relpath(label)
+        )
+        mask, _ = _load_prediction(root, pid, (reference.shape, affine), threshold, [])
+        prediction = mask[:, :, k] if mask is not None else np.zeros(reference.shape[:2], bool)
+        images[(pid, k)] = (np.asarray(minip[:, :, k], float), reference[:, :, k] > 0, prediction)
+    return images
 
 
 def _markdown(results: dict) -> str:

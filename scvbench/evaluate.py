@@ -255,6 +255,32 @@ def _human_reference(
     return {"rater": other, "n_cases": len(rows), "overall": summarise(pd.DataFrame(rows))}
 
 
+def _data_checksum(cases) -> str:
+    """SHA-256 over the reference masks scored (participant, slices, file hash)."""
+    import hashlib
+
+    from scvbench.bids.layout import sha256
+
+    digest = hashlib.sha256()
+    for pid, path, slices in sorted(cases, key=lambda c: c[0]):
+        digest.update(f"{pid}:{slices}:{sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def _dataset_identity(bids_dir: Path) -> dict:
+    """Name of the BIDS dataset and, for a synthetic cohort, its preset and seed."""
+    identity: dict = {"name": None, "preset": None, "seed": None}
+    try:
+        identity["name"] = json.loads((bids_dir / "dataset_description.json").read_text())["Name"]
+    except (OSError, ValueError, KeyError):
+        pass
+    manifest = bids_dir.parent / "sourcedata" / "truth" / "manifest.json"
+    if manifest.is_file():
+        info = json.loads(manifest.read_text())
+        identity.update(preset=info.get("preset"), seed=info.get("seed"))
+    return identity
+
+
 def _bootstrap(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
     if len(values) < 2:
         return float(values.mean()), float(values.mean())
@@ -304,10 +330,12 @@ def evaluate(
     deriv = bids_dir / "derivatives" / "scvbench"
     with open_submission(submission) as root:
         description = root / "dataset_description.json"
-        generated_by = None
+        generated_by, configuration = None, None
         try:
             document = json.loads(description.read_text())
-            generated_by = (document.get("GeneratedBy") or [{}])[0].get("Name")
+            first = (document.get("GeneratedBy") or [{}])[0]
+            generated_by = first.get("Name")
+            configuration = first.get("Configuration")
             if document.get("DatasetType") != "derivative":
                 problems.append(f"{description.name}: DatasetType is not derivative")
         except FileNotFoundError:
@@ -366,8 +394,18 @@ def evaluate(
     hemis = pd.DataFrame(hemi_rows)
     results = {
         "schema_version": SCHEMA_VERSION,
-        "submission": {"path": str(submission), "generated_by": generated_by},
-        "reference": {"rater": rater, "split": split, "splits_checksum": checksum},
+        "submission": {
+            "path": str(submission),
+            "generated_by": generated_by,
+            "configuration": configuration,
+        },
+        "reference": {
+            "rater": rater,
+            "split": split,
+            "splits_checksum": checksum,
+            "data_checksum": _data_checksum(cases),
+            "dataset": _dataset_identity(bids_dir),
+        },
         "problems": problems,
         "segmentation": {
             "n_cases": len(table),

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -79,19 +77,6 @@ def test_dice(submission: Path, bids_dir: Path, participants: list[str], rater: 
     }
 
 
-def _hardware() -> dict:
-    import torch
-
-    return {
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-
-
 def _card(name: str, config: dict, results: dict) -> str:
     summary, test = results["training"], results["test_dice"]
     lines = [
@@ -147,7 +132,7 @@ def record_baseline(
     """Train, predict and score ``name``; write ``out_root/<name>/``."""
     from scvbench.predict import predict
     from scvbench.splits import SPLITS_FILE, load_splits
-    from scvbench.train import resolve_config, train
+    from scvbench.train import hardware, resolve_config, train
 
     splits = load_splits(bids_dir / SPLITS_FILE)
     run = runs_dir / name / f"fold-{fold}"
@@ -171,7 +156,7 @@ def record_baseline(
         "dataset": {**dataset, "splits_checksum": splits["checksum"]},
         "training": summary,
         "test_dice": test_dice(submission, bids_dir, splits["test"], config["rater"]),
-        "hardware": _hardware(),
+        "hardware": summary.get("hardware") or hardware(),
     }
     folder = out_root / name
     io.write_json(folder / "config.json", config)

@@ -209,6 +209,23 @@ def build_model(config: dict):
     return create_model(config["model"], **config["model_config"])
 
 
+def hardware() -> dict:
+    """What the run ran on: CPU, threads, torch, GPU."""
+    import os
+    import platform
+
+    import torch
+
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
 def _write_log(path: Path, row: dict) -> None:
     new = not path.exists()
     with path.open("a", newline="") as handle:
@@ -261,6 +278,7 @@ def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> 
         "val_slices": len(val_arrays[0]),
         "splits_checksum": splits["checksum"],
         "torch_threads": torch.get_num_threads(),
+        "hardware": hardware(),
     }
     io.write_json(out / "summary.json", summary)
     return summary
@@ -411,6 +429,7 @@ def train(
         "val_slices": len(val_arrays[0]),
         "splits_checksum": splits["checksum"],
         "torch_threads": torch.get_num_threads(),
+        "hardware": hardware(),
     }
     io.write_json(out / "summary.json", summary)
     return summary

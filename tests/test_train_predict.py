@@ -222,3 +222,17 @@ def test_frangi_threshold_is_tuned_on_the_training_slices_only(derived, split_fi
     train(bids, tmp_path / "b", config, other, progress=False)
     again = float(load_checkpoint(tmp_path / "b" / "model_best.pt")["model"]["threshold"])
     assert again == tuned
+
+
+def test_fold_all_trains_every_fold(derived, split_file, tmp_path, capsys):
+    bids, _, _ = derived
+    args = ["train", str(bids), "--model", "frangi", "--fold", "all", "--size", "64"]
+    assert (
+        main([*args, "--out", str(tmp_path / "runs"), "--splits", str(split_file), "--quiet"]) == 0
+    )
+    for k in range(4):
+        assert (tmp_path / "runs" / f"fold-{k}" / "model_best.pt").is_file()
+        assert (
+            json.loads((tmp_path / "runs" / f"fold-{k}" / "config.json").read_text())["fold"] == k
+        )
+    assert capsys.readouterr().out.count("frangi fold") == 4

@@ -1,0 +1,141 @@
+"""Leaderboard: ranking of hand-made entries, checksum refusal, reproducible bootstrap."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scvbench.cli import main
+from scvbench.errors import ScvbenchError
+from scvbench.leaderboard import add_entry, load_entries, rank
+
+
+def _results(folder, name, dice_level, rng, split="test", data="d" * 64, splits="s" * 64):
+    folder.mkdir(parents=True)
+    n = 30
+    dice = np.clip(rng.normal(dice_level, 0.05, n), 0, 1)
+    cases = pd.DataFrame(
+        {
+            "participant_id": [f"sub-{i // 3:03d}" for i in range(n)],
+            "slice": [i % 3 for i in range(n)],
+            "valid": True,
+            "accuracy": 0.99,
+            "dice": dice,
+            "iou": dice / (2 - dice),
+            "cldice": np.clip(dice + 0.05, 0, 1),
+            "precision": dice,
+            "recall": dice,
+            "hd95_mm": 20 * (1 - dice),
+            "assd_mm": 5 * (1 - dice),
+            "betti0_error": np.round(10 * (1 - dice)),
+            "count_error": np.round(5 * (1 - dice)),
+        }
+    )
+    cases.to_csv(folder / "cases.tsv", sep="\t", index=False)
+    summary = {
+        m: {
+            "mean": float(cases[m].mean()),
+            "median": float(cases[m].median()),
+            "ci_low": float(cases[m].mean()) - 0.01,
+            "ci_high": float(cases[m].mean()) + 0.01,
+        }
+        for m in (
+            "accuracy",
+            "dice",
+            "iou",
+            "cldice",
+            "precision",
+            "recall",
+            "hd95_mm",
+            "assd_mm",
+            "betti0_error",
+            "count_error",
+        )
+    }
+    icc = {"icc_a1": dice_level, "icc_c1": dice_level, "bias": 0.0}
+    results = {
+        "schema_version": "1.0",
+        "submission": {"generated_by": name, "configuration": {"recipe": "cpu", "fold": 0}},
+        "reference": {
+            "rater": "rater1",
+            "split": split,
+            "splits_checksum": splits,
+            "data_checksum": data,
+            "dataset": {"preset": "demo", "seed": 0},
+        },
+        "problems": [],
+        "segmentation": {"n_cases": n, "n_invalid": 0, "overall": summary, "hemispheres": {}},
+        "morphometry": {"left": {"count": icc}, "right": {"count": icc}},
+        "association": {"reference": {"reproduction_score": dice_level}},
+        "human_reference": {"rater": "rater2", "n_cases": n, "overall": summary},
+    }
+    (folder / "results.json").write_text(json.dumps(results))
+    return folder / "results.json"
+
+
+@pytest.fixture()
+def board(tmp_path):
+    rng = np.random.default_rng(0)
+    board = tmp_path / "leaderboard"
+    for name, level in (("weak", 0.5), ("strong", 0.8), ("middle", 0.65)):
+        add_entry(_results(tmp_path / name, name, level, rng), board)
+    return board
+
+
+def test_ranking_of_hand_made_entries(board):
+    table = rank(load_entries(board))
+    assert table["name"].tolist() == ["strong", "middle", "weak"]
+    assert table["rank"].tolist() == [1, 2, 3]
+    strong = table.iloc[0]
+    assert strong["p_rank1"] > 0.95 and strong["rank_low"] == strong["rank_high"] == 1
+    assert table["wilcoxon_p_next"].iloc[0] < 0.001
+    assert pd.isna(table["wilcoxon_p_next"].iloc[-1])  # nothing after the last
+
+
+def test_close_entries_share_rank_uncertainty(tmp_path):
+    rng = np.random.default_rng(1)
+    board = tmp_path / "lb"
+    add_entry(_results(tmp_path / "a", "a", 0.70, rng), board)
+    add_entry(_results(tmp_path / "b", "b", 0.70, rng), board)
+    table = rank(load_entries(board))
+    assert 0.05 < table["p_rank1"].iloc[0] < 0.95  # a coin toss, and the bootstrap says so
+    assert (table["rank_low"] == 1).all() and (table["rank_high"] == 2).all()
+
+
+def test_bootstrap_is_reproducible_for_a_seed(board):
+    entries = load_entries(board)
+    first, again = rank(entries, seed=3), rank(entries, seed=3)
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_checksums_and_split_are_checked(board, tmp_path):
+    rng = np.random.default_rng(2)
+    other_data = _results(tmp_path / "x", "x", 0.6, rng, data="e" * 64)
+    with pytest.raises(ScvbenchError, match=r"data_checksum .* differs"):
+        add_entry(other_data, board)
+    other_split = _results(tmp_path / "y", "y", 0.6, rng, splits="t" * 64)
+    with pytest.raises(ScvbenchError, match=r"splits_checksum .* differs"):
+        add_entry(other_split, board)
+    validation = _results(tmp_path / "z", "z", 0.6, rng, split="association")
+    with pytest.raises(ScvbenchError, match="test-split results only"):
+        add_entry(validation, board)
+    assert main(["leaderboard", "add", str(other_data), "--dir", str(board)]) == 1
+    assert len(load_entries(board)) == 3
+    with pytest.raises(ScvbenchError, match="exists"):
+        add_entry(_results(tmp_path / "w", "strong", 0.6, rng), board)
+
+
+def test_build_writes_table_csv_and_page(board):
+    assert main(["leaderboard", "build", "--dir", str(board)]) == 0
+    readme = (board / "README.md").read_text()
+    lines = [line for line in readme.splitlines() if line.startswith("| ")][1:]
+    assert [line.split("|")[2].strip() for line in lines[:3]] == ["strong", "middle", "weak"]
+    assert "human reference (rater2)" in readme
+    csv = pd.read_csv(board / "leaderboard.csv")
+    assert csv["rank"].tolist() == [1, 2, 3]
+    page = (board / "index.html").read_text()
+    assert page.count("<tr class='entry'>") == 3 and "human reference" in page
+    assert "http" not in page.replace("http-equiv", "")  # nothing to fetch: works offline

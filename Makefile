@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo_output
 NPROCS ?= 2
 
-.PHONY: demo test bench lint figure clean baselines
+.PHONY: demo test bench lint figure clean baselines browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,15 @@ demo: $(STAMP)
 	@echo "Group statistics: $(DEMO_DIR)/stats/report.html (reference masks of rater1)"
 	@echo "Split file:       $(DEMO_DIR)/bids/code/scvbench/splits.json"
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest -q
+
+# Headless Chromium from Debian's packages, for the leaderboard page's test.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends chromium >/dev/null) || \
+		echo "chromium could not be installed (needs root and Debian's apt): its test is skipped"
 
 # The baselines' cards from real runs on the demo cohort (run `make demo` first).
 baselines: $(STAMP)

@@ -454,7 +454,8 @@ def _page(rows: list[dict], human: dict | None, entries: list[dict], settings: d
     plot = base64.b64encode(_plot(rows)).decode()
     ascending = ("rank", "name", "hd95_mm", "betti0_error", "rank_interval")
     head_cells = "".join(
-        f"<th data-key='{i}' data-dir='{'asc' if k in ascending else 'desc'}'>{html.escape(h)}</th>"
+        f"<th data-key='{i}' data-name='{k}' data-dir='{'asc' if k in ascending else 'desc'}'>"
+        f"{html.escape(h)}</th>"
         for i, (h, k) in enumerate(zip(heads, keys, strict=True))
     )
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
@@ -494,5 +495,11 @@ document.querySelectorAll('#board th').forEach(function (th) {{
     th.classList.add('sorted'); th.dataset.now = ascending ? 'asc' : 'desc';
   }});
 }});
+// index.html#sort=<column> opens the page sorted by that column (a link to share)
+var wanted = location.hash.match(/sort=([A-Za-z0-9_]+)/);
+if (wanted) {{
+  var header = document.querySelector("#board th[data-name='" + wanted[1] + "']");
+  if (header) header.click();
+}}
 </script></body></html>
 """

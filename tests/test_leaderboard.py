@@ -10,7 +10,7 @@ import pytest
 
 from scvbench.cli import main
 from scvbench.errors import ScvbenchError
-from scvbench.leaderboard import add_entry, load_entries, rank
+from scvbench.leaderboard import add_entry, build, load_entries, rank
 
 
 def _results(folder, name, dice_level, rng, split="test", data="d" * 64, splits="s" * 64):
@@ -139,3 +139,66 @@ def test_build_writes_table_csv_and_page(board):
     page = (board / "index.html").read_text()
     assert page.count("<tr class='entry'>") == 3 and "human reference" in page
     assert "http" not in page.replace("http-equiv", "")  # nothing to fetch: works offline
+
+
+def _chromium():
+    import shutil
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("chromium is not installed (make test installs it from Debian's packages)")
+    return path
+
+
+def _dom(chromium, url):
+    import subprocess
+
+    out = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def _names(dom):
+    import re
+
+    body = dom.split("<tbody>")[1].split("</tbody>")[0]
+    return [re.findall(r"<td[^>]*>([^<]*)</td>", row)[1] for row in body.split("<tr")[1:]]
+
+
+def test_page_in_headless_chromium(board, tmp_path):
+    import subprocess
+
+    chromium = _chromium()
+    build(board)
+    url = (board / "index.html").resolve().as_uri()
+    assert _names(_dom(chromium, url)) == ["strong", "middle", "weak"]  # by rank
+    # a click on the name column sorts by name (the page's own handler, from #sort=)
+    assert _names(_dom(chromium, url + "#sort=name")) == ["middle", "strong", "weak"]
+    # a click on HD95 sorts ascending: best (lowest) first
+    assert _names(_dom(chromium, url + "#sort=hd95_mm")) == ["strong", "middle", "weak"]
+    shot = tmp_path / "leaderboard.png"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            "--window-size=1200,900",
+            url,
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 20_000
+    from PIL import Image
+
+    image = np.asarray(Image.open(shot).convert("L"))
+    assert image.shape == (900, 1200) and image.std() > 10  # something was drawn

@@ -11,8 +11,9 @@ submission / reference).
 
 **Reproduction score**: the fraction of the tests on which the submission reaches the same
 conclusion as the comparison: the same significance at 0.05 and, where the comparison is
-significant, the same direction. 1 reproduces every conclusion; tests that cannot be run (fewer
-than 3 per group) count as not reproduced.
+significant, the same direction. 1 reproduces every conclusion. A test the submission cannot run
+(fewer than 3 per group) is not reproduced; a test the comparison cannot run does not count, and
+with none left the score is None.
 """
 
 from __future__ import annotations
@@ -143,8 +144,10 @@ def compare(submission: dict, comparison: dict, published: bool = False) -> dict
                 "reproduced": reproduced,
             }
         )
-    score = float(np.mean([t["reproduced"] for t in tests])) if tests else None
-    return {"tests": tests, "reproduction_score": score}
+    # Tests the comparison itself could not run (fewer than 3 per group) do not count.
+    counted = [t for t in tests if t["p_comparison"] is not None or published]
+    score = float(np.mean([t["reproduced"] for t in counted])) if counted else None
+    return {"tests": tests, "n_tests": len(counted), "reproduction_score": score}
 
 
 def _odds_ratios(result: dict) -> dict[str, float]:

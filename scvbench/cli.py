@@ -699,7 +699,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _cmd_leaderboard_add(args: argparse.Namespace) -> int:
     from scvbench.leaderboard import add_entry
 
-    path = add_entry(args.results, args.dir, args.name, args.run, args.replace)
+    path = add_entry(args.results, args.dir, args.name, args.run, args.replace, args.association)
     print(f"entry -> {path}; rebuild with scvbench leaderboard build")
     return 0
 
@@ -732,6 +732,11 @@ def _add_leaderboard(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--run", type=Path, help="training run folder (summary.json: time, hardware)")
     q.add_argument("--dir", type=Path, default=Path("leaderboard"), help="leaderboard folder")
     q.add_argument("--replace", action="store_true", help="replace an entry of the same name")
+    q.add_argument(
+        "--association",
+        type=Path,
+        help="results.json of the same submission on the association split (reproduction score)",
+    )
     q.set_defaults(func=_cmd_leaderboard_add)
     q = actions.add_parser(
         "build",

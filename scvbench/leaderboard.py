@@ -81,17 +81,32 @@ def _morphometry_icc(results: dict) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def make_entry(results_path: Path, name: str | None = None, run_dir: Path | None = None) -> dict:
-    """An entry from ``results.json`` (with ``cases.tsv`` beside it) and its training run."""
-    results_path = Path(results_path)
+def _load_results(path: Path) -> dict:
     try:
-        results = json.loads(results_path.read_text())
+        results = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ScvbenchError(f"{results_path}: no such results file") from None
+        raise ScvbenchError(f"{path}: no such results file") from None
     except (OSError, ValueError) as err:
-        raise ScvbenchError(f"{results_path}: not a results.json ({err})") from None
+        raise ScvbenchError(f"{path}: not a results.json ({err})") from None
     if "segmentation" not in results or "reference" not in results:
-        raise ScvbenchError(f"{results_path}: not a results.json of scvbench evaluate")
+        raise ScvbenchError(f"{path}: not a results.json of scvbench evaluate")
+    return results
+
+
+def make_entry(
+    results_path: Path,
+    name: str | None = None,
+    run_dir: Path | None = None,
+    association_path: Path | None = None,
+) -> dict:
+    """An entry from ``results.json`` (with ``cases.tsv`` beside it) and its training run.
+
+    ``association_path``: the same submission's results on the ``association`` split (with
+    the same split file), whose association reproduction score the entry then carries; the
+    test split is usually too small for the study's group tests.
+    """
+    results_path = Path(results_path)
+    results = _load_results(results_path)
     reference = results["reference"]
     if reference.get("split") != "test":
         raise ScvbenchError(
@@ -114,6 +129,16 @@ def make_entry(results_path: Path, name: str | None = None, run_dir: Path | None
     if not name:
         raise ScvbenchError(f"{results_path}: the submission names no model; give --name")
     association = results.get("association", {})
+    association_split = "test"
+    if association_path is not None:
+        other = _load_results(Path(association_path))
+        if other["reference"].get("split") != "association":
+            raise ScvbenchError(f"{association_path}: not scored on the association split")
+        if other["reference"].get("splits_checksum") != reference.get("splits_checksum"):
+            raise ScvbenchError(f"{association_path}: scored with another split file")
+        if other["submission"].get("generated_by") != results["submission"].get("generated_by"):
+            raise ScvbenchError(f"{association_path}: results of another model")
+        association, association_split = other.get("association", {}), "association"
     return {
         "schema_version": SCHEMA_VERSION,
         "name": name,
@@ -129,6 +154,7 @@ def make_entry(results_path: Path, name: str | None = None, run_dir: Path | None
             "segmentation": results["segmentation"]["overall"],
             "morphometry_icc": _morphometry_icc(results),
             "reproduction": association.get("reference", {}).get("reproduction_score"),
+            "reproduction_split": association_split,
             "n_invalid": results["segmentation"]["n_invalid"],
         },
         "human_reference": results.get("human_reference"),
@@ -143,10 +169,11 @@ def add_entry(
     name: str | None = None,
     run_dir: str | Path | None = None,
     replace: bool = False,
+    association_path: str | Path | None = None,
 ) -> Path:
     """Check an entry against the leaderboard's checksums and write it."""
     board = Path(board)
-    entry = make_entry(Path(results_path), name, run_dir)
+    entry = make_entry(Path(results_path), name, run_dir, association_path)
     settings_path = board / "leaderboard.json"
     if settings_path.is_file():
         settings = json.loads(settings_path.read_text())
@@ -394,6 +421,7 @@ def _page(rows: list[dict], human: dict | None, entries: list[dict], settings: d
     import base64
     import html
 
+    dataset = settings.get("dataset", {})
     metrics = [m for m, _, _ in RANK_METRICS]
     heads = ["rank", "model", *metrics, "P(rank 1)", "rank 95 %", "Wilcoxon P vs next"]
     keys = ["rank", "name", *metrics, "p_rank1", "rank_interval", "wilcoxon_p_next"]
@@ -467,7 +495,9 @@ th{{cursor:pointer;background:#f3f5f7}}th.sorted{{background:#dde8f0}}
 tr.human td{{color:#555;font-style:italic}}.note{{color:#555}}img{{max-width:100%}}
 details{{margin:.4em 0}}</style></head><body>
 <h1>scvbench leaderboard</h1>
-<p class="note">Test split; reference data {html.escape(str(settings["data_checksum"])[:12])},
+<p class="note">Test split of the {html.escape(str(dataset.get("preset") or dataset.get("name")))}
+data set (seed {html.escape(str(dataset.get("seed")))}; synthetic when it is a scvbench synth
+cohort); reference data {html.escape(str(settings["data_checksum"])[:12])},
 split {html.escape(str(settings["splits_checksum"])[:12])}. Ranked by the mean of the
 per-metric ranks (Dice, clDice, HD95, Betti-0 error, morphometry ICC, association
 reproduction). Click a column to sort. The human reference row is the second rater scored

@@ -1,10 +1,12 @@
 """Inference speed of each learned model on CPU: 512 x 512 slices per second.
 
-``scvbench`` = :func:`scvbench.predict.predict_slices` (batches of 8 under
-``torch.inference_mode()``, the slice fitted to the network size and probabilities brought back
-to the image grid); ``plain`` = a plain loop: ``model.eval()``, one slice at a time under
-``torch.no_grad()``. Models are built with the ``cpu`` recipe's configuration; 8 slices per
-round. Ratio = scvbench time / plain time (below 1 is faster). Run with ``make bench``.
+``scvbench`` = :func:`scvbench.predict.predict_slices` (``torch.inference_mode()``, the default
+batch size: 1 slice on a CPU, where batches of 8 ran 1.3-2x slower per slice; the faster of the
+contiguous and channels-last layouts, timed once per model; the slice fitted to the network
+size and the probabilities brought back to the image grid); ``plain`` = a plain loop:
+``model.eval()``, one slice at a time under ``torch.no_grad()``. Models are built with the
+``cpu`` recipe's configuration; 8 slices per round. Ratio = scvbench time / plain time (below 1
+is faster). Run with ``make bench``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def test_scvbench_predict_slices(benchmark, slices, name):
     model = _model(name)
     benchmark.group = f"inference-512-{name}"
     benchmark.extra_info["slices_per_round"] = N
-    out = benchmark.pedantic(predict_slices, (model, slices, 512, 8), rounds=3, warmup_rounds=1)
+    out = benchmark.pedantic(predict_slices, (model, slices, 512), rounds=3, warmup_rounds=1)
     assert out.shape == (N, 512, 512)
 
 

@@ -632,7 +632,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threshold", type=_finite_float(False), default=0.5, help="vein if p >= (default 0.5)"
     )
-    p.add_argument("--batch-size", type=_int_at_least(1), default=8, help="slices per batch")
+    p.add_argument(
+        "--batch-size", type=_int_at_least(1), help="slices per batch (default: 8 on GPU, 1 on CPU)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_predict)
 

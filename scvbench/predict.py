@@ -50,21 +50,72 @@ def _slices_to_predict(bids_dir: Path, label: str) -> list[int]:
         raise ScvbenchError(f"{minip}: cannot read AnalysisSlices ({err}); run derive") from None
 
 
-def predict_slices(model, images: np.ndarray, size: int, batch_size: int = 8) -> np.ndarray:
-    """Vein probability of (n, 1, rows, cols) normalised slices, on their own grid."""
+def default_batch_size() -> int:
+    """Slices per forward pass: 8 on a GPU; 1 on a CPU, where larger batches ran slower.
+
+    On 2 CPU cores a batch of 8 slices of 512 x 512 took 1.3-2x as long per slice as one slice
+    at a time (``benchmarks/test_bench_inference.py``): the activations no longer fit the cache.
+    """
+    import torch
+
+    return 8 if torch.cuda.is_available() else 1
+
+
+def _memory_format(model, sample):
+    """The faster of contiguous and channels-last layouts for ``model`` (timed once, cached).
+
+    Convolutions with batch norm often run faster channels-last on a CPU (DeepLabV3+ and the
+    Attention U-Net here), others do not (the U-Net); one timed pass of each on the first
+    slice decides, and the model keeps the winner.
+    """
+    import time
+
+    import torch
+
+    cached = getattr(model, "_scvbench_memory_format", None)
+    if cached is not None:
+        return cached
+    best, best_time = torch.contiguous_format, float("inf")
+    if any(True for _ in model.parameters()):
+        for layout in (torch.contiguous_format, torch.channels_last):
+            model.to(memory_format=layout)
+            x = sample.contiguous(memory_format=layout)
+            model(x)  # warm-up
+            started = time.perf_counter()
+            model(x)
+            elapsed = time.perf_counter() - started
+            if elapsed < best_time:
+                best, best_time = layout, elapsed
+        model.to(memory_format=best)
+    model._scvbench_memory_format = best
+    return best
+
+
+def predict_slices(
+    model, images: np.ndarray, size: int, batch_size: int | None = None
+) -> np.ndarray:
+    """Vein probability of (n, 1, rows, cols) normalised slices, on their own grid.
+
+    Under ``torch.inference_mode()``, in batches of ``batch_size`` (default
+    :func:`default_batch_size`), on the model's device, in the faster memory layout.
+    """
     import torch
 
     from scvbench.data import Fit
 
+    batch_size = batch_size or default_batch_size()
     fit = Fit(size)
     shape = images.shape[-2:]
     fitted = np.stack([fit.forward(x, order=1) for x in images]).astype(np.float32)
     out = np.empty((len(images), *shape), np.float32)
     model.eval()
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     with torch.inference_mode():
+        layout = _memory_format(model, torch.from_numpy(fitted[:1]).to(device))
         for start in range(0, len(fitted), batch_size):
-            logits = model(torch.from_numpy(fitted[start : start + batch_size]))
-            prob = torch.softmax(logits, dim=1)[:, 1:2].numpy()
+            x = torch.from_numpy(fitted[start : start + batch_size]).to(device)
+            logits = model(x.contiguous(memory_format=layout))
+            prob = torch.softmax(logits, dim=1)[:, 1:2].float().cpu().numpy()
             for i, p in enumerate(prob):
                 out[start + i] = fit.inverse(p, shape, order=1)[0]
     return np.clip(out, 0.0, 1.0)
@@ -110,7 +161,7 @@ def predict(
     out: str | Path,
     participants: list[str] | None = None,
     threshold: float = 0.5,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     progress: bool = True,
 ) -> list[str]:
     """Write the submission for ``participants`` (default: all derived); returns their ids."""
@@ -125,6 +176,8 @@ def predict(
     bids_dir, out = Path(bids_dir), Path(out)
     state = load_checkpoint(checkpoint)
     config = state["config"]
+    import torch
+
     model = build_model(config)
     try:
         model.load_state_dict(state["model"])
@@ -133,6 +186,8 @@ def predict(
             f"{checkpoint}: weights do not fit model {config['model']!r} "
             f"({str(err).splitlines()[0]})"
         ) from None
+    if torch.cuda.is_available():
+        model = model.to("cuda")
     labels = layout.find_participants(bids_dir, participants)
     deriv = bids_dir / "derivatives" / "scvbench"
     missing = [

@@ -654,6 +654,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             args.strict,
             args.published,
             args.human_rater,
+            args.truth,
+            args.key_file,
         )
     except InvalidSubmission as err:
         print(f"scvbench: invalid submission: {err}", file=sys.stderr)
@@ -682,11 +684,19 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("submission", type=Path, metavar="SUBMISSION", help="folder or archive")
-    p.add_argument("--reference", type=Path, required=True, help="the derived BIDS dataset")
+    p.add_argument(
+        "--reference",
+        type=Path,
+        help="the derived BIDS dataset (default: the one the submission links as raw)",
+    )
     p.add_argument("--split", choices=["test", "association", "all"], default="test")
     p.add_argument("--splits", type=Path, help="split file (default: BIDS_DIR/code/scvbench/)")
     p.add_argument("--rater", help="reference rater (default: the split file's)")
     p.add_argument("--human-rater", help="rater scored as the human reference (default: another)")
+    p.add_argument(
+        "--truth", type=Path, help="a synthetic cohort's truth/ folder: also compare with the truth"
+    )
+    p.add_argument("--key-file", type=Path, help="PatientID-to-participant key (with --truth)")
     p.add_argument(
         "--threshold", type=_finite_float(False), default=0.5, help="for probseg-only cases"
     )

@@ -119,14 +119,50 @@ def _load_prediction(root: Path, pid: str, grid, threshold: float, problems: lis
 MEASURES = ("count", "diameter_mm", "tortuosity")
 
 
-def _association(bids_dir: Path, pairs: pd.DataFrame, published: str | None) -> dict:
+def truth_pairs(truth_dir: Path, key_file: Path, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The generator's measured truth for the cases of ``pairs`` (``<measure>_truth`` columns).
+
+    ``truth_dir`` is a synthetic cohort's ``truth/`` folder (``morphometry.tsv``, keyed by
+    PatientID and MinIP slice), ``key_file`` the PatientID-to-participant key of ``convert``.
+    """
+    from scvbench.convert.run import read_key
+
+    table_path = Path(truth_dir) / "morphometry.tsv"
+    try:
+        truth = pd.read_csv(table_path, sep="\t", na_values="n/a")
+    except OSError as err:
+        raise ScvbenchError(f"{table_path}: cannot read the truth table ({err})") from None
+    key = read_key(Path(key_file), "key file")
+    labels = {patient: f"sub-{label.removeprefix('sub-')}" for patient, label in key.items()}
+    truth["participant_id"] = truth["patient_id"].map(labels)
+    truth = truth.dropna(subset=["participant_id"]).astype({"participant_id": str})
+    truth = truth.rename(columns={"minip_slice": "slice"})
+    columns = {m: f"{m}_truth" for m in MEASURES}
+    merged = pairs.merge(
+        truth[["participant_id", "slice", "hemisphere", *MEASURES]].rename(columns=columns),
+        on=["participant_id", "slice", "hemisphere"],
+        how="left",
+    )
+    missing = merged["count_truth"].isna().sum()
+    if missing:
+        raise ScvbenchError(
+            f"{table_path}: no truth for {missing} case hemisphere(s); is it the cohort of "
+            f"this data set and {key_file} its key?"
+        )
+    return merged
+
+
+def _association(
+    bids_dir: Path, pairs: pd.DataFrame, published: str | None, with_truth: bool = False
+) -> dict:
     """The study's statistics on the submission's and the reference's morphometry, compared."""
-    from scvbench.association import participant_table, reproduction
+    from scvbench.association import compare, participant_table, reproduction
     from scvbench.study import load_wide
 
     phenotype = bids_dir / "phenotype" / "fazekas.tsv"
+    note = None
     if not phenotype.is_file():
-        return {"note": "no phenotype/fazekas.tsv: no DWML groups to compare"}
+        phenotype, note = None, "no phenotype/fazekas.tsv: the sex comparisons only"
     # load_wide reads sex, age, education and DWML; the morphometry columns come from the pairs
     ids = pd.DataFrame({"participant_id": sorted(pairs["participant_id"].unique())})
     dummy = ids.merge(pd.DataFrame({"hemisphere": ["left", "right"]}), how="cross")
@@ -143,7 +179,16 @@ def _association(bids_dir: Path, pairs: pd.DataFrame, published: str | None) -> 
     ]
     submission = participant_table(pairs, "submission", people)
     reference = participant_table(pairs, "reference", people)
-    return reproduction(submission, reference, published)
+    out = reproduction(submission, reference, published)
+    if with_truth:
+        from scvbench.stats import run_study
+
+        truth = participant_table(pairs, "truth", people)
+        out["truth"] = compare(run_study(submission), run_study(truth))
+        out["reference_vs_truth"] = compare(run_study(reference), run_study(truth))
+    if note:
+        out["note"] = note
+    return out
 
 
 def _morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> pd.DataFrame:
@@ -255,6 +300,34 @@ def _human_reference(
     return {"rater": other, "n_cases": len(rows), "overall": summarise(pd.DataFrame(rows))}
 
 
+def _linked_dataset(submission: Path) -> Path:
+    """The BIDS dataset a submission folder links as ``raw`` (how ``predict`` writes it)."""
+    description = _root_description(submission)
+    try:
+        link = json.loads(description.read_text())["DatasetLinks"]["raw"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ScvbenchError(
+            f"{submission}: no DatasetLinks raw in its dataset_description.json; give "
+            "--reference BIDS_DIR"
+        ) from None
+    target = (description.parent / link).resolve() if "://" not in link else None
+    if target is None or not (target / "dataset_description.json").is_file():
+        raise ScvbenchError(
+            f"{submission}: its raw link {link!r} is no BIDS dataset here; give --reference"
+        )
+    return target
+
+
+def _root_description(submission: Path) -> Path:
+    if not submission.is_dir():
+        raise ScvbenchError(
+            f"{submission}: an archive links no data set; give --reference BIDS_DIR"
+        )
+    from scvbench.submission import _root
+
+    return _root(submission) / "dataset_description.json"
+
+
 def _data_checksum(cases) -> str:
     """SHA-256 over the reference masks scored (participant, slices, file hash)."""
     import hashlib
@@ -307,7 +380,7 @@ def summarise(cases: pd.DataFrame) -> dict:
 
 def evaluate(
     submission: str | Path,
-    bids_dir: str | Path,
+    bids_dir: str | Path | None,
     out: str | Path,
     split: str = "test",
     splits_path: str | Path | None = None,
@@ -316,6 +389,8 @@ def evaluate(
     strict: bool = False,
     published: str | None = None,
     human_rater: str | None = None,
+    truth: str | Path | None = None,
+    key_file: str | Path | None = None,
 ) -> dict:
     """Score ``submission`` and write ``results.json``, ``cases.tsv`` and ``summary.md``."""
     from scvbench.pipeline import load_canonical
@@ -323,7 +398,8 @@ def evaluate(
 
     if split not in SPLITS:
         raise ScvbenchError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    bids_dir, out = Path(bids_dir), Path(out)
+    bids_dir = _linked_dataset(Path(submission)) if bids_dir is None else Path(bids_dir)
+    out = Path(out)
     rater, checksum, cases = _cases(bids_dir, split, splits_path, rater)
     problems: list[str] = []
     rows, hemi_rows, morph_pairs = [], [], []
@@ -420,7 +496,11 @@ def evaluate(
     }
     pairs = pd.concat(morph_pairs, ignore_index=True)
     results["morphometry"] = morphometry_agreement(pairs)
-    results["association"] = _association(bids_dir, pairs, published)
+    if truth is not None:
+        if key_file is None:
+            raise ScvbenchError("--truth needs --key-file (PatientID to participant key)")
+        pairs = truth_pairs(Path(truth), Path(key_file), pairs)
+    results["association"] = _association(bids_dir, pairs, published, truth is not None)
     if human is not None:
         results["human_reference"] = human
     io.write_json(out / "results.json", results)
@@ -501,6 +581,13 @@ def _markdown(results: dict) -> str:
                 "published study"
                 if association.get("published")
                 and association["published"]["reproduction_score"] is not None
+                else ""
+            )
+            + (
+                f", {number(association['truth']['reproduction_score'], 2)} against the "
+                "generator's truth (the reference masks: "
+                f"{number(association['reference_vs_truth']['reproduction_score'], 2)})"
+                if association.get("truth")
                 else ""
             )
             + ".",

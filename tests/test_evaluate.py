@@ -205,3 +205,42 @@ def test_archives_are_evaluated_and_hostile_ones_refused(reference_submission, t
         assert message in err and err.count("\n") == 1, err
         assert not (tmp_path / archive.stem).exists()
     assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_reference_from_the_submissions_link_and_truth_comparison(
+    reference_submission, derived, tiny_cohort, tmp_path, capsys
+):
+    import os
+
+    bids, root = reference_submission
+    _, key, _ = derived
+    args = ["evaluate", str(root), "--split", "all", "--rater", "rater1", "-o"]
+    assert main([*args, str(tmp_path / "a")]) == 1  # no link and no --reference
+    assert "give --reference" in capsys.readouterr().err
+    description = json.loads((root / "dataset_description.json").read_text())
+    description["DatasetLinks"] = {"raw": os.path.relpath(bids, root)}
+    (root / "dataset_description.json").write_text(json.dumps(description))
+    truth = ["--truth", str(tiny_cohort / "truth"), "--key-file", str(key)]
+    assert main([*args, str(tmp_path / "b"), *truth]) == 0
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["segmentation"]["overall"]["dice"]["mean"] == 1.0
+    association = results["association"]
+    assert {"truth", "reference_vs_truth"} <= set(association)
+    # this cohort has no Fazekas table: the sex comparisons (3 measures x 2 hemispheres)
+    assert len(association["truth"]["tests"]) == 6 and "sex comparisons only" in association["note"]
+    empty_key = tmp_path / "key.csv"
+    empty_key.write_text("patient_id,participant_id\n")
+    assert (
+        main(
+            [
+                *args,
+                str(tmp_path / "c"),
+                "--truth",
+                str(tiny_cohort / "truth"),
+                "--key-file",
+                str(empty_key),
+            ]
+        )
+        == 1
+    )
+    assert "no truth for" in capsys.readouterr().err

@@ -236,3 +236,12 @@ def test_fold_all_trains_every_fold(derived, split_file, tmp_path, capsys):
             json.loads((tmp_path / "runs" / f"fold-{k}" / "config.json").read_text())["fold"] == k
         )
     assert capsys.readouterr().out.count("frangi fold") == 4
+
+
+def test_cldice_loss_trains(derived, split_file, tmp_path):
+    bids, _, _ = derived
+    summary = train(
+        bids, tmp_path / "cl", _config(iterations=2, loss="cldice"), split_file, progress=False
+    )
+    assert summary["steps"] == 2
+    assert json.loads((tmp_path / "cl" / "config.json").read_text())["loss"] == "cldice"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -530,6 +531,18 @@ def _add_splits(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_splits)
 
 
+def _json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("give a JSON object, e.g. '{\"depth\": 18}'")
+    return value
+
+
 def _fold(text: str) -> int | str:
     if text == "all":
         return text
@@ -560,9 +573,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             size=args.size,
             rater=args.rater,
+            model_config=args.model_config,
         )
         out = args.out / f"fold-{fold}" if args.fold == "all" else args.out
-        summary = train(args.bids_dir, out, config, args.splits, progress=not args.quiet)
+        summary = train(
+            args.bids_dir, out, config, args.splits, progress=not args.quiet, ddp=args.ddp
+        )
+        if args.ddp and int(os.environ.get("RANK", "0")) != 0:
+            continue
         print(
             f"{args.model} fold {fold}: {summary['steps']} steps in {summary['train_seconds']} s, "
             f"best validation Dice {summary['best_val_dice']:.3f} at step "
@@ -595,6 +613,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=_int_at_least(16), help="override the input size (x16)")
     p.add_argument("--splits", type=Path, help="split file (default: BIDS_DIR/code/scvbench/)")
     p.add_argument("--rater", help="reference masks (default: the split file's rater)")
+    p.add_argument(
+        "--model-config",
+        type=_json_object,
+        metavar="JSON",
+        help='model settings over the recipe\'s, e.g. \'{"depth": 50, "dropout": 0.5}\'',
+    )
+    p.add_argument(
+        "--ddp",
+        action="store_true",
+        help="DistributedDataParallel under torchrun (gloo on CPU, nccl on GPU)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 

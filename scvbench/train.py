@@ -291,11 +291,15 @@ def train(
     splits_path: str | Path | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    ddp: bool = False,
 ) -> dict:
     """Train ``config`` on its fold; resume from ``out/checkpoint_last.pt`` when present.
 
     ``stop_after`` ends the run after that many steps in total (a checkpoint is written), as an
-    interruption would. Returns a summary: steps, best validation Dice and its step, seconds.
+    interruption would. With ``ddp`` (under ``torchrun``) each process takes its share of every
+    batch (the same draw as one process makes) and DistributedDataParallel averages the
+    gradients; only rank 0 validates and writes. Returns a summary: steps, best validation
+    Dice and its step, seconds.
     """
     import torch
     from tqdm import tqdm
@@ -324,11 +328,26 @@ def train(
         len(val_arrays[0]),
     )
 
+    rank, world, started_group = 0, 1, False
+    if ddp:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            started_group = True
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if config.batch_size % world:
+            raise ScvbenchError(
+                f"batch size {config.batch_size} does not split over {world} processes"
+            )
+        progress = progress and rank == 0
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_config)
     out.mkdir(parents=True, exist_ok=True)
     config_dict = asdict(config)
     if hasattr(model, "tune"):  # a classical filter: tune on the training slices, no gradients
+        if ddp:
+            raise ScvbenchError(f"{config.model} is tuned, not trained: run it without --ddp")
         return _tune(model, config, config_dict, out, train_arrays, val_arrays, splits)
     if config.optimizer == "adamw":
         optimiser = torch.optim.AdamW(
@@ -358,7 +377,13 @@ def train(
         step, best, best_step = state["step"], state["best_dice"], state["best_step"]
         seconds = state["seconds"]
         log.info("resuming %s at step %d", out, step)
-    io.write_json(config_path, config_dict)
+    if rank == 0:
+        io.write_json(config_path, config_dict)
+    core = model
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(core)
     transforms = train_transforms(size=config.size)
     loss_fn = _loss(config.loss)
     end = config.iterations if stop_after is None else min(config.iterations, stop_after)
@@ -367,22 +392,30 @@ def train(
         started = time.perf_counter()
         model.train()
         x, y = _batch(*train_arrays, transforms, config.seed, step, config.batch_size)
+        if ddp:  # this process's share of the same batch
+            x, y = x[rank::world], y[rank::world]
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout of this step
         optimiser.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
         if not torch.isfinite(loss):
             raise ScvbenchError(f"step {step}: the loss is {loss.item()}; lower the learning rate")
         loss.backward()
+        if ddp:  # the batch's loss for the log (the gradients are averaged by DDP)
+            loss = loss.detach().clone()
+            dist.all_reduce(loss)
+            loss /= world
         optimiser.step()
         scheduler.step()
         step += 1
         seconds += time.perf_counter() - started
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
+        if rank != 0:
+            continue
         validate = step % config.val_every == 0 or step == config.iterations
         row = None
         if validate:
-            dice = validation_dice(model, *val_arrays)
+            dice = validation_dice(core, *val_arrays)
             row = {
                 "step": step,
                 "loss": round(loss.item(), 6),
@@ -396,7 +429,7 @@ def train(
                 _save(
                     out / CHECKPOINT_BEST,
                     {
-                        "model": model.state_dict(),
+                        "model": core.state_dict(),
                         "config": config_dict,
                         "step": step,
                         "val_dice": dice,
@@ -406,7 +439,7 @@ def train(
             _save(
                 last,
                 {
-                    "model": model.state_dict(),
+                    "model": core.state_dict(),
                     "optimizer": optimiser.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "config": config_dict,
@@ -429,7 +462,13 @@ def train(
         "val_slices": len(val_arrays[0]),
         "splits_checksum": splits["checksum"],
         "torch_threads": torch.get_num_threads(),
+        "processes": world,
         "hardware": hardware(),
     }
-    io.write_json(out / "summary.json", summary)
+    if ddp:
+        dist.barrier()
+    if rank == 0:
+        io.write_json(out / "summary.json", summary)
+    if started_group:
+        dist.destroy_process_group()
     return summary

@@ -245,3 +245,67 @@ def test_cldice_loss_trains(derived, split_file, tmp_path):
     )
     assert summary["steps"] == 2
     assert json.loads((tmp_path / "cl" / "config.json").read_text())["loss"] == "cldice"
+
+
+def test_ddp_with_two_processes_matches_one(derived, split_file, tmp_path):
+    """torchrun, 2 processes, gloo on CPU: the same weights as one process (within tolerance)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bids, _, _ = derived
+    settings = {"channels": [8, 16, 32, 64, 128], "dropout": 0.0}
+    # the paper recipe's SGD: updates proportional to the gradients (Adam would blow the float
+    # noise of near-zero gradients, such as a bias before instance norm, up to whole steps)
+    common = [
+        "--model",
+        "unet",
+        "--fold",
+        "0",
+        "--recipe",
+        "paper",
+        "--splits",
+        str(split_file),
+        "--iterations",
+        "3",
+        "--batch-size",
+        "2",
+        "--size",
+        "64",
+        "--model-config",
+        json.dumps(settings),
+        "--quiet",
+    ]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "scvbench",
+            "train",
+            str(bids),
+            *common,
+            "--out",
+            str(tmp_path / "ddp"),
+            "--ddp",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("unet fold 0") == 1  # rank 0 reports
+    assert main(["train", str(bids), *common, "--out", str(tmp_path / "one")]) == 0
+    ddp = load_checkpoint(tmp_path / "ddp" / "checkpoint_last.pt")
+    one = load_checkpoint(tmp_path / "one" / "checkpoint_last.pt")
+    assert ddp["step"] == one["step"] == 3 and ddp["config"] == one["config"]
+    for key in one["model"]:
+        torch.testing.assert_close(ddp["model"][key], one["model"][key], rtol=1e-4, atol=1e-5)
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["processes"] == 2

@@ -4,9 +4,10 @@
 each model on the fold (``scvbench train``), segments the test and association participants
 (``scvbench predict``) and writes ``baselines/<model>/``: ``config.json`` (the resolved training
 configuration), ``results.json`` (validation and test Dice, training time, hardware, data set and
-split checksums) and ``README.md`` (the model card). Test Dice here is the vein Dice inside the
+split checksums) and ``README.md`` (the model card). Test Dice is the vein Dice inside the
 brain mask per labelled slice against the split's reference rater (mean, median and range over
-slices); ``scvbench evaluate`` scores submissions in full.
+slices), from ``scvbench evaluate`` on the test split (its full output in
+``RUNS_DIR/<model>/evaluation-test``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from scvbench import io
 from scvbench.errors import ScvbenchError
 
-__all__ = ["MODEL_NOTES", "record_baseline", "test_dice"]
+__all__ = ["MODEL_NOTES", "record_baseline", "split_dice"]
 
 #: What each card says about the architecture.
 MODEL_NOTES = {
@@ -40,40 +42,20 @@ MODEL_NOTES = {
 }
 
 
-def test_dice(submission: Path, bids_dir: Path, participants: list[str], rater: str) -> dict:
-    """Vein Dice inside the brain per reference-labelled slice of ``participants``."""
-    from scvbench.bids.spec import DERIVATIVES
-    from scvbench.pipeline import load_canonical
+def split_dice(
+    submission: Path, bids_dir: Path, rater: str, out: Path, splits_path: Path | None = None
+) -> dict:
+    """Vein Dice inside the brain per test slice, by ``scvbench evaluate`` (output in ``out``)."""
+    from scvbench.evaluate import evaluate
 
-    scores = []
-    for pid in participants:
-        label = pid.removeprefix("sub-")
-        ref_path = (
-            bids_dir
-            / "derivatives"
-            / "annotations"
-            / DERIVATIVES["vein_mask"].relpath(label, desc=rater)
-        )
-        reference, _ = load_canonical(ref_path)
-        sidecar = json.loads(
-            ref_path.with_name(ref_path.name.replace(".nii.gz", ".json")).read_text()
-        )
-        brain, _ = load_canonical(
-            bids_dir / "derivatives" / "scvbench" / DERIVATIVES["brain_mask"].relpath(label)
-        )
-        predicted, _ = load_canonical(submission / DERIVATIVES["vein_mask"].relpath(label))
-        for k in sidecar["LabelledSlices"]:
-            b = brain[:, :, k] > 0
-            y, p = (reference[:, :, k] > 0) & b, (predicted[:, :, k] > 0) & b
-            total = y.sum() + p.sum()
-            scores.append(1.0 if total == 0 else 2.0 * (y & p).sum() / total)
-    values = np.asarray(scores)
+    evaluate(submission, bids_dir, out, split="test", splits_path=splits_path, rater=rater)
+    dice = pd.read_csv(out / "cases.tsv", sep="\t")["dice"].to_numpy(float)
     return {
-        "slices": int(values.size),
-        "mean": float(values.mean()),
-        "median": float(np.median(values)),
-        "min": float(values.min()),
-        "max": float(values.max()),
+        "slices": int(dice.size),
+        "mean": float(dice.mean()),
+        "median": float(np.median(dice)),
+        "min": float(dice.min()),
+        "max": float(dice.max()),
     }
 
 
@@ -127,16 +109,28 @@ def _card(name: str, config: dict, results: dict) -> str:
 
 
 def record_baseline(
-    bids_dir: Path, runs_dir: Path, name: str, fold: int, recipe: str, out_root: Path
+    bids_dir: Path,
+    runs_dir: Path,
+    name: str,
+    fold: int,
+    recipe: str,
+    out_root: Path,
+    splits_path: Path | None = None,
+    **overrides,
 ) -> dict:
-    """Train, predict and score ``name``; write ``out_root/<name>/``."""
+    """Train, predict and score ``name``; write ``out_root/<name>/``.
+
+    ``overrides`` go to the recipe (e.g. ``size``, ``iterations``).
+    """
     from scvbench.predict import predict
     from scvbench.splits import SPLITS_FILE, load_splits
     from scvbench.train import hardware, resolve_config, train
 
-    splits = load_splits(bids_dir / SPLITS_FILE)
+    splits_path = Path(splits_path) if splits_path else bids_dir / SPLITS_FILE
+    splits = load_splits(splits_path)
     run = runs_dir / name / f"fold-{fold}"
-    summary = train(bids_dir, run, resolve_config(name, recipe, fold), progress=False)
+    config = resolve_config(name, recipe, fold, **overrides)
+    summary = train(bids_dir, run, config, splits_path, progress=False)
     config = json.loads((run / "config.json").read_text())
     submission = runs_dir / name / "submission"
     predict(
@@ -155,7 +149,9 @@ def record_baseline(
         "model": name,
         "dataset": {**dataset, "splits_checksum": splits["checksum"]},
         "training": summary,
-        "test_dice": test_dice(submission, bids_dir, splits["test"], config["rater"]),
+        "test_dice": split_dice(
+            submission, bids_dir, config["rater"], runs_dir / name / "evaluation-test", splits_path
+        ),
         "hardware": summary.get("hardware") or hardware(),
     }
     folder = out_root / name

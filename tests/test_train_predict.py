@@ -309,3 +309,32 @@ def test_ddp_with_two_processes_matches_one(derived, split_file, tmp_path):
         torch.testing.assert_close(ddp["model"][key], one["model"][key], rtol=1e-4, atol=1e-5)
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["processes"] == 2
+
+
+def test_baseline_record_from_a_real_run(derived, split_file, tmp_path):
+    """python -m scvbench.baselines: train, predict, evaluate the test split, write the card."""
+    from scvbench.baselines import record_baseline
+
+    bids, _, _ = derived
+    splits = json.loads(split_file.read_text())
+    development = splits["folds"][0]["train"] + splits["folds"][0]["val"]
+    association = splits["association"]
+    splits.update(  # a split with a test participant: train on one, validate on another
+        test=development[1:],
+        folds=[{"train": development[:1], "val": association[:1]}] * 4,
+        association=association[1:],
+    )
+    splits["checksum"] = assignment_checksum(splits)
+    path = tmp_path / "splits.json"
+    io.write_json(path, splits)
+    results = record_baseline(
+        bids, tmp_path / "runs", "frangi", 0, "cpu", tmp_path / "baselines", path, size=64
+    )
+    card = (tmp_path / "baselines" / "frangi" / "README.md").read_text()
+    saved = json.loads((tmp_path / "baselines" / "frangi" / "results.json").read_text())
+    assert saved["test_dice"] == results["test_dice"] and results["test_dice"]["slices"] >= 1
+    assert 0 <= results["test_dice"]["mean"] <= 1
+    assert f"{results['test_dice']['mean']:.3f}" in card and "## Hardware and time" in card
+    cases = tmp_path / "runs" / "frangi" / "evaluation-test" / "cases.tsv"
+    assert cases.is_file()  # the same numbers as scvbench evaluate
+    assert json.loads((tmp_path / "baselines" / "frangi" / "config.json").read_text())["size"] == 64

@@ -73,6 +73,8 @@ def load_cases(
     Without ``rater`` no labels are loaded and ``slices`` (participant -> slice indices, default
     the MinIP's analysis slices) says which slices to take.
     """
+    from scvbench.splits import labelled_slices
+
     bids_dir = Path(bids_dir)
     deriv = bids_dir / "derivatives" / "scvbench"
     cases = []
@@ -93,8 +95,7 @@ def load_cases(
             mask, mask_affine = _load(path)
             if mask.shape != minip.shape or not np.allclose(mask_affine, affine, atol=1e-3):
                 raise ScvbenchError(f"{path}: not on the MinIP grid {minip.shape}")
-            sidecar = path.with_name(path.name.replace(".nii.gz", ".json"))
-            wanted = json.loads(sidecar.read_text())["LabelledSlices"]
+            wanted = labelled_slices(path)
         elif slices is not None and pid in slices:
             wanted = slices[pid]
         else:

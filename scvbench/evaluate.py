@@ -42,7 +42,7 @@ def _cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str | No
 
     The reference rater defaults to the split file's (``all``: the first rater).
     """
-    from scvbench.splits import SPLITS_FILE, load_splits, reference_masks
+    from scvbench.splits import SPLITS_FILE, labelled_slices, load_splits, reference_masks
 
     checksum = None
     if split == "all":
@@ -58,8 +58,7 @@ def _cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str | No
         path = masks.get(pid.removeprefix("sub-"))
         if path is None:
             raise ScvbenchError(f"{pid}: in the {split} split but has no reference mask of {rater}")
-        sidecar = json.loads(path.with_name(path.name.replace(".nii.gz", ".json")).read_text())
-        cases.append((pid, path, sorted(int(k) for k in sidecar["LabelledSlices"])))
+        cases.append((pid, path, labelled_slices(path)))
     return rater, checksum, cases
 
 
@@ -157,26 +156,14 @@ def _association(
 ) -> dict:
     """The study's statistics on the submission's and the reference's morphometry, compared."""
     from scvbench.association import compare, participant_table, reproduction
-    from scvbench.study import load_wide
+    from scvbench.study import load_covariates
 
     phenotype = bids_dir / "phenotype" / "fazekas.tsv"
     note = None
     if not phenotype.is_file():
         phenotype, note = None, "no phenotype/fazekas.tsv: the sex comparisons only"
-    # load_wide reads sex, age, education and DWML; the morphometry columns come from the pairs
-    ids = pd.DataFrame({"participant_id": sorted(pairs["participant_id"].unique())})
-    dummy = ids.merge(pd.DataFrame({"hemisphere": ["left", "right"]}), how="cross")
-    for column in ("count", "diameter_mm", "tortuosity"):
-        dummy[column] = 0.0
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "group.tsv"
-        dummy.to_csv(path, sep="\t", index=False)
-        covariates = load_wide(path, bids_dir / "participants.tsv", phenotype)
-    people = covariates.set_index("participant_id")[
-        [c for c in ("sex", "age", "education_years", "dwml") if c in covariates]
-    ]
+    ids = sorted(pairs["participant_id"].unique())
+    people = load_covariates(bids_dir / "participants.tsv", phenotype, ids)
     submission = participant_table(pairs, "submission", people)
     reference = participant_table(pairs, "reference", people)
     out = reproduction(submission, reference, published)
@@ -241,11 +228,6 @@ def morphometry_agreement(pairs: pd.DataFrame) -> dict:
     return out
 
 
-def _labelled(path: Path) -> set[int]:
-    sidecar = path.with_name(path.name.replace(".nii.gz", ".json"))
-    return {int(k) for k in json.loads(sidecar.read_text())["LabelledSlices"]}
-
-
 def _human_reference(
     bids_dir: Path, rater: str, cases, human_rater: str | None = None
 ) -> dict | None:
@@ -255,7 +237,7 @@ def _human_reference(
     case's slices.
     """
     from scvbench.pipeline import load_canonical
-    from scvbench.splits import reference_masks
+    from scvbench.splits import labelled_slices, reference_masks
 
     root = bids_dir / "derivatives" / "annotations"
     others = (
@@ -274,7 +256,7 @@ def _human_reference(
         _, found = reference_masks(bids_dir, candidate)
         if all(
             pid.removeprefix("sub-") in found
-            and set(slices) <= _labelled(found[pid.removeprefix("sub-")])
+            and set(slices) <= set(labelled_slices(found[pid.removeprefix("sub-")]))
             for pid, _, slices in cases
         ):
             masks, other = found, candidate

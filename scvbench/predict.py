@@ -34,13 +34,12 @@ log = logging.getLogger(__name__)
 
 
 def _slices_to_predict(bids_dir: Path, label: str) -> list[int]:
+    from scvbench.splits import labelled_slices
+
     labelled: set[int] = set()
     anat = bids_dir / "derivatives" / "annotations" / f"sub-{label}" / "anat"
-    for sidecar in sorted(anat.glob(f"sub-{label}_acq-swi_label-vein_desc-*_mask.json")):
-        try:
-            labelled |= {int(k) for k in json.loads(sidecar.read_text())["LabelledSlices"]}
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ScvbenchError(f"{sidecar}: cannot read LabelledSlices ({err})") from None
+    for mask in sorted(anat.glob(f"sub-{label}_acq-swi_label-vein_desc-*_mask.nii.gz")):
+        labelled |= set(labelled_slices(mask))
     if labelled:
         return sorted(labelled)
     minip = bids_dir / "derivatives" / "scvbench" / DERIVATIVES["minip"].relpath(label, ".json")

@@ -37,6 +37,7 @@ __all__ = [
     "N_FOLDS",
     "SPLITS_FILE",
     "assignment_checksum",
+    "labelled_slices",
     "load_splits",
     "make_splits",
     "reference_masks",
@@ -77,7 +78,8 @@ def reference_masks(bids_dir: str | Path, rater: str | None = None) -> tuple[str
     return rater, found[rater]
 
 
-def _labelled_slices(mask: Path) -> list[int]:
+def labelled_slices(mask: Path) -> list[int]:
+    """The ``LabelledSlices`` of a vein mask's sidecar, sorted; one error naming the sidecar."""
     sidecar = mask.with_name(mask.name.replace(".nii.gz", ".json"))
     try:
         return sorted(int(k) for k in json.loads(sidecar.read_text())["LabelledSlices"])
@@ -144,7 +146,7 @@ def make_splits(bids_dir: str | Path, seed: int = 0, rater: str | None = None) -
         association = cohort == "association"
         rule = "participants.tsv cohort column"
     else:
-        flags = [len(_labelled_slices(masks[label])) == 1 for label in sorted(masks)]
+        flags = [len(labelled_slices(masks[label])) == 1 for label in sorted(masks)]
         association = pd.Series(flags, index=table.index)
         rule = "reference labels one slice only"
     development = table[~association.to_numpy()].reset_index(drop=True)

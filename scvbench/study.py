@@ -72,9 +72,17 @@ def load_wide(
         f"{next(k for k, v in MEASURES.items() if v == value)}_{hemi}"
         for value, hemi in wide.columns
     ]
+    wide = wide.join(load_covariates(participants, phenotype, list(wide.index)))
+    return wide.reset_index()
+
+
+def load_covariates(
+    participants: str | Path, phenotype: str | Path | None, ids: list[str]
+) -> pd.DataFrame:
+    """Sex, age, education and (with ``phenotype``) DWML of ``ids``, indexed by participant_id."""
     people = _read(Path(participants), ["participant_id", "sex"], "participants table")
     people = people.set_index("participant_id")
-    unknown = sorted(set(wide.index) - set(people.index))
+    unknown = sorted(set(ids) - set(people.index))
     if unknown:
         raise ScvbenchError(
             f"{participants}: no row for {', '.join(unknown[:5])}"
@@ -84,16 +92,16 @@ def load_wide(
     if sexes:
         raise ScvbenchError(f"{participants}: sex must be M or F, found {sorted(sexes)}")
     columns = [c for c in ("sex", "age", "education_years") if c in people.columns]
-    wide = wide.join(people[columns])
+    out = people.loc[ids, columns]
     if phenotype is not None:
         rated = _read(Path(phenotype), ["participant_id", "fazekas_dwm"], "Fazekas table")
         rated = rated.set_index("participant_id")["fazekas_dwm"]
         scores = pd.to_numeric(rated, errors="coerce")
         if not scores.dropna().isin([0, 1, 2, 3]).all():
             raise ScvbenchError(f"{phenotype}: fazekas_dwm must be 0-3")
-        wide["dwml"] = (scores.reindex(wide.index) >= 1).astype(float)
-        wide.loc[scores.reindex(wide.index).isna(), "dwml"] = np.nan
-    return wide.reset_index()
+        out["dwml"] = (scores.reindex(out.index) >= 1).astype(float)
+        out.loc[scores.reindex(out.index).isna(), "dwml"] = np.nan
+    return out
 
 
 def _cell(row: dict, digits: int, integer: bool) -> str:

@@ -70,6 +70,22 @@ def _copy_limited(source, target: Path, budget: list[int], archive: Path, name: 
             out.write(chunk)
 
 
+def _extract(archive: Path, dest: Path, entries) -> None:
+    """Write checked members (name, is a folder, declared size, opener) under ``dest``."""
+    budget = [MAX_BYTES]
+    for name, is_dir, size, opener in entries:
+        target = dest / _check_name(archive, name)
+        if is_dir:
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = opener()
+        if source is None:
+            continue
+        with source:
+            _copy_limited(source, target, budget, archive, name, size)
+
+
 def _unzip(archive: Path, dest: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         members = zf.infolist()
@@ -85,15 +101,11 @@ def _unzip(archive: Path, dest: Path) -> None:
                     f"{archive}: member {info.filename!r} expands {info.file_size} / "
                     f"{info.compress_size} times (a zip bomb?); refused"
                 )
-        budget = [MAX_BYTES]
-        for info in members:
-            target = dest / _check_name(archive, info.filename)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as source:
-                _copy_limited(source, target, budget, archive, info.filename, info.file_size)
+        _extract(
+            archive,
+            dest,
+            [(i.filename, i.is_dir(), i.file_size, lambda i=i: zf.open(i)) for i in members],
+        )
 
 
 def _untar(archive: Path, dest: Path) -> None:
@@ -108,18 +120,11 @@ def _untar(archive: Path, dest: Path) -> None:
                 raise UnsafeArchive(f"{archive}: member {member.name!r} is a link; refused")
             if not (member.isfile() or member.isdir()):
                 raise UnsafeArchive(f"{archive}: member {member.name!r} is not a file; refused")
-        budget = [MAX_BYTES]
-        for member in members:
-            target = dest / _check_name(archive, member.name)
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = tf.extractfile(member)
-            if source is None:
-                continue
-            with source:
-                _copy_limited(source, target, budget, archive, member.name, member.size)
+        _extract(
+            archive,
+            dest,
+            [(m.name, m.isdir(), m.size, lambda m=m: tf.extractfile(m)) for m in members],
+        )
 
 
 def _root(folder: Path) -> Path:

@@ -242,10 +242,28 @@ def _save(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> dict:
-    """Fit a model's parameters on the training slices in one go (no steps), then validate."""
+def _summary(config, steps, best, best_step, seconds, train_arrays, val_arrays, splits) -> dict:
+    """What ``summary.json`` says about a run."""
     import torch
 
+    return {
+        "model": config.model,
+        "fold": config.fold,
+        "recipe": config.recipe,
+        "steps": steps,
+        "best_val_dice": best,
+        "best_step": best_step,
+        "train_seconds": round(seconds, 1),
+        "train_slices": len(train_arrays[0]),
+        "val_slices": len(val_arrays[0]),
+        "splits_checksum": splits["checksum"],
+        "torch_threads": torch.get_num_threads(),
+        "hardware": hardware(),
+    }
+
+
+def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> dict:
+    """Fit a model's parameters on the training slices in one go (no steps), then validate."""
     started = time.perf_counter()
     train_dice = model.tune(*train_arrays)
     dice = validation_dice(model, *val_arrays)
@@ -265,21 +283,8 @@ def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> 
             "seconds": round(seconds, 2),
         },
     )
-    summary = {
-        "model": config.model,
-        "fold": config.fold,
-        "recipe": config.recipe,
-        "steps": 0,
-        "best_val_dice": dice,
-        "best_step": 0,
-        "train_dice": train_dice,
-        "train_seconds": round(seconds, 1),
-        "train_slices": len(train_arrays[0]),
-        "val_slices": len(val_arrays[0]),
-        "splits_checksum": splits["checksum"],
-        "torch_threads": torch.get_num_threads(),
-        "hardware": hardware(),
-    }
+    summary = _summary(config, 0, dice, 0, seconds, train_arrays, val_arrays, splits)
+    summary["train_dice"] = train_dice
     io.write_json(out / "summary.json", summary)
     return summary
 
@@ -450,21 +455,8 @@ def train(
                 },
             )
     bar.close()
-    summary = {
-        "model": config.model,
-        "fold": config.fold,
-        "recipe": config.recipe,
-        "steps": step,
-        "best_val_dice": best,
-        "best_step": best_step,
-        "train_seconds": round(seconds, 1),
-        "train_slices": len(train_arrays[0]),
-        "val_slices": len(val_arrays[0]),
-        "splits_checksum": splits["checksum"],
-        "torch_threads": torch.get_num_threads(),
-        "processes": world,
-        "hardware": hardware(),
-    }
+    summary = _summary(config, step, best, best_step, seconds, train_arrays, val_arrays, splits)
+    summary["processes"] = world
     if ddp:
         dist.barrier()
     if rank == 0:

@@ -301,6 +301,8 @@ def _linked_dataset(submission: Path) -> Path:
 
 
 def _root_description(submission: Path) -> Path:
+    if not submission.exists():
+        raise ScvbenchError(f"{submission}: no such submission folder or archive")
     if not submission.is_dir():
         raise ScvbenchError(
             f"{submission}: an archive links no data set; give --reference BIDS_DIR"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.errors import ScvbenchError
 
@@ -67,16 +68,18 @@ def load_cases(
     participants: list[str],
     rater: str | None = None,
     slices: dict[str, list[int]] | None = None,
+    derivatives: str | Path | None = None,
 ) -> list[Case]:
     """The cases of ``participants``: their reference-labelled slices (``rater``'s masks).
 
     Without ``rater`` no labels are loaded and ``slices`` (participant -> slice indices, default
-    the MinIP's analysis slices) says which slices to take.
+    the MinIP's analysis slices) says which slices to take. ``derivatives`` is the folder
+    holding the ``scvbench`` derivatives (default ``BIDS_DIR/derivatives``).
     """
     from scvbench.splits import labelled_slices
 
     bids_dir = Path(bids_dir)
-    deriv = bids_dir / "derivatives" / "scvbench"
+    deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     cases = []
     for pid in participants:
         label = pid.removeprefix("sub-")

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from scvbench import io
+from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.errors import ScvbenchError
 from scvbench.metrics import SCORES, segmentation_scores, worst_case
@@ -229,7 +230,7 @@ def morphometry_agreement(pairs: pd.DataFrame) -> dict:
 
 
 def _human_reference(
-    bids_dir: Path, rater: str, cases, human_rater: str | None = None
+    bids_dir: Path, deriv: Path, rater: str, cases, human_rater: str | None = None
 ) -> dict | None:
     """Another rater's masks scored against ``rater``'s on the same slices (the human level).
 
@@ -263,7 +264,6 @@ def _human_reference(
             break
     if masks is None:
         return None
-    deriv = bids_dir / "derivatives" / "scvbench"
     rows = []
     for pid, ref_path, slices in cases:
         label = pid.removeprefix("sub-")
@@ -375,8 +375,13 @@ def evaluate(
     human_rater: str | None = None,
     truth: str | Path | None = None,
     key_file: str | Path | None = None,
+    derivatives: str | Path | None = None,
 ) -> dict:
-    """Score ``submission`` and write ``results.json``, ``cases.tsv`` and ``summary.md``."""
+    """Score ``submission`` and write ``results.json``, ``cases.tsv`` and ``summary.md``.
+
+    MinIP, brain masks and hemispheres come from the ``scvbench`` derivatives in
+    ``derivatives`` (default ``BIDS_DIR/derivatives``).
+    """
     from scvbench.pipeline import load_canonical
     from scvbench.submission import open_submission
 
@@ -387,7 +392,7 @@ def evaluate(
     rater, checksum, cases = _cases(bids_dir, split, splits_path, rater)
     problems: list[str] = []
     rows, hemi_rows, morph_pairs = [], [], []
-    deriv = bids_dir / "derivatives" / "scvbench"
+    deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     with open_submission(submission) as root:
         description = root / "dataset_description.json"
         generated_by, configuration = None, None
@@ -444,8 +449,8 @@ def evaluate(
                     hemi_rows.append(
                         {"participant_id": pid, "slice": k, "hemisphere": side, **scores}
                     )
-        gallery = _gallery_images(root, bids_dir, cases, rows, threshold)
-    human = _human_reference(bids_dir, rater, cases, human_rater)
+        gallery = _gallery_images(root, deriv, cases, rows, threshold)
+    human = _human_reference(bids_dir, deriv, rater, cases, human_rater)
     if strict and problems:
         raise InvalidSubmission(
             f"{submission}: {len(problems)} problem(s):\n" + "\n".join(problems)
@@ -496,7 +501,7 @@ def evaluate(
     return results
 
 
-def _gallery_images(root: Path, bids_dir: Path, cases, rows: list[dict], threshold: float):
+def _gallery_images(root: Path, deriv: Path, cases, rows: list[dict], threshold: float):
     """MinIP, reference and prediction of the worst cases (lowest Dice) for the report."""
     from scvbench.pipeline import load_canonical
     from scvbench.report.evaluation import GALLERY
@@ -508,9 +513,7 @@ def _gallery_images(root: Path, bids_dir: Path, cases, rows: list[dict], thresho
         pid, k = row["participant_id"], row["slice"]
         label = pid.removeprefix("sub-")
         reference, affine = load_canonical(paths[pid])
-        minip, _ = load_canonical(
-            bids_dir / "derivatives" / "scvbench" / DERIVATIVES["minip"].relpath(label)
-        )
+        minip, _ = load_canonical(deriv / DERIVATIVES["minip"].relpath(label))
         mask, _ = _load_prediction(root, pid, (reference.shape, affine), threshold, [])
         prediction = mask[:, :, k] if mask is not None else np.zeros(reference.shape[:2], bool)
         images[(pid, k)] = (np.asarray(minip[:, :, k], float), reference[:, :, k] > 0, prediction)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -111,3 +112,20 @@ def replace_directory(source: Path, target: Path) -> None:
         shutil.rmtree(old)
     else:
         os.replace(source, target)
+
+
+def move_file(source: Path, target: Path) -> None:
+    """Move ``source`` onto ``target`` atomically, also from another file system.
+
+    A work folder on node-local scratch and an output folder on a shared file system cannot be
+    joined by a rename: the file is then copied beside ``target`` and renamed over it.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError as err:
+        if err.errno != errno.EXDEV:
+            raise
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+        os.unlink(source)

@@ -179,17 +179,19 @@ def morph_dataset(
     desc: str | None = None,
     all_slices: bool = False,
     min_area_mm2: float = 2.0,
+    derivatives: str | Path | None = None,
 ) -> pd.DataFrame:
     """Measure every participant's vein mask in ``masks_dir``; return the group table.
 
     Writes ``OUT_DIR/sub-<label>/anat/sub-<label>_acq-swi_desc-scv_morph.tsv`` (per vessel, every
     measured slice) and ``OUT_DIR/acq-swi_desc-scv_morph.tsv`` (per participant and hemisphere);
-    ``out_dir`` defaults to ``masks_dir``.
+    ``out_dir`` defaults to ``masks_dir``; hemispheres come from the ``scvbench`` derivatives in
+    ``derivatives`` (default ``BIDS_DIR/derivatives``).
     """
     bids_dir, masks_dir = Path(bids_dir), Path(masks_dir)
     out_dir = Path(out_dir) if out_dir is not None else masks_dir
     masks = _find_masks(masks_dir, desc)
-    deriv = layout.derivative_dir(bids_dir, "scvbench")
+    deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     groups = []
     from tqdm.auto import tqdm
 

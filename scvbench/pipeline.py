@@ -306,12 +306,13 @@ def derive_participant(
     return sidecar
 
 
-def _job(bids_dir: Path, label: str, settings: Settings, threads: int) -> str:
+def _job(
+    bids_dir: Path, deriv: Path, work: Path, label: str, settings: Settings, threads: int
+) -> str:
     """Derive one participant into the work folder, then move its files in (sidecar last)."""
     from scvbench.report.qc import write_participant_report
 
-    deriv = layout.derivative_dir(bids_dir, PIPELINE)
-    staging = deriv / _WORK / f"sub-{label}"
+    staging = work / f"sub-{label}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
@@ -321,20 +322,17 @@ def _job(bids_dir: Path, label: str, settings: Settings, threads: int) -> str:
             old.unlink()
         for path in sorted(staging.rglob("*")):
             if path.is_file():
-                target = deriv / path.relative_to(staging)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
+                io.move_file(path, deriv / path.relative_to(staging))
         io.write_json(deriv / out["minip_json"], sidecar)
-        write_participant_report(bids_dir, label)
+        write_participant_report(bids_dir, label, deriv.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return label
 
 
 def _plan(
-    bids_dir: Path, labels: list[str], settings: Settings, overwrite: bool
+    bids_dir: Path, deriv: Path, labels: list[str], settings: Settings, overwrite: bool
 ) -> tuple[list[str], list[str]]:
-    deriv = layout.derivative_dir(bids_dir, PIPELINE)
     todo, current, stale = [], [], []
     for label in labels:
         previous = read_sidecar(deriv, label)
@@ -375,6 +373,8 @@ def derive_dataset(
     nprocs: int = 1,
     overwrite: bool = False,
     progress: bool | None = None,
+    derivatives: str | os.PathLike[str] | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
 ) -> DeriveReport:
     """Derive MinIP, masks, analysis slices, exports and QC reports for a BIDS dataset.
 
@@ -395,6 +395,13 @@ def derive_dataset(
         Redo participants already derived, whatever their state.
     progress : bool or None
         Show a progress bar (None: only on a terminal).
+    derivatives : path, optional
+        Folder that holds the ``scvbench`` derivative dataset (default ``BIDS_DIR/derivatives``;
+        ``scvbench run`` gives its output folder, leaving the raw dataset read-only).
+    work_dir : path, optional
+        Where each participant is computed before its files are moved in (default a hidden
+        folder inside the derivative dataset); participants running in parallel into one
+        dataset, as SLURM array tasks do, each use their own.
     """
     bids_dir = Path(bids_dir)
     for name, value in (("--slab-mm", slab_mm), ("--step-mm", step_mm)):
@@ -407,21 +414,22 @@ def derive_dataset(
             "--participant-label"
         )
     settings = Settings(slab_mm, step_mm, tuple(int(m) for m in slices) if slices else None)
-    deriv = layout.derivative_dir(bids_dir, PIPELINE)
+    deriv = layout.derivative_dir(bids_dir, PIPELINE, derivatives)
     deriv.mkdir(parents=True, exist_ok=True)
+    work = Path(work_dir) if work_dir is not None else deriv / _WORK
     layout.write_dataset_description(
         deriv,
         "scvbench derivatives: SWI MinIP, brain and hemisphere masks",
         "SWI minimum-intensity projection, brain and hemisphere masks, analysis slices",
-        {"raw": "../../", "scvbench": "./"},
+        {"raw": layout.link(bids_dir, deriv), "scvbench": "./"},
     )
-    todo, current = _plan(bids_dir, labels, settings, overwrite)
+    todo, current = _plan(bids_dir, deriv, labels, settings, overwrite)
     report = DeriveReport(up_to_date=current)
     from scvbench.report.qc import write_participant_report
 
     for label in current:  # a report lost (or never written after a crash) is made again
         if not (deriv / QC_DIR / f"sub-{label}.html").is_file():
-            write_participant_report(bids_dir, label)
+            write_participant_report(bids_dir, label, deriv.parent)
     threads = max(1, (os.cpu_count() or 1) // max(1, min(nprocs, len(todo) or 1)))
     from tqdm.auto import tqdm
 
@@ -441,18 +449,25 @@ def derive_dataset(
     if nprocs > 1 and len(todo) > 1:
         context = multiprocessing.get_context("fork")
         with cf.ProcessPoolExecutor(max_workers=nprocs, mp_context=context) as pool:
-            futures = {pool.submit(_job, bids_dir, lab, settings, threads): lab for lab in todo}
+            futures = {
+                pool.submit(_job, bids_dir, deriv, work, lab, settings, threads): lab
+                for lab in todo
+            }
             for future in cf.as_completed(futures):
                 collect(futures[future], future)
     else:
         for label in todo:
             future: cf.Future = cf.Future()
             try:
-                future.set_result(_job(bids_dir, label, settings, threads))
+                future.set_result(_job(bids_dir, deriv, work, label, settings, threads))
             except Exception as err:
                 future.set_exception(err)
             collect(label, future)
     bar.close()
-    shutil.rmtree(deriv / _WORK, ignore_errors=True)
+    for folder in (work, deriv / _WORK):  # left only when empty: others may be working in it
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
     report.derived.sort()
     return report

@@ -33,7 +33,7 @@ __all__ = ["predict", "predict_slices"]
 log = logging.getLogger(__name__)
 
 
-def _slices_to_predict(bids_dir: Path, label: str) -> list[int]:
+def _slices_to_predict(bids_dir: Path, label: str, deriv: Path) -> list[int]:
     from scvbench.splits import labelled_slices
 
     labelled: set[int] = set()
@@ -42,7 +42,7 @@ def _slices_to_predict(bids_dir: Path, label: str) -> list[int]:
         labelled |= set(labelled_slices(mask))
     if labelled:
         return sorted(labelled)
-    minip = bids_dir / "derivatives" / "scvbench" / DERIVATIVES["minip"].relpath(label, ".json")
+    minip = deriv / DERIVATIVES["minip"].relpath(label, ".json")
     try:
         return sorted(int(k) for k in json.loads(minip.read_text())["AnalysisSlices"])
     except (OSError, ValueError, KeyError) as err:
@@ -120,7 +120,9 @@ def predict_slices(
     return np.clip(out, 0.0, 1.0)
 
 
-def _write_description(bids_dir: Path, out: Path, config: dict, checkpoint: Path) -> None:
+def _write_description(
+    bids_dir: Path, deriv: Path, out: Path, config: dict, checkpoint: Path
+) -> None:
     """``dataset_description.json`` of the submission: GeneratedBy the model, then scvbench."""
     import os
 
@@ -146,9 +148,7 @@ def _write_description(bids_dir: Path, out: Path, config: dict, checkpoint: Path
             ],
             "DatasetLinks": {
                 "raw": os.path.relpath(bids_dir.resolve(), out.resolve()),
-                "scvbench": os.path.relpath(
-                    (bids_dir / "derivatives" / "scvbench").resolve(), out.resolve()
-                ),
+                "scvbench": os.path.relpath(deriv.resolve(), out.resolve()),
             },
         },
     )
@@ -162,8 +162,13 @@ def predict(
     threshold: float = 0.5,
     batch_size: int | None = None,
     progress: bool = True,
+    derivatives: str | Path | None = None,
 ) -> list[str]:
-    """Write the submission for ``participants`` (default: all derived); returns their ids."""
+    """Write the submission for ``participants`` (default: all derived); returns their ids.
+
+    ``derivatives`` is the folder holding the ``scvbench`` derivatives (default
+    ``BIDS_DIR/derivatives``).
+    """
     from tqdm import tqdm
 
     from scvbench.data import load_cases
@@ -188,7 +193,7 @@ def predict(
     if torch.cuda.is_available():
         model = model.to("cuda")
     labels = layout.find_participants(bids_dir, participants)
-    deriv = bids_dir / "derivatives" / "scvbench"
+    deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     missing = [
         label for label in labels if not (deriv / DERIVATIVES["minip"].relpath(label)).is_file()
     ]
@@ -198,11 +203,13 @@ def predict(
             + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
             + "; run scvbench derive first"
         )
-    _write_description(bids_dir, out, config, Path(checkpoint))
+    _write_description(bids_dir, deriv, out, config, Path(checkpoint))
     done = []
     for label in tqdm(labels, disable=not progress, desc="predict"):
-        slices = _slices_to_predict(bids_dir, label)
-        cases = load_cases(bids_dir, [f"sub-{label}"], slices={f"sub-{label}": slices})
+        slices = _slices_to_predict(bids_dir, label, deriv)
+        cases = load_cases(
+            bids_dir, [f"sub-{label}"], slices={f"sub-{label}": slices}, derivatives=derivatives
+        )
         minip_path = deriv / DERIVATIVES["minip"].relpath(label)
         minip, affine = load_canonical(minip_path)
         prob = np.zeros(minip.shape, np.float32)

@@ -14,6 +14,7 @@ __all__ = [
     "bids_uri",
     "derivative_dir",
     "find_participants",
+    "link",
     "raw_path",
     "sha256",
     "write_dataset_description",
@@ -70,14 +71,33 @@ def raw_path(bids_dir: Path, subject: str, kind: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def derivative_dir(bids_dir: Path, name: str) -> Path:
-    """``BIDS_DIR/derivatives/<name>``."""
-    return Path(bids_dir) / "derivatives" / name
+def derivative_dir(bids_dir: Path, name: str, root: str | Path | None = None) -> Path:
+    """``ROOT/<name>``, where ``root`` holds the derivative datasets.
+
+    ``root`` defaults to ``BIDS_DIR/derivatives``; a BIDS-App's output folder takes its place.
+    """
+    return (Path(bids_dir) / "derivatives" if root is None else Path(root)) / name
 
 
 def bids_uri(relpath: str, dataset: str = "raw") -> str:
     """A BIDS URI for a file of the dataset linked as ``dataset`` in ``DatasetLinks``."""
     return f"bids:{dataset}:{relpath}"
+
+
+def link(target: str | Path, dataset: str | Path) -> str:
+    """A ``DatasetLinks`` value from derivative ``dataset`` to ``target``.
+
+    A relative path when both share a root (``../../`` for ``BIDS_DIR/derivatives/name``),
+    else the absolute path.
+    """
+    import os
+
+    target, dataset = Path(target).resolve(), Path(dataset).resolve()
+    try:
+        relative = os.path.relpath(target, dataset)
+    except ValueError:  # another drive
+        return target.as_posix()
+    return relative.replace(os.sep, "/") + "/" if relative != "." else "./"
 
 
 def sha256(path: Path) -> str:

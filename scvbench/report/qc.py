@@ -71,8 +71,13 @@ def _panel(ax, image, brain, hemi, veins, low, high, title):
     ax.text(0.96, 0.5, "L", color="white", transform=ax.transAxes, fontsize=8)
 
 
-def write_participant_report(bids_dir: str | Path, label: str) -> Path:
-    """Write ``derivatives/scvbench/sourcedata/qc/sub-<label>.html`` from the derivatives."""
+def write_participant_report(
+    bids_dir: str | Path, label: str, derivatives: str | Path | None = None
+) -> Path:
+    """Write ``derivatives/scvbench/sourcedata/qc/sub-<label>.html`` from the derivatives.
+
+    ``derivatives`` is the folder holding ``scvbench`` (default ``BIDS_DIR/derivatives``).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,7 +85,7 @@ def write_participant_report(bids_dir: str | Path, label: str) -> Path:
     import nibabel as nib
 
     bids_dir = Path(bids_dir)
-    deriv = layout.derivative_dir(bids_dir, "scvbench")
+    deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     sidecar = json.loads((deriv / DERIVATIVES["minip"].relpath(label, ".json")).read_text())
     minip = np.asanyarray(nib.load(deriv / DERIVATIVES["minip"].relpath(label)).dataobj)
     brain = np.asanyarray(nib.load(deriv / DERIVATIVES["brain_mask"].relpath(label)).dataobj) > 0

@@ -788,6 +788,160 @@ def _add_leaderboard(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_cmd_leaderboard_build)
 
 
+def _memory_gb(text: str) -> float:
+    """An argparse type: memory in GB (``16``, ``16G``, ``16GB``, ``16000MB``)."""
+    raw = text.strip().upper().removesuffix("B")
+    scale = 1.0
+    if raw.endswith("G"):
+        raw = raw[:-1]
+    elif raw.endswith("M"):
+        raw, scale = raw[:-1], 1e-3
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected memory in GB such as 16 or 16GB, got {text!r}"
+        ) from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive amount of memory, got {text!r}")
+    return value
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from scvbench.app import RunOptions, run
+
+    report = run(
+        RunOptions(
+            bids_dir=args.bids_dir,
+            output_dir=args.output_dir,
+            level=args.analysis_level,
+            participant_labels=args.participant_label,
+            skip_bids_validation=args.skip_bids_validation,
+            work_dir=args.work_dir,
+            nprocs=args.nprocs,
+            mem_gb=args.mem,
+            checkpoint=args.checkpoint,
+            model=args.model,
+            slab_mm=args.slab_mm,
+            step_mm=args.step_mm,
+            threshold=args.threshold,
+            overwrite=args.overwrite,
+            dry_run=args.dry_run,
+        )
+    )
+    for note in report.notes:
+        print(f"scvbench: warning: {note}", file=sys.stderr)
+    if args.dry_run:
+        print(f"{args.analysis_level} level, dry run (nothing written):")
+        for line in report.plan:
+            print(f"  {line}")
+        return 0
+    if args.analysis_level == "participant":
+        print(
+            f"participant level: {len(report.done)} done, {len(report.up_to_date)} up to date, "
+            f"{len(report.failed)} failed; reports {args.output_dir}/sub-<label>.html"
+        )
+    else:
+        print(
+            f"group level: {len(report.done)} participants; report "
+            f"{report.outputs['group_report']}, morphometry {report.outputs['morphometry']}"
+        )
+    for pid, reason in sorted(report.failed.items()):
+        print(f"scvbench: error: {pid}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    from scvbench.app import LEVELS, default_threads
+
+    p = sub.add_parser(
+        "run",
+        help="the BIDS-App: participant and group levels (what the container runs)",
+        description=(
+            "BIDS-App entry point. participant: derive the MinIP and masks, segment the veins "
+            "with a model, measure them and write sub-<label>.html for each participant named "
+            "(default all); participants already run with the same inputs, model and settings "
+            "are skipped. group: the group morphometry table, the study's statistics, the "
+            "evaluation against reference masks when the dataset has them, and "
+            "group_report.html. BIDS_DIR is only read; results go to OUTPUT_DIR."
+        ),
+    )
+    p.add_argument("bids_dir", type=Path, help="the raw BIDS dataset (read only)")
+    p.add_argument("output_dir", type=Path, help="where the derivatives and reports go")
+    p.add_argument("analysis_level", choices=LEVELS, help="participant or group")
+    p.add_argument(
+        "--participant-label",
+        "--participant_label",
+        nargs="+",
+        metavar="LABEL",
+        help="participants to process, with or without sub- (default: all)",
+    )
+    p.add_argument(
+        "--skip-bids-validation",
+        "--skip_bids_validation",
+        "--skip_bids_validator",
+        action="store_true",
+        help="do not run the BIDS validator on BIDS_DIR first",
+    )
+    p.add_argument(
+        "-w",
+        "--work-dir",
+        type=Path,
+        help="work folder, node-local scratch on a cluster (default: a temporary folder, removed)",
+    )
+    p.add_argument(
+        "--nprocs",
+        "--n-cpus",
+        "--n_cpus",
+        type=_positive_int,
+        default=default_threads(),
+        help="CPUs to use: participants derived at once and inference threads "
+        f"(default: all available, here {default_threads()})",
+    )
+    p.add_argument(
+        "--mem",
+        "--mem-gb",
+        "--mem_gb",
+        type=_memory_gb,
+        help="memory limit in GB: fewer participants run at once when they would not fit",
+    )
+    model = p.add_mutually_exclusive_group()
+    model.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="a model trained by scvbench train (RUN/fold-0/model_best.pt)",
+    )
+    model.add_argument(
+        "--model",
+        help="a model that needs no training, run with its default parameters (frangi)",
+    )
+    p.add_argument(
+        "--slab-mm", type=_positive_float, default=20.0, help="MinIP slab thickness (default: 20)"
+    )
+    p.add_argument("--step-mm", type=_positive_float, default=1.0, help="MinIP step (default: 1)")
+    p.add_argument(
+        "--threshold",
+        type=_positive_float,
+        default=0.5,
+        help="vein probability threshold (default: 0.5)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo participants already run (also with other inputs, settings or model)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print what would run and write nothing")
+    p.add_argument("--version", action="version", version=f"scvbench {__version__}")
+    p.add_argument(
+        "--verbose",
+        dest="run_verbose",
+        action="count",
+        default=0,
+        help="more logging (repeat for debug)",
+    )
+    p.set_defaults(func=_cmd_run)
+
+
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_synth,
     _add_convert,
@@ -801,6 +955,7 @@ _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_predict,
     _add_evaluate,
     _add_leaderboard,
+    _add_run,
 ]
 
 
@@ -826,7 +981,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse prints its own message
         return int(exc.code or 0)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    verbosity = args.verbose + getattr(args, "run_verbose", 0)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))

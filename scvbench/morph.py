@@ -34,6 +34,7 @@ __all__ = [
     "load_mask",
     "morph_dataset",
     "morph_file",
+    "morph_participant",
     "write_table",
 ]
 
@@ -172,6 +173,43 @@ def _measured_slices(path: Path, mask: np.ndarray) -> list[int]:
     return [int(k) for k in np.flatnonzero(mask.any(axis=(0, 1)))]
 
 
+def morph_participant(
+    label: str,
+    mask_path: Path,
+    deriv: Path,
+    out_dir: Path,
+    all_slices: bool = False,
+    min_area_mm2: float = 2.0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Measure one participant's vein mask; write its per-vessel table into ``out_dir``.
+
+    Returns the per-vessel table and the per-hemisphere summary (the group table's rows).
+    ``deriv`` is the ``scvbench`` derivative dataset with the hemispheres and MinIP sidecar.
+    """
+    hemi_path = deriv / DERIVATIVES["hemispheres"].relpath(label)
+    sidecar_path = deriv / DERIVATIVES["minip"].relpath(label, ".json")
+    if not hemi_path.is_file() or not sidecar_path.is_file():
+        raise ScvbenchError(f"sub-{label}: no hemispheres in {deriv}; run scvbench derive first")
+    mask, _ = load_mask(mask_path)
+    slices = _measured_slices(mask_path, mask)
+    vessels = morph_file(mask_path, hemi_path, slices, min_area_mm2)
+    write_table(Path(out_dir) / DERIVATIVES["morphometry"].relpath(label), vessels)
+    analysis = int(json.loads(sidecar_path.read_text())["AnalysisSlice"])
+    if not slices:
+        used, part = [], vessels
+    elif all_slices:
+        used, part = slices, vessels
+    else:
+        nearest = min(slices, key=lambda k: (abs(k - analysis), k))
+        used, part = [nearest], vessels[vessels["slice"] == nearest]
+    summary = summarize(part)
+    if len(used) > 1:
+        summary["count"] = summary["count"] / len(used)
+    summary.insert(0, "participant_id", f"sub-{label}")
+    summary.insert(2, "slices", " ".join(map(str, used)) or "n/a")
+    return vessels, summary
+
+
 def morph_dataset(
     bids_dir: str | Path,
     masks_dir: str | Path,
@@ -196,29 +234,7 @@ def morph_dataset(
     from tqdm.auto import tqdm
 
     for label, path in tqdm(sorted(masks.items()), desc="morph", unit="participant", disable=None):
-        hemi_path = deriv / DERIVATIVES["hemispheres"].relpath(label)
-        sidecar_path = deriv / DERIVATIVES["minip"].relpath(label, ".json")
-        if not hemi_path.is_file() or not sidecar_path.is_file():
-            raise ScvbenchError(
-                f"sub-{label}: no hemispheres in {deriv}; run scvbench derive {bids_dir} first"
-            )
-        mask, _ = load_mask(path)
-        slices = _measured_slices(path, mask)
-        vessels = morph_file(path, hemi_path, slices, min_area_mm2)
-        write_table(out_dir / DERIVATIVES["morphometry"].relpath(label), vessels)
-        analysis = int(json.loads(sidecar_path.read_text())["AnalysisSlice"])
-        if not slices:
-            used, part = [], vessels
-        elif all_slices:
-            used, part = slices, vessels
-        else:
-            nearest = min(slices, key=lambda k: (abs(k - analysis), k))
-            used, part = [nearest], vessels[vessels["slice"] == nearest]
-        summary = summarize(part)
-        if len(used) > 1:
-            summary["count"] = summary["count"] / len(used)
-        summary.insert(0, "participant_id", f"sub-{label}")
-        summary.insert(2, "slices", " ".join(map(str, used)) or "n/a")
+        _, summary = morph_participant(label, path, deriv, out_dir, all_slices, min_area_mm2)
         groups.append(summary)
     group = pd.concat(groups, ignore_index=True)
     write_table(out_dir / GROUP_FILE, group)

@@ -121,7 +121,7 @@ def predict_slices(
 
 
 def _write_description(
-    bids_dir: Path, deriv: Path, out: Path, config: dict, checkpoint: Path
+    bids_dir: Path, deriv: Path, out: Path, config: dict, checkpoint: Path | None
 ) -> None:
     """``dataset_description.json`` of the submission: GeneratedBy the model, then scvbench."""
     import os
@@ -141,6 +141,8 @@ def _write_description(
                     "Description": (
                         f"{config['recipe']} recipe, fold {config['fold']}, seed "
                         f"{config['seed']}; checkpoint sha256 {layout.sha256(checkpoint)}"
+                        if checkpoint is not None
+                        else f"{config['model']} with its default parameters; nothing trained"
                     ),
                     "Configuration": config,
                 },
@@ -156,7 +158,7 @@ def _write_description(
 
 def predict(
     bids_dir: str | Path,
-    checkpoint: str | Path,
+    checkpoint: str | Path | dict,
     out: str | Path,
     participants: list[str] | None = None,
     threshold: float = 0.5,
@@ -166,8 +168,9 @@ def predict(
 ) -> list[str]:
     """Write the submission for ``participants`` (default: all derived); returns their ids.
 
-    ``derivatives`` is the folder holding the ``scvbench`` derivatives (default
-    ``BIDS_DIR/derivatives``).
+    ``checkpoint`` is a file written by ``scvbench train`` or an already loaded state (a dict
+    with ``config`` and ``model``: see :func:`scvbench.train.untrained_state`). ``derivatives``
+    is the folder holding the ``scvbench`` derivatives (default ``BIDS_DIR/derivatives``).
     """
     from tqdm import tqdm
 
@@ -178,7 +181,8 @@ def predict(
     if not 0.0 < threshold < 1.0:
         raise ScvbenchError(f"threshold must be between 0 and 1, got {threshold}")
     bids_dir, out = Path(bids_dir), Path(out)
-    state = load_checkpoint(checkpoint)
+    source = None if isinstance(checkpoint, dict) else Path(checkpoint)
+    state = checkpoint if source is None else load_checkpoint(source)
     config = state["config"]
     import torch
 
@@ -203,7 +207,7 @@ def predict(
             + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
             + "; run scvbench derive first"
         )
-    _write_description(bids_dir, deriv, out, config, Path(checkpoint))
+    _write_description(bids_dir, deriv, out, config, source)
     done = []
     for label in tqdm(labels, disable=not progress, desc="predict"):
         slices = _slices_to_predict(bids_dir, label, deriv)

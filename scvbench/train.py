@@ -32,7 +32,7 @@ import numpy as np
 from scvbench import io
 from scvbench.errors import ScvbenchError
 
-__all__ = ["RECIPES", "TrainConfig", "load_checkpoint", "train"]
+__all__ = ["RECIPES", "TrainConfig", "load_checkpoint", "train", "untrained_state"]
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,29 @@ def build_model(config: dict):
     from scvbench.models import create_model
 
     return create_model(config["model"], **config["model_config"])
+
+
+def untrained_state(model: str) -> dict:
+    """A checkpoint-like state of a model that learns nothing by gradient (``frangi``).
+
+    Such a model runs with its default parameters, without ``scvbench train``; a model with
+    trainable weights is refused (it needs a checkpoint).
+    """
+    from dataclasses import asdict
+
+    from scvbench.models import check_name
+
+    check_name(model)
+    config = asdict(resolve_config(model, "cpu", 0))
+    config.update(recipe="none", fold=None)
+    network = build_model(config)
+    if any(p.requires_grad for p in network.parameters()):
+        raise ScvbenchError(
+            f"model {model!r} has trainable weights and no weights ship with scvbench: train it "
+            f"(scvbench train BIDS_DIR --model {model} --out RUN) and pass --checkpoint "
+            "RUN/fold-0/model_best.pt; --model takes only models that need no training (frangi)"
+        )
+    return {"config": config, "model": network.state_dict()}
 
 
 def hardware() -> dict:

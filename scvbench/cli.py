@@ -939,7 +939,119 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="more logging (repeat for debug)",
     )
-    p.set_defaults(func=_cmd_run)
+    p.set_defaults(func=_cmd_run, usage_parser=p)
+
+
+def _cmd_slurm(args: argparse.Namespace) -> int:
+    from scvbench.slurm import SlurmOptions, submit, write_scripts
+
+    run_args = []
+    for flag, value, default in (
+        ("--slab-mm", args.slab_mm, 20.0),
+        ("--step-mm", args.step_mm, 1.0),
+        ("--threshold", args.threshold, 0.5),
+    ):
+        if value != default:
+            run_args += [flag, f"{value:g}"]
+    paths = write_scripts(
+        SlurmOptions(
+            bids_dir=args.bids_dir,
+            output_dir=args.output_dir,
+            image=args.image,
+            runtime=args.runtime,
+            participant_labels=args.participant_label,
+            partition=args.partition,
+            account=args.account,
+            time=args.time,
+            group_time=args.group_time,
+            cpus=args.cpus,
+            mem_gb=args.mem,
+            max_parallel=args.max_parallel,
+            work_dir=args.work_dir,
+            script_dir=args.script_dir,
+            checkpoint=args.checkpoint,
+            model=args.model,
+            run_args=tuple(run_args),
+            skip_validation=args.skip_bids_validation,
+        )
+    )
+    tasks = len(paths["participants"].read_text().split())
+    print(f"{tasks} participant task(s): {paths['participant']}")
+    print(f"group job: {paths['group']}")
+    if args.submit:
+        array, group = submit(paths)
+        print(f"submitted: participant array {array}, group job {group} (afterok:{array})")
+    else:
+        print(f"submit with: bash {paths['submit']}")
+    return 0
+
+
+def _add_slurm(sub: argparse._SubParsersAction) -> None:
+    from scvbench.slurm import RUNTIMES
+
+    p = sub.add_parser(
+        "slurm",
+        help="sbatch scripts: a participant job array and a group job that waits for it",
+        description=(
+            "Write SLURM scripts that run the BIDS-App image: a job array with one participant "
+            "per task (its own work folder on node-local scratch; exit codes collected in "
+            "participant_status.tsv) and a group job submitted with --dependency=afterok on "
+            "the array. The dataset is validated once here; the tasks skip it."
+        ),
+    )
+    p.add_argument("bids_dir", type=Path, help="the raw BIDS dataset (shared file system)")
+    p.add_argument("output_dir", type=Path, help="the BIDS-App's output folder (shared)")
+    p.add_argument("--image", help="container image: a .sif file, or a docker image name")
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="apptainer",
+        help="how tasks run the image (native: the scvbench installed here, no image); "
+        "default: apptainer",
+    )
+    p.add_argument(
+        "--participant-label",
+        "--participant_label",
+        nargs="+",
+        metavar="LABEL",
+        help="participants to run (default: all)",
+    )
+    p.add_argument("--partition", help="SLURM partition")
+    p.add_argument("--account", help="SLURM account")
+    p.add_argument("--time", default="02:00:00", help="time limit per participant (02:00:00)")
+    p.add_argument("--group-time", default="01:00:00", help="time limit of the group job")
+    p.add_argument(
+        "--cpus", type=_positive_int, default=4, help="CPUs per participant task (default: 4)"
+    )
+    p.add_argument(
+        "--mem",
+        type=_memory_gb,
+        default=16.0,
+        help="memory per task in GB, also given to scvbench run --mem (default: 16)",
+    )
+    p.add_argument("--max-parallel", type=_positive_int, help="array tasks running at once (%%N)")
+    p.add_argument(
+        "--work-dir",
+        default="${TMPDIR:-/tmp}",
+        help="node-local scratch for the work folders (default: ${TMPDIR:-/tmp})",
+    )
+    p.add_argument(
+        "--script-dir", type=Path, help="where the scripts go (default: OUTPUT_DIR/slurm)"
+    )
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", type=Path, help="a model trained by scvbench train")
+    model.add_argument("--model", help="a model that needs no training (frangi)")
+    p.add_argument("--slab-mm", type=_positive_float, default=20.0, help="MinIP slab (20)")
+    p.add_argument("--step-mm", type=_positive_float, default=1.0, help="MinIP step (1)")
+    p.add_argument("--threshold", type=_positive_float, default=0.5, help="vein threshold (0.5)")
+    p.add_argument(
+        "--skip-bids-validation",
+        "--skip_bids_validation",
+        action="store_true",
+        help="do not validate the dataset before writing the scripts",
+    )
+    p.add_argument("--submit", action="store_true", help="submit them now with sbatch")
+    p.set_defaults(func=_cmd_slurm, usage_parser=p)
 
 
 _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -956,6 +1068,7 @@ _COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_evaluate,
     _add_leaderboard,
     _add_run,
+    _add_slurm,
 ]
 
 
@@ -978,7 +1091,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 success, 1 bad input, 2 bad usage)."""
     parser = _get_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named with the command's own usage (``scvbench run``'s for the BIDS-App)
+            getattr(args, "usage_parser", parser).error(
+                f"unrecognized arguments: {' '.join(extra)}"
+            )
     except SystemExit as exc:  # argparse prints its own message
         return int(exc.code or 0)
     verbosity = args.verbose + getattr(args, "run_verbose", 0)

@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo_output
 NPROCS ?= 2
+DEMO_MODELS ?= frangi unet attention_unet deeplabv3plus
+DEMO_ITERATIONS ?= 100
 
-.PHONY: demo test bench lint figure clean baselines browser
+.PHONY: demo test bench lint figure clean baselines browser slurm
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +35,38 @@ demo: $(STAMP)
 		--phenotype $(DEMO_DIR)/bids/phenotype/fazekas.tsv -o $(DEMO_DIR)/stats
 	$(BIN)/scvbench splits $(DEMO_DIR)/bids
 	$(BIN)/scvbench validate -r $(DEMO_DIR)/bids
-	@echo "Synthetic cohort: $(DEMO_DIR)/sourcedata  (MinIP preview: $(DEMO_DIR)/synth_minip.png)"
-	@echo "BIDS dataset:     $(DEMO_DIR)/bids"
-	@echo "QC reports:       $(DEMO_DIR)/bids/derivatives/scvbench/sourcedata/qc/sub-*.html"
-	@echo "Group statistics: $(DEMO_DIR)/stats/report.html (reference masks of rater1)"
-	@echo "Split file:       $(DEMO_DIR)/bids/code/scvbench/splits.json"
+	@# Each baseline trained briefly on fold 0 (CPU recipe, $(DEMO_ITERATIONS) iterations), its
+	@# submission scored on the test and association splits and entered on a demo leaderboard.
+	@set -e; for m in $(DEMO_MODELS); do \
+		echo "== $$m: train, predict, evaluate"; \
+		$(BIN)/scvbench train $(DEMO_DIR)/bids --model $$m --fold 0 --recipe cpu \
+			--iterations $(DEMO_ITERATIONS) --out $(DEMO_DIR)/quick_runs/$$m --quiet; \
+		$(BIN)/scvbench predict $(DEMO_DIR)/bids --quiet \
+			--checkpoint $(DEMO_DIR)/quick_runs/$$m/fold-0/model_best.pt \
+			--out $(DEMO_DIR)/quick_runs/$$m/submission; \
+		for split in test association; do \
+			$(BIN)/scvbench evaluate $(DEMO_DIR)/quick_runs/$$m/submission \
+				--reference $(DEMO_DIR)/bids --split $$split --published paper \
+				-o $(DEMO_DIR)/evaluation/$$m/$$split; \
+		done; \
+		$(BIN)/scvbench leaderboard add $(DEMO_DIR)/evaluation/$$m/test/results.json --replace \
+			--association $(DEMO_DIR)/evaluation/$$m/association/results.json \
+			--run $(DEMO_DIR)/quick_runs/$$m/fold-0 --dir $(DEMO_DIR)/leaderboard; \
+	done
+	$(BIN)/scvbench leaderboard build --dir $(DEMO_DIR)/leaderboard
+	@# The BIDS-App, as a container or a SLURM array runs it, with the best demo model.
+	$(BIN)/scvbench run $(DEMO_DIR)/bids $(DEMO_DIR)/app participant --nprocs $(NPROCS) \
+		--checkpoint $(DEMO_DIR)/quick_runs/unet/fold-0/model_best.pt
+	$(BIN)/scvbench run $(DEMO_DIR)/bids $(DEMO_DIR)/app group
+	@echo "Synthetic cohort:  $(DEMO_DIR)/sourcedata  (MinIP preview: $(DEMO_DIR)/synth_minip.png)"
+	@echo "BIDS dataset:      $(DEMO_DIR)/bids  (split file: code/scvbench/splits.json)"
+	@echo "QC reports:        $(DEMO_DIR)/bids/derivatives/scvbench/sourcedata/qc/sub-*.html"
+	@echo "Study statistics:  $(DEMO_DIR)/stats/report.html (reference masks of rater1)"
+	@echo "Evaluations:       $(DEMO_DIR)/evaluation/<model>/{test,association}/report.html"
+	@echo "Demo leaderboard:  $(DEMO_DIR)/leaderboard/index.html (synthetic, brief training)"
+	@echo "BIDS-App reports:  $(DEMO_DIR)/app/group_report.html and $(DEMO_DIR)/app/sub-*.html"
 
-test: $(STAMP) browser
+test: $(STAMP) browser slurm
 	$(BIN)/pytest -q
 
 # Headless Chromium from Debian's packages, for the leaderboard page's test.
@@ -48,6 +75,13 @@ browser:
 		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 		--no-install-recommends chromium >/dev/null) || \
 		echo "chromium could not be installed (needs root and Debian's apt): its test is skipped"
+
+# Debian's SLURM daemons, for the test that runs `scvbench slurm` scripts on a local cluster.
+slurm:
+	@command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends slurmctld slurmd slurm-client >/dev/null) || \
+		echo "SLURM could not be installed (needs root and Debian's apt): its test is skipped"
 
 # The baselines' cards from real runs on the demo cohort (run `make demo` first).
 baselines: $(STAMP)

@@ -87,8 +87,8 @@ def _check_folders(options: RunOptions) -> tuple[Path, Path]:
         )
     if out == bids or out in bids.parents:
         raise ScvbenchError(
-            f"{options.output_dir}: OUTPUT_DIR must not be the BIDS dataset or hold it; use a new "
-            f"folder or {options.bids_dir}/derivatives"
+            f"{options.output_dir}: OUTPUT_DIR must not be the BIDS dataset or hold it; use "
+            "another folder"
         )
     if out.exists() and not out.is_dir():
         raise ScvbenchError(f"{options.output_dir}: exists and is not a folder")

@@ -42,7 +42,7 @@ demo: $(STAMP)
 		$(BIN)/scvbench train $(DEMO_DIR)/bids --model $$m --fold 0 --recipe cpu \
 			--iterations $(DEMO_ITERATIONS) --out $(DEMO_DIR)/quick_runs/$$m --quiet; \
 		$(BIN)/scvbench predict $(DEMO_DIR)/bids --quiet \
-			--checkpoint $(DEMO_DIR)/quick_runs/$$m/fold-0/model_best.pt \
+			--checkpoint $(DEMO_DIR)/quick_runs/$$m/model_best.pt \
 			--out $(DEMO_DIR)/quick_runs/$$m/submission; \
 		for split in test association; do \
 			$(BIN)/scvbench evaluate $(DEMO_DIR)/quick_runs/$$m/submission \
@@ -51,12 +51,12 @@ demo: $(STAMP)
 		done; \
 		$(BIN)/scvbench leaderboard add $(DEMO_DIR)/evaluation/$$m/test/results.json --replace \
 			--association $(DEMO_DIR)/evaluation/$$m/association/results.json \
-			--run $(DEMO_DIR)/quick_runs/$$m/fold-0 --dir $(DEMO_DIR)/leaderboard; \
+			--run $(DEMO_DIR)/quick_runs/$$m --dir $(DEMO_DIR)/leaderboard; \
 	done
 	$(BIN)/scvbench leaderboard build --dir $(DEMO_DIR)/leaderboard
 	@# The BIDS-App, as a container or a SLURM array runs it, with the best demo model.
 	$(BIN)/scvbench run $(DEMO_DIR)/bids $(DEMO_DIR)/app participant --nprocs $(NPROCS) \
-		--checkpoint $(DEMO_DIR)/quick_runs/unet/fold-0/model_best.pt
+		--checkpoint $(DEMO_DIR)/quick_runs/unet/model_best.pt
 	$(BIN)/scvbench run $(DEMO_DIR)/bids $(DEMO_DIR)/app group
 	@echo "Synthetic cohort:  $(DEMO_DIR)/sourcedata  (MinIP preview: $(DEMO_DIR)/synth_minip.png)"
 	@echo "BIDS dataset:      $(DEMO_DIR)/bids  (split file: code/scvbench/splits.json)"

@@ -127,7 +127,7 @@ def _load_model(options: RunOptions) -> _Model:
         state = untrained_state(options.model)
         return _Model(options.model, f"{options.model}:default", state, "default parameters")
     raise ScvbenchError(
-        "the participant level needs a model: --checkpoint RUN/fold-0/model_best.pt (from "
+        "the participant level needs a model: --checkpoint RUN/model_best.pt (from "
         "scvbench train) or --model frangi (needs no training)"
     )
 
@@ -224,6 +224,49 @@ def _check_model_dataset(out: Path, model: _Model, overwrite: bool) -> None:
         )
 
 
+def _reuse_derivatives(bids: Path, out: Path, labels: list[str], options: RunOptions) -> list[str]:
+    """Copy participants already derived alike in ``BIDS_DIR/derivatives/scvbench``.
+
+    ``scvbench derive`` may have run in the dataset before, from the same inputs with the same
+    settings: those participants are copied into ``OUTPUT_DIR/scvbench``; returns them. The
+    copies are what deriving them again would write; the MinIP sidecar, which marks a
+    participant complete, is copied last.
+    """
+    from scvbench.pipeline import (
+        LABELME_DIR,
+        PIPELINE,
+        QC_DIR,
+        Settings,
+        _outputs,
+        _state,
+        read_sidecar,
+    )
+
+    source = layout.derivative_dir(bids, PIPELINE)
+    target = out / PIPELINE
+    reused = []
+    for label in labels:
+        previous = read_sidecar(source, label)
+        if previous is None or read_sidecar(target, label) is not None:
+            continue
+        state = _state(bids, label, Settings(options.slab_mm, options.step_mm))
+        files = [source / rel for rel in _outputs(label).values()]
+        if any(previous.get(k) != v for k, v in state.items()) or not all(
+            f.is_file() for f in files
+        ):
+            continue
+        extra = [*(source / LABELME_DIR).glob(f"sub-{label}_minip-*.png")]
+        extra += [p for p in [source / QC_DIR / f"sub-{label}.html"] if p.is_file()]
+        sidecar = source / _outputs(label)["minip_json"]
+        for path in [*extra, *(f for f in files if f != sidecar), sidecar]:
+            copy = target / path.relative_to(source)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            with io.atomic_path(copy) as tmp:
+                shutil.copyfile(path, tmp)
+        reused.append(label)
+    return reused
+
+
 def _participant(options: RunOptions, report: RunReport) -> RunReport:
     from scvbench.pipeline import derive_dataset
 
@@ -257,6 +300,14 @@ def _participant(options: RunOptions, report: RunReport) -> RunReport:
         work = Path(tempfile.mkdtemp(prefix="scvbench-work-"))
     try:
         started = time.perf_counter()
+        if not options.overwrite:
+            reused = _reuse_derivatives(bids, out, [label for label, _ in todo], options)
+            if reused:
+                report.notes.append(
+                    f"{len(reused)} participant(s) derived before in "
+                    f"{bids / 'derivatives' / 'scvbench'} with the same inputs and settings: "
+                    "copied, not derived again"
+                )
         derived = derive_dataset(
             bids,
             [label for label, _ in todo],

@@ -909,7 +909,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     model.add_argument(
         "--checkpoint",
         type=Path,
-        help="a model trained by scvbench train (RUN/fold-0/model_best.pt)",
+        help="a model trained by scvbench train (RUN/model_best.pt)",
     )
     model.add_argument(
         "--model",

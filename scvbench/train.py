@@ -227,7 +227,7 @@ def untrained_state(model: str) -> dict:
         raise ScvbenchError(
             f"model {model!r} has trainable weights and no weights ship with scvbench: train it "
             f"(scvbench train BIDS_DIR --model {model} --out RUN) and pass --checkpoint "
-            "RUN/fold-0/model_best.pt; --model takes only models that need no training (frangi)"
+            "RUN/model_best.pt; --model takes only models that need no training (frangi)"
         )
     return {"config": config, "model": network.state_dict()}
 

@@ -182,3 +182,18 @@ def test_one_broken_participant_does_not_stop_the_others(derived, tmp_path, caps
     assert (out / f"sub-{good}.html").is_file() and (out / "logs" / f"sub-{good}.json").is_file()
     assert not (out / f"sub-{bad}.html").exists()
     assert not (out / "scvbench" / f"sub-{bad}").exists()
+
+
+def test_derivatives_already_in_the_dataset_are_copied_not_recomputed(derived, tmp_path, capsys):
+    bids, _, labels = derived
+    label = sorted(labels.values())[0]
+    out = tmp_path / "out"
+    args = ["run", str(bids), str(out), "participant", "--participant-label", label]
+    assert main([*args, "--model", "frangi", "--skip-bids-validation"]) == 0
+    assert "copied, not derived again" in capsys.readouterr().err
+    minip = f"sub-{label}/anat/sub-{label}_acq-swi_desc-minip_T2starw.nii.gz"
+    source = bids / "derivatives" / "scvbench" / minip
+    assert (out / "scvbench" / minip).read_bytes() == source.read_bytes()
+    assert (out / "scvbench" / "sourcedata" / "qc" / f"sub-{label}.html").is_file()
+    description = json.loads((out / "scvbench" / "dataset_description.json").read_text())
+    assert (out / "scvbench" / description["DatasetLinks"]["raw"]).resolve() == bids.resolve()

@@ -68,13 +68,17 @@ class RunOptions:
 
 @dataclass
 class RunReport:
-    """What a run did: participants processed, up to date, failed; plan lines; notes."""
+    """What a run did: participants processed, up to date, failed; plan lines; warnings.
+
+    ``reused``: participants whose derivatives were copied from ``BIDS_DIR/derivatives``.
+    """
 
     done: list[str] = field(default_factory=list)
     up_to_date: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     plan: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
@@ -302,12 +306,7 @@ def _participant(options: RunOptions, report: RunReport) -> RunReport:
         started = time.perf_counter()
         if not options.overwrite:
             reused = _reuse_derivatives(bids, out, [label for label, _ in todo], options)
-            if reused:
-                report.notes.append(
-                    f"{len(reused)} participant(s) derived before in "
-                    f"{bids / 'derivatives' / 'scvbench'} with the same inputs and settings: "
-                    "copied, not derived again"
-                )
+            report.reused = [f"sub-{label}" for label in reused]
         derived = derive_dataset(
             bids,
             [label for label, _ in todo],

@@ -836,6 +836,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for line in report.plan:
             print(f"  {line}")
         return 0
+    if report.reused:
+        print(
+            f"{len(report.reused)} participant(s) derived alike before in "
+            f"{args.bids_dir}/derivatives/scvbench: copied, not derived again"
+        )
     if args.analysis_level == "participant":
         print(
             f"participant level: {len(report.done)} done, {len(report.up_to_date)} up to date, "

@@ -197,3 +197,23 @@ def test_derivatives_already_in_the_dataset_are_copied_not_recomputed(derived, t
     assert (out / "scvbench" / "sourcedata" / "qc" / f"sub-{label}.html").is_file()
     description = json.loads((out / "scvbench" / "dataset_description.json").read_text())
     assert (out / "scvbench" / description["DatasetLinks"]["raw"]).resolve() == bids.resolve()
+
+
+def test_memory_limit_lowers_participants_at_once(derived):
+    from scvbench.app import RunOptions, RunReport, _workers, estimate_memory_gb
+
+    bids, _, labels = derived
+    ids = sorted(labels.values())
+    need = estimate_memory_gb(bids, ids[0])
+    assert 0.5 < need < 1.0  # 0.5 GB + 48 bytes per voxel of a tiny 160 x 160 x 56 SWI
+
+    def workers(mem_gb):
+        report = RunReport()
+        options = RunOptions(bids, bids.parent / "o", "participant", nprocs=4, mem_gb=mem_gb)
+        return _workers(options, bids, ids, report), report.notes
+
+    assert workers(None) == (4, [])
+    count, notes = workers(2.5 * need)
+    assert count == 2 and "allows 2 participant(s) at once" in notes[0]
+    count, notes = workers(0.5 * need)
+    assert count == 1 and "one at a time" in notes[0]

@@ -93,6 +93,15 @@ def test_rerun_skips_unchanged_participants_and_redoes_changed_ones(app_run, cap
         ).read_text()
     )
     assert mask["Threshold"] == 0.4
+    slab = ["--participant-label", ids[1], "--slab-mm", "10", "--skip-bids-validation"]
+    assert main([*args, *slab]) == 1
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert main([*args, *slab, "--overwrite"]) == 0
+    minip = out / "scvbench" / f"sub-{ids[1]}/anat/sub-{ids[1]}_acq-swi_desc-minip_T2starw.json"
+    assert json.loads(minip.read_text())["SlabThicknessMM"] == 10.0
+    group = ["run", str(raw), str(out), "group", "--participant-label", ids[0], "nobody"]
+    assert main(group) == 1
+    assert "sub-nobody has not finished the participant level" in capsys.readouterr().err
 
 
 def test_dry_run_writes_nothing(derived, tmp_path, capsys):

@@ -174,9 +174,9 @@ def _workers(options: RunOptions, bids: Path, labels: list[str], report: RunRepo
 
 def _inputs(bids: Path, label: str, model: _Model, options: RunOptions) -> dict:
     """Everything a participant's outputs depend on (compared on a re-run)."""
-    from scvbench.pipeline import Settings, _state
+    from scvbench.pipeline import Settings, derivation_state
 
-    state = _state(bids, label, Settings(options.slab_mm, options.step_mm))
+    state = derivation_state(bids, label, Settings(options.slab_mm, options.step_mm))
     return {
         "scvbench": __version__,
         "sources": state["SourceChecksums"],
@@ -188,7 +188,7 @@ def _inputs(bids: Path, label: str, model: _Model, options: RunOptions) -> dict:
     }
 
 
-def _outputs(label: str, model: str) -> list[str]:
+def _run_outputs(label: str, model: str) -> list[str]:
     return [
         f"scvbench/{DERIVATIVES['minip'].relpath(label)}",
         f"{model}/{DERIVATIVES['vein_mask'].relpath(label)}",
@@ -230,51 +230,8 @@ def _check_model_dataset(out: Path, model: _Model, overwrite: bool) -> None:
         )
 
 
-def _reuse_derivatives(bids: Path, out: Path, labels: list[str], options: RunOptions) -> list[str]:
-    """Copy participants already derived alike in ``BIDS_DIR/derivatives/scvbench``.
-
-    ``scvbench derive`` may have run in the dataset before, from the same inputs with the same
-    settings: those participants are copied into ``OUTPUT_DIR/scvbench``; returns them. The
-    copies are what deriving them again would write; the MinIP sidecar, which marks a
-    participant complete, is copied last.
-    """
-    from scvbench.pipeline import (
-        LABELME_DIR,
-        PIPELINE,
-        QC_DIR,
-        Settings,
-        _outputs,
-        _state,
-        read_sidecar,
-    )
-
-    source = layout.derivative_dir(bids, PIPELINE)
-    target = out / PIPELINE
-    reused = []
-    for label in labels:
-        previous = read_sidecar(source, label)
-        if previous is None or read_sidecar(target, label) is not None:
-            continue
-        state = _state(bids, label, Settings(options.slab_mm, options.step_mm))
-        files = [source / rel for rel in _outputs(label).values()]
-        if any(previous.get(k) != v for k, v in state.items()) or not all(
-            f.is_file() for f in files
-        ):
-            continue
-        extra = [*(source / LABELME_DIR).glob(f"sub-{label}_minip-*.png")]
-        extra += [p for p in [source / QC_DIR / f"sub-{label}.html"] if p.is_file()]
-        sidecar = source / _outputs(label)["minip_json"]
-        for path in [*extra, *(f for f in files if f != sidecar), sidecar]:
-            copy = target / path.relative_to(source)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            with io.atomic_path(copy) as tmp:
-                shutil.copyfile(path, tmp)
-        reused.append(label)
-    return reused
-
-
 def _participant(options: RunOptions, report: RunReport) -> RunReport:
-    from scvbench.pipeline import derive_dataset
+    from scvbench.pipeline import Settings, copy_derived, derive_dataset
 
     bids, out = _check_folders(options)
     labels = layout.find_participants(bids, options.participant_labels)
@@ -307,7 +264,13 @@ def _participant(options: RunOptions, report: RunReport) -> RunReport:
     try:
         started = time.perf_counter()
         if not options.overwrite:
-            reused = _reuse_derivatives(bids, out, [label for label, _ in todo], options)
+            reused = copy_derived(
+                bids,
+                layout.derivative_dir(bids, "scvbench"),
+                out / "scvbench",
+                [label for label, _ in todo],
+                Settings(options.slab_mm, options.step_mm),
+            )
             report.reused = [f"sub-{label}" for label in reused]
         derived = derive_dataset(
             bids,
@@ -373,7 +336,7 @@ def _segment_and_measure(
         {
             "participant_id": f"sub-{label}",
             "inputs": inputs,
-            "outputs": _outputs(label, model.name),
+            "outputs": _run_outputs(label, model.name),
             "seconds_segment_measure_report": seconds,
         },
     )

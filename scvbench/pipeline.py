@@ -43,6 +43,9 @@ __all__ = [
     "PIPELINE",
     "QC_DIR",
     "DeriveReport",
+    "Settings",
+    "copy_derived",
+    "derivation_state",
     "derive_dataset",
     "derive_participant",
     "load_canonical",
@@ -66,6 +69,7 @@ class Settings:
     slices: tuple[int, ...] | None = None
 
     def record(self) -> dict:
+        """The settings as recorded in the MinIP sidecar (``Parameters``)."""
         return {"slab_mm": float(self.slab_mm), "step_mm": float(self.step_mm)}
 
 
@@ -135,7 +139,8 @@ def read_sidecar(deriv: Path, label: str) -> dict | None:
         return None
 
 
-def _state(bids_dir: Path, label: str, settings: Settings) -> dict:
+def derivation_state(bids_dir: Path, label: str, settings: Settings) -> dict:
+    """What a participant's derivatives depend on: the settings and the raw files' SHA-256."""
     inputs = _inputs(bids_dir, label)
     checksums = {
         layout.bids_uri(path.relative_to(bids_dir).as_posix()): layout.sha256(path)
@@ -194,7 +199,7 @@ def derive_participant(
 ) -> dict:
     """Compute every derivative of one participant into ``staging``; return the MinIP sidecar."""
     inputs = _inputs(bids_dir, label)
-    state = _state(bids_dir, label, settings)
+    state = derivation_state(bids_dir, label, settings)
     source, affine = load_canonical(inputs["projection"])
     if inputs["mask"] == inputs["projection"]:
         magnitude = source
@@ -330,19 +335,55 @@ def _job(
     return label
 
 
+def _complete(deriv: Path, label: str) -> dict | None:
+    """The MinIP sidecar of ``label`` when every derived file of it is in ``deriv``."""
+    previous = read_sidecar(deriv, label)
+    if previous is None or not all((deriv / rel).is_file() for rel in _outputs(label).values()):
+        return None
+    return previous
+
+
+def copy_derived(
+    bids_dir: Path, source: Path, target: Path, labels: list[str], settings: Settings
+) -> list[str]:
+    """Copy participants that ``source`` holds derived from the same inputs and settings.
+
+    ``source`` and ``target`` are ``scvbench`` derivative datasets of ``bids_dir`` (a dataset's
+    own ``derivatives/scvbench``, a BIDS-App's output); participants ``target`` lacks are copied
+    when ``source`` has them up to date: what deriving them again would write, the MinIP
+    sidecar (which marks a participant complete) last. Returns the labels copied.
+    """
+    copied = []
+    for label in labels:
+        previous = _complete(source, label)
+        if previous is None or read_sidecar(target, label) is not None:
+            continue
+        state = derivation_state(bids_dir, label, settings)
+        if any(previous.get(key) != value for key, value in state.items()):
+            continue
+        files = [source / rel for rel in _outputs(label).values()]
+        sidecar = source / _outputs(label)["minip_json"]
+        extra = sorted((source / LABELME_DIR).glob(f"sub-{label}_minip-*.png"))
+        extra += [p for p in [source / QC_DIR / f"sub-{label}.html"] if p.is_file()]
+        for path in [*extra, *(f for f in files if f != sidecar), sidecar]:
+            copy = target / path.relative_to(source)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            with io.atomic_path(copy) as tmp:
+                shutil.copyfile(path, tmp)
+        copied.append(label)
+    return copied
+
+
 def _plan(
     bids_dir: Path, deriv: Path, labels: list[str], settings: Settings, overwrite: bool
 ) -> tuple[list[str], list[str]]:
     todo, current, stale = [], [], []
     for label in labels:
-        previous = read_sidecar(deriv, label)
-        complete = previous is not None and all(
-            (deriv / rel).is_file() for rel in _outputs(label).values()
-        )
-        if overwrite or not complete:
+        previous = _complete(deriv, label)
+        if overwrite or previous is None:
             todo.append(label)
             continue
-        state = _state(bids_dir, label, settings)
+        state = derivation_state(bids_dir, label, settings)
         same = all(previous.get(key) == value for key, value in state.items())
         manual_kept = settings.slices is None or (
             previous.get("AnalysisSlicesMethod") == "manual"

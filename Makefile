@@ -78,7 +78,7 @@ browser:
 
 # Debian's SLURM daemons, for the test that runs `scvbench slurm` scripts on a local cluster.
 slurm:
-	@command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 || \
+	@PATH="$$PATH:/usr/sbin" command -v slurmctld >/dev/null 2>&1 && command -v sbatch >/dev/null 2>&1 || \
 		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 		--no-install-recommends slurmctld slurmd slurm-client >/dev/null) || \
 		echo "SLURM could not be installed (needs root and Debian's apt): its test is skipped"

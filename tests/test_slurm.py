@@ -66,8 +66,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     """A running one-node SLURM cluster; yields the environment its clients need."""
-    daemons = [shutil.which(n) for n in ("slurmctld", "slurmd", "sbatch", "squeue")]
-    if not all(daemons):
+    search = f"{os.environ.get('PATH', '')}{os.pathsep}/usr/sbin{os.pathsep}/usr/bin"
+    slurmctld, slurmd = (shutil.which(n, path=search) for n in ("slurmctld", "slurmd"))
+    if not all([slurmctld, slurmd, shutil.which("sbatch"), shutil.which("squeue")]):
         pytest.skip("SLURM (Debian's slurmctld, slurmd, slurm-client) is not installed")
     if os.geteuid() != 0:
         pytest.skip("slurmd must start as root")
@@ -107,8 +108,8 @@ def slurm(tmp_path_factory):
         )
     )
     env = {**os.environ, "SLURM_CONF": str(conf)}
-    subprocess.run(["slurmctld", "-f", str(conf)], env=env, check=True)
-    subprocess.run(["slurmd", "-f", str(conf)], env=env, check=True)
+    subprocess.run([slurmctld, "-f", str(conf)], env=env, check=True)
+    subprocess.run([slurmd, "-f", str(conf)], env=env, check=True)
     try:
         for _ in range(60):
             state = subprocess.run(

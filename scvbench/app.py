@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("participant", "group")
 LOGS = "logs"
-GROUP = "group"
 GROUP_REPORT = "group_report.html"
 
 
@@ -97,19 +96,6 @@ def _check_folders(options: RunOptions) -> tuple[Path, Path]:
     if out.exists() and not out.is_dir():
         raise ScvbenchError(f"{options.output_dir}: exists and is not a folder")
     return bids, out
-
-
-def _validate(bids: Path) -> None:
-    from scvbench.convert.validate import validate
-
-    result = validate(bids)
-    if not result.valid:
-        shown = "; ".join(f"{code} {where}" for code, where in result.errors[:5])
-        more = f" and {len(result.errors) - 5} more" if len(result.errors) > 5 else ""
-        raise ScvbenchError(
-            f"{bids}: the BIDS validator found {len(result.errors)} error(s): {shown}{more}; fix "
-            "the dataset or pass --skip-bids-validation"
-        )
 
 
 @dataclass(frozen=True)
@@ -254,7 +240,9 @@ def _participant(options: RunOptions, report: RunReport) -> RunReport:
     if options.dry_run or not todo:
         return report
     if not options.skip_bids_validation:
-        _validate(bids)
+        from scvbench.convert.validate import require_valid
+
+        require_valid(bids)
     _check_model_dataset(out, model, options.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(options.work_dir) if options.work_dir else None
@@ -383,6 +371,7 @@ def _group(options: RunOptions, report: RunReport) -> RunReport:
     import pandas as pd
 
     from scvbench.morph import GROUP_FILE, morph_participant, write_table
+    from scvbench.report.run import GROUP_DIR, group_report
     from scvbench.splits import SPLITS_FILE
 
     bids, out = _check_folders(options)
@@ -411,9 +400,10 @@ def _group(options: RunOptions, report: RunReport) -> RunReport:
     split = "test" if (bids / SPLITS_FILE).is_file() else "all"
     report.plan = [
         f"group morphometry of {len(labels)} participant(s) ({name}) -> {model_dir / GROUP_FILE}",
-        f"statistics -> {out / GROUP / 'stats'}"
+        f"statistics -> {out / GROUP_DIR / 'stats'}"
         + ("" if phenotype.is_file() else " (no phenotype/fazekas.tsv: sex comparisons only)"),
-        f"evaluation against the reference masks ({split} split) -> {out / GROUP / 'evaluation'}"
+        f"evaluation against the reference masks ({split} split) -> "
+        f"{out / GROUP_DIR / 'evaluation'}"
         if has_references
         else "no evaluation: the dataset has no reference masks (derivatives/annotations)",
         f"group report -> {out / GROUP_REPORT}",
@@ -434,7 +424,7 @@ def _group(options: RunOptions, report: RunReport) -> RunReport:
         stats = run_stats(
             model_dir / GROUP_FILE,
             bids / "participants.tsv",
-            out / GROUP / "stats",
+            out / GROUP_DIR / "stats",
             phenotype if phenotype.is_file() else None,
         )
     except ScvbenchError as err:
@@ -452,12 +442,10 @@ def _group(options: RunOptions, report: RunReport) -> RunReport:
 
         try:
             evaluation = evaluate(
-                model_dir, bids, out / GROUP / "evaluation", split=split, derivatives=out
+                model_dir, bids, out / GROUP_DIR / "evaluation", split=split, derivatives=out
             )
         except ScvbenchError as err:
             report.notes.append(f"evaluation not run: {err}")
-    from scvbench.report.run import group_report
-
     report.outputs = {
         "group_report": group_report(
             bids, out, name, identity, table, stats, evaluation, report.notes

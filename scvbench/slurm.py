@@ -149,9 +149,9 @@ def write_scripts(options: SlurmOptions) -> dict[str, Path]:
     bids, out = Path(options.bids_dir).resolve(), Path(options.output_dir).resolve()
     labels = layout.find_participants(bids, options.participant_labels)
     if not options.skip_validation:
-        from scvbench.app import _validate
+        from scvbench.convert.validate import require_valid
 
-        _validate(bids)
+        require_valid(bids)
     scripts = Path(options.script_dir or out / "slurm").resolve()
     out.mkdir(parents=True, exist_ok=True)
     (scripts / "logs").mkdir(parents=True, exist_ok=True)

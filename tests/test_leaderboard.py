@@ -11,6 +11,7 @@ import pytest
 from scvbench.cli import main
 from scvbench.errors import ScvbenchError
 from scvbench.leaderboard import add_entry, build, load_entries, rank
+from scvbench.metrics import SCORES
 
 
 def _results(folder, name, dice_level, rng, split="test", data="d" * 64, splits="s" * 64):
@@ -42,18 +43,7 @@ def _results(folder, name, dice_level, rng, split="test", data="d" * 64, splits=
             "ci_low": float(cases[m].mean()) - 0.01,
             "ci_high": float(cases[m].mean()) + 0.01,
         }
-        for m in (
-            "accuracy",
-            "dice",
-            "iou",
-            "cldice",
-            "precision",
-            "recall",
-            "hd95_mm",
-            "assd_mm",
-            "betti0_error",
-            "count_error",
-        )
+        for m in SCORES
     }
     icc = {"icc_a1": dice_level, "icc_c1": dice_level, "bias": 0.0}
     results = {

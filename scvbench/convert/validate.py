@@ -11,7 +11,7 @@ from pathlib import Path
 
 from scvbench.errors import ScvbenchError
 
-__all__ = ["ValidationResult", "validate"]
+__all__ = ["ValidationResult", "require_valid", "validate"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +68,15 @@ def validate(bids_dir: str | Path, recursive: bool = False) -> ValidationResult:
         (i.get("code", ""), i.get("location", "")) for i in issues if i.get("severity") == "warning"
     ]
     return ValidationResult(run.returncode, errors, warnings, expected)
+
+
+def require_valid(bids_dir: str | Path) -> None:
+    """Raise one error listing the validator's first errors unless ``bids_dir`` is valid."""
+    result = validate(bids_dir)
+    if not result.valid:
+        shown = "; ".join(f"{code} {where}" for code, where in result.errors[:5])
+        more = f" and {len(result.errors) - 5} more" if len(result.errors) > 5 else ""
+        raise ScvbenchError(
+            f"{bids_dir}: the BIDS validator found {len(result.errors)} error(s): {shown}{more}; "
+            "fix the dataset or pass --skip-bids-validation"
+        )

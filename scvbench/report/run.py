@@ -23,6 +23,8 @@ from scvbench.report.qc import RATER_COLOURS, _panel, _png, rater_masks
 __all__ = ["group_report", "participant_report"]
 
 MODEL_COLOUR = "#ff33cc"
+#: The group level's folder in ``OUTPUT_DIR`` (statistics and evaluation).
+GROUP_DIR = "group"
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1150px;color:#222}
@@ -324,6 +326,3 @@ def group_report(
     path = out / "group_report.html"
     io.write_text(path, _page("scvbench group report", body))
     return path
-
-
-GROUP_DIR = "group"

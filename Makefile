@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/scvbench synth $(DEMO_DIR)/sourcedata --preset demo --seed 0 --nprocs $(NPROCS) --force
-	$(BIN)/python -m scvbench.synth.preview $(DEMO_DIR)/sourcedata $(DEMO_DIR)/synth_minip.png
+	$(BIN)/python -m scvbench.steps.synth.preview $(DEMO_DIR)/sourcedata $(DEMO_DIR)/synth_minip.png
 	$(BIN)/scvbench convert $(DEMO_DIR)/sourcedata/dicom $(DEMO_DIR)/bids \
 		--demographics $(DEMO_DIR)/sourcedata/demographics.csv \
 		--fazekas $(DEMO_DIR)/sourcedata/fazekas.csv \
@@ -85,7 +85,7 @@ slurm:
 
 # The baselines' cards from real runs on the demo cohort (run `make demo` first).
 baselines: $(STAMP)
-	$(BIN)/python -m scvbench.baselines $(DEMO_DIR)/bids $(DEMO_DIR)/runs \
+	$(BIN)/python -m scvbench.steps.baselines $(DEMO_DIR)/bids $(DEMO_DIR)/runs \
 		frangi unet attention_unet deeplabv3plus --fold 0 --recipe cpu
 
 bench: $(STAMP)
@@ -96,7 +96,7 @@ lint: $(STAMP)
 
 figure: $(STAMP)
 	$(BIN)/scvbench synth $(DEMO_DIR)/figure --preset paper --subjects 1 --seed 3 --force
-	$(BIN)/python -m scvbench.synth.preview $(DEMO_DIR)/figure docs/synth_minip.png
+	$(BIN)/python -m scvbench.steps.synth.preview $(DEMO_DIR)/figure docs/synth_minip.png
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

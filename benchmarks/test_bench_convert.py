@@ -13,8 +13,8 @@ import subprocess
 import dcm2niix
 import pytest
 
-from scvbench.convert.run import convert_dataset, plan
-from scvbench.synth import generate_cohort
+from scvbench.steps.convert.run import convert_dataset, plan
+from scvbench.steps.synth import generate_cohort
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from scvbench.splits import assignment_checksum
+from scvbench.steps.splits import assignment_checksum
 
 N_TEST, N_ASSOC, SHAPE, N_SLICES = 40, 164, (352, 352), 12
 SPACING = (0.55, 0.625)
@@ -126,7 +126,7 @@ def dataset(tmp_path_factory):
 
 
 def _full(root, submission, out):
-    from scvbench.evaluate import evaluate
+    from scvbench.steps.evaluate import evaluate
 
     test = evaluate(submission, root, out / "test", split="test", human_rater="rater2")
     association = evaluate(

@@ -1,6 +1,6 @@
 """Inference speed of each learned model on CPU: 512 x 512 slices per second.
 
-``scvbench`` = :func:`scvbench.predict.predict_slices` (``torch.inference_mode()``, the default
+``scvbench`` = :func:`scvbench.steps.predict.predict_slices` (``torch.inference_mode()``, the default
 batch size: 1 slice on a CPU, where batches of 8 ran 1.3-2x slower per slice; the faster of the
 contiguous and channels-last layouts, timed once per model; the slice fitted to the network
 size and the probabilities brought back to the image grid); ``plain`` = a plain loop:
@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from scvbench.models import create_model
-from scvbench.predict import predict_slices
-from scvbench.train import RECIPES
+from scvbench.steps.predict import predict_slices
+from scvbench.steps.train import RECIPES
 
 LEARNED = ["deeplabv3plus", "unet", "attention_unet"]
 N = 8

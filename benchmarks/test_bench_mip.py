@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from scvbench.mip import SlabWindow, minimum_intensity_projection
+from scvbench.core.mip import SlabWindow, minimum_intensity_projection
 
 WINDOW = SlabWindow(20, 1)
 

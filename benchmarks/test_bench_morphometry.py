@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from scvbench.morphometry import measure
+from scvbench.core.morphometry import measure
 
 
 @pytest.fixture(scope="module")

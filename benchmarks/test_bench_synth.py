@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from scvbench.synth.anatomy import load_template
-from scvbench.synth.cohort import draw_cohort
-from scvbench.synth.presets import PRESETS
-from scvbench.synth.subject import SynthSettings, synthesize_subject
+from scvbench.steps.synth.anatomy import load_template
+from scvbench.steps.synth.cohort import draw_cohort
+from scvbench.steps.synth.presets import PRESETS
+from scvbench.steps.synth.subject import SynthSettings, synthesize_subject
 
 
 @pytest.mark.parametrize("preset", ["tiny", "demo", "paper"])

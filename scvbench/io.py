@@ -14,13 +14,17 @@ from typing import Any
 
 import numpy as np
 
+from scvbench.errors import ScvbenchError
+
 __all__ = [
     "atomic_path",
     "dumps_json",
+    "load_canonical",
     "replace_directory",
     "save_nifti",
     "write_bytes",
     "write_json",
+    "write_png",
     "write_text",
 ]
 
@@ -129,3 +133,31 @@ def move_file(source: Path, target: Path) -> None:
         with atomic_path(target) as tmp:
             shutil.copyfile(source, tmp)
         os.unlink(source)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write an 8-bit grayscale PNG atomically."""
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(image), mode="L").save(tmp, format="PNG")
+
+
+def load_canonical(path: Path):
+    """Load a NIfTI image reoriented to RAS+ voxel order, or raise one error naming the file."""
+    import nibabel as nib
+
+    try:
+        image = nib.as_closest_canonical(nib.load(str(path)))
+        data = np.asanyarray(image.dataobj)
+    except Exception as err:  # nibabel raises many types for damaged files
+        raise ScvbenchError(
+            f"{path}: cannot read this NIfTI image ({err}); re-run scvbench convert for it"
+        ) from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ScvbenchError(f"{path}: expected a 3-D image, got shape {data.shape}")
+    if min(data.shape) < 2:
+        raise ScvbenchError(f"{path}: image of shape {data.shape} is too small")
+    return data, image.affine

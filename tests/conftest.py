@@ -18,7 +18,7 @@ TINY_SUBJECTS = 4
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory):
     """A 4-subject tiny cohort (2 development, 2 association), generated with 2 processes."""
-    from scvbench.synth import generate_cohort
+    from scvbench.steps.synth import generate_cohort
 
     out = tmp_path_factory.mktemp("cohort") / "tiny"
     generate_cohort(

@@ -52,7 +52,7 @@ def test_participant_level_writes_every_output_and_leaves_the_dataset_alone(app_
 
 
 def test_outputs_pass_the_bids_validator(app_run):
-    from scvbench.convert.validate import validate
+    from scvbench.steps.convert.validate import validate
 
     _, out, *_ = app_run
     for dataset in ("scvbench", "frangi"):
@@ -209,7 +209,7 @@ def test_derivatives_already_in_the_dataset_are_copied_not_recomputed(derived, t
 
 
 def test_memory_limit_lowers_participants_at_once(derived):
-    from scvbench.app import RunOptions, RunReport, _workers, estimate_memory_gb
+    from scvbench.app.run import RunOptions, RunReport, _workers, estimate_memory_gb
 
     bids, _, labels = derived
     ids = sorted(labels.values())

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scvbench.association import PUBLISHED, compare, reproduction
+from scvbench.core.association import PUBLISHED, compare, reproduction
 
 
 def _cohort(seed=0, n=60, effect=0.15):

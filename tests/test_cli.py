@@ -96,7 +96,7 @@ def test_synth_end_to_end_rerun_and_force(tmp_path, capsys):
 
 
 def test_a_failure_leaves_no_partial_output(tmp_path, monkeypatch):
-    from scvbench.synth import cohort_writer
+    from scvbench.steps.synth import cohort_writer
 
     calls = {"n": 0}
     real = cohort_writer.synthesize_subject

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 
 from scvbench.cli import main
-from scvbench.convert.validate import validate
+from scvbench.steps.convert.validate import validate
 
 
 def _full_convert(cohort, bids, key):
@@ -274,7 +274,7 @@ def test_truncated_and_foreign_files_are_listed(tiny_cohort, tmp_path, capsys):
 def test_a_run_killed_midway_is_completed_by_the_next(tiny_cohort, tmp_path, monkeypatch):
     import shutil
 
-    from scvbench.convert import run as convert_run
+    from scvbench.steps.convert import run as convert_run
 
     dicom = _one_patient(tiny_cohort, tmp_path)
     shutil.copytree(tiny_cohort / "dicom" / "PA0002", dicom / "PA0002")

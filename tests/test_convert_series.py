@@ -9,7 +9,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from scvbench.bids.spec import filename, get_kind
-from scvbench.convert.series import BUILTIN_RULES, Rule, SeriesInfo, classify, find_series
+from scvbench.steps.convert.series import BUILTIN_RULES, Rule, SeriesInfo, classify, find_series
 
 
 def _series(description="", protocol="", image_type=(), manufacturer="SIEMENS", modality="MR"):

@@ -13,10 +13,10 @@ from PIL import Image
 from scipy import ndimage
 from skimage import measure
 
-from scvbench.annotations import from_display, to_display, window_to_uint8
 from scvbench.bids.spec import DERIVATIVES, RAW
 from scvbench.cli import main
-from scvbench.convert.validate import validate
+from scvbench.core.display import from_display, to_display, window_to_uint8
+from scvbench.steps.convert.validate import validate
 
 SWI = RAW["swi"]
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from scvbench.cli import main
+from scvbench.core.metrics import SCORES
 from scvbench.errors import ScvbenchError
-from scvbench.leaderboard import add_entry, build, load_entries, rank
-from scvbench.metrics import SCORES
+from scvbench.steps.leaderboard import add_entry, build, load_entries, rank
 
 
 def _results(folder, name, dice_level, rng, split="test", data="d" * 64, splits="s" * 64):

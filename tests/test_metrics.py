@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from scvbench.metrics import SCORES, segmentation_scores, worst_case
+from scvbench.core.metrics import SCORES, segmentation_scores, worst_case
 
 
 def _vessels(shape=(96, 96)):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from scvbench.mip import (
+from scvbench.core.mip import (
     SlabWindow,
     maximum_intensity_projection,
     minimum_intensity_projection,

@@ -11,8 +11,8 @@ import pytest
 
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.cli import main
-from scvbench.convert.validate import validate
-from scvbench.morph import GROUP_FILE, MORPH_COLUMNS
+from scvbench.steps.convert.validate import validate
+from scvbench.steps.morph import GROUP_FILE, MORPH_COLUMNS
 
 
 def _bar_mask(tmp_path, name="mask.nii.gz", zooms=(0.5, 0.25, 1.0), dtype=np.uint8, value=1):

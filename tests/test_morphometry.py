@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from skimage.draw import circle_perimeter, line
 
-from scvbench.morphometry import VESSEL_COLUMNS, measure, summarize
+from scvbench.core.morphometry import VESSEL_COLUMNS, measure, summarize
 
 
 def test_straight_horizontal_line_has_exact_length_and_tortuosity_one():
@@ -126,7 +126,7 @@ def test_vessels_at_the_image_edge_or_hemisphere_border_are_flagged_and_kept():
 
 
 def test_measure_slices_adds_the_slice_and_checks_shapes():
-    from scvbench.morphometry import measure_slices
+    from scvbench.core.morphometry import measure_slices
 
     volume = np.zeros((10, 12, 4), bool)
     volume[5, 2:10, 1] = True
@@ -144,7 +144,7 @@ def test_compiled_thinning_is_skimages_thin():
     from scipy import ndimage
     from skimage.morphology import thin as skimage_thin
 
-    from scvbench.morphometry import thin
+    from scvbench.core.morphometry import thin
 
     rng = np.random.default_rng(5)
     for _ in range(20):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from scvbench.morphometry import measure
+from scvbench.core.morphometry import measure
 
 
 def draw(curve_mm, width_mm, shape, spacing):
@@ -135,7 +135,7 @@ def test_branched_skeleton_graph_is_skans():
     """A Y of three 3-pixel arms: skeleton length and junctions as skan on the same skeleton."""
     from skan import Skeleton, summarize
 
-    from scvbench.morphometry import thin
+    from scvbench.core.morphometry import thin
 
     spacing = (0.55, 0.55)
     mask = np.zeros((160, 160), bool)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scvbench.morphometry import measure
-from scvbench.stats import icc
-from scvbench.synth import generate_cohort
-from scvbench.synth.subject import DIAMETER_MEASUREMENT_BIAS_MM, TORTUOSITY_MEASUREMENT_BIAS
+from scvbench.core.morphometry import measure
+from scvbench.core.stats import icc
+from scvbench.steps.synth import generate_cohort
+from scvbench.steps.synth.subject import DIAMETER_MEASUREMENT_BIAS_MM, TORTUOSITY_MEASUREMENT_BIAS
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from scvbench.cli import main
 from scvbench.errors import ScvbenchError
-from scvbench.splits import SPLITS_FILE, assignment_checksum, load_splits, make_splits
+from scvbench.steps.splits import SPLITS_FILE, assignment_checksum, load_splits, make_splits
 
 
 def _dataset(root, n_dev=40, n_assoc=10, seed=0, cohort_column=False):

@@ -10,8 +10,8 @@ import pytest
 from scipy import stats as sps
 
 from scvbench.cli import main
-from scvbench.stats import describe, logistic, mann_whitney, normality, run_study
-from scvbench.synth.cohort import draw_cohort
+from scvbench.core.stats import describe, logistic, mann_whitney, normality, run_study
+from scvbench.steps.synth.cohort import draw_cohort
 
 
 def test_mann_whitney_matches_r_and_scipy():

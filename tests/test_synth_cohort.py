@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
-from scvbench.synth.cohort import SplitNormal, draw_cohort, role_counts
+from scvbench.steps.synth.cohort import SplitNormal, draw_cohort, role_counts
 
 
 def test_paper_sized_cohort_has_the_study_structure():

@@ -13,8 +13,8 @@ import pydicom
 import pytest
 from skimage.draw import polygon as draw_polygon
 
-from scvbench.mip import minimum_intensity_projection, slab_window
-from scvbench.morphometry import measure, summarize
+from scvbench.core.mip import minimum_intensity_projection, slab_window
+from scvbench.core.morphometry import measure, summarize
 
 SERIES = {
     "SE0003": "t2_tirm_tra_dark-fluid_5mm",
@@ -211,7 +211,7 @@ def test_analysis_slice_count_matches_the_designed_veins(tiny_cohort, manifest):
 
 
 def test_minip_of_the_delivered_swi_shows_dark_veins(tiny_cohort, manifest):
-    from scvbench.synth.preview import load_series
+    from scvbench.steps.synth.preview import load_series
 
     for subject in manifest["subjects"]:
         pid = subject["patient_id"]
@@ -274,7 +274,7 @@ def _tree_digest(folder):
 
 
 def test_same_seed_gives_byte_identical_output_whatever_nprocs(tmp_path):
-    from scvbench.synth import generate_cohort
+    from scvbench.steps.synth import generate_cohort
 
     a = generate_cohort(tmp_path / "a", preset="tiny", n_subjects=2, seed=11, progress=False)
     b = generate_cohort(
@@ -328,7 +328,7 @@ def test_heads_are_rotated_and_shifted_and_slabs_oblique(converted, tiny_cohort,
 
 
 def test_phase_carries_the_field_of_paramagnetic_veins(converted, tiny_cohort, manifest):
-    from scvbench.synth.render import swi_from_complex
+    from scvbench.steps.synth.render import swi_from_complex
 
     for subject in manifest["subjects"]:
         pid = subject["patient_id"]
@@ -366,7 +366,7 @@ def test_flair_shows_the_drawn_lesions(converted, tiny_cohort, manifest):
 def test_preview_picture_is_made_from_the_dicom_files(tiny_cohort, tmp_path):
     from PIL import Image
 
-    from scvbench.synth import preview
+    from scvbench.steps.synth import preview
 
     out = tmp_path / "preview.png"
     assert preview.main([str(tiny_cohort), str(out)]) == 0

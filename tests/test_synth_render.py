@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from scvbench.synth.geometry import HeadPose, ScannerGrid
-from scvbench.synth.render import TubeRaster, dipole_field_ppm, swi_from_complex
-from scvbench.synth.veins import sinuous_curve
+from scvbench.steps.synth.geometry import HeadPose, ScannerGrid
+from scvbench.steps.synth.render import TubeRaster, dipole_field_ppm, swi_from_complex
+from scvbench.steps.synth.veins import sinuous_curve
 
 
 def test_dipole_field_of_a_magnetised_sphere():

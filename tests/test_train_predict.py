@@ -12,10 +12,10 @@ import torch
 
 from scvbench import io
 from scvbench.cli import main
-from scvbench.data import Fit, load_cases
 from scvbench.errors import ScvbenchError
-from scvbench.splits import assignment_checksum
-from scvbench.train import _arrays, _loss, load_checkpoint, resolve_config, train
+from scvbench.steps.data import Fit, load_cases
+from scvbench.steps.splits import assignment_checksum
+from scvbench.steps.train import _arrays, _loss, load_checkpoint, resolve_config, train
 
 SMALL = {"channels": [8, 16, 32, 64, 128]}
 
@@ -312,8 +312,8 @@ def test_ddp_with_two_processes_matches_one(derived, split_file, tmp_path):
 
 
 def test_baseline_record_from_a_real_run(derived, split_file, tmp_path):
-    """python -m scvbench.baselines: train, predict, evaluate the test split, write the card."""
-    from scvbench.baselines import record_baseline
+    """python -m scvbench.steps.baselines: train, predict, evaluate the test split, write the card."""
+    from scvbench.steps.baselines import record_baseline
 
     bids, _, _ = derived
     splits = json.loads(split_file.read_text())

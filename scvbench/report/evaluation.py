@@ -15,6 +15,7 @@ import html
 import numpy as np
 import pandas as pd
 
+from scvbench import __version__
 from scvbench.report.figures import png_bytes
 
 __all__ = ["GALLERY", "write_report"]
@@ -110,7 +111,6 @@ def _gallery(cases: pd.DataFrame, images: dict) -> str:
 
 def write_report(results: dict, cases: pd.DataFrame, pairs: pd.DataFrame, images: dict) -> str:
     """The report's HTML; ``images`` maps (participant, slice) to (MinIP, reference, prediction)."""
-    from scvbench import __version__
 
     seg = results["segmentation"]
     human = results.get("human_reference") or {}

@@ -18,7 +18,9 @@ import pandas as pd
 
 from scvbench import __version__, io
 from scvbench.bids.spec import DERIVATIVES
+from scvbench.report.figures import png_bytes
 from scvbench.report.qc import RATER_COLOURS, _panel, _png, rater_masks
+from scvbench.steps.stats import load_covariates
 
 __all__ = ["group_report", "participant_report"]
 
@@ -167,8 +169,6 @@ def _distributions(table: pd.DataFrame, groups: pd.Series | None) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from scvbench.report.figures import png_bytes
-
     measures = [("count", "count"), ("tortuosity", "tortuosity"), ("diameter_mm", "diameter (mm)")]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     rng = np.random.default_rng(0)
@@ -210,7 +210,6 @@ def group_report(
     notes: list[str],
 ) -> Path:
     """Write ``OUT/group_report.html``; returns its path."""
-    from scvbench.study import load_covariates
 
     ids = sorted(table["participant_id"].unique())
     phenotype = bids_dir / "phenotype" / "fazekas.tsv"

@@ -1,0 +1,144 @@
+"""Segmentation scores of one 2-D vein mask against a reference, inside the brain mask.
+
+Every score is defined for every input, never NaN; the conventions for empty masks are fixed
+here and documented in the README:
+
+- ``accuracy`` (the study's pixel accuracy), ``dice``, ``iou``, ``precision``, ``recall``:
+  over the brain's pixels. Both masks empty: 1 for all. Only one empty: Dice and IoU 0; the
+  precision of an empty prediction and the recall against an empty reference are 0.
+- ``cldice`` (Shit et al. 2021): 2 Tprec Tsens / (Tprec + Tsens) with Tprec = |S(P) & R| / |S(P)|
+  and Tsens = |S(R) & P| / |S(R)|, S the skeleton (``skimage.morphology.skeletonize``). Both
+  empty: 1; one empty: 0.
+- ``hd95_mm``: the 95th percentile Hausdorff distance between the masks' edges (pixels of the
+  mask with a background 4-neighbour, as MONAI's ``get_mask_edges``), the larger of the two
+  directed 95th percentiles, in mm from ``spacing``, as MONAI's ``compute_hausdorff_distance``
+  with ``percentile=95``. ``assd_mm``: the mean of all edge-to-edge distances of both
+  directions. Both empty: 0; one empty: the image diagonal in mm (:func:`worst_case`).
+- ``betti0_error``: |components(P) - components(R)|, 8-connected (Betti number 0).
+- ``count_error``: |vessels(P) - vessels(R)|, vessels as ``scvbench.core.morphometry`` counts them
+  (8-connected components of at least ``min_area_mm2``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["SCORES", "segmentation_scores", "worst_case"]
+
+#: Score names in the order of the tables.
+SCORES = (
+    "accuracy",
+    "dice",
+    "iou",
+    "cldice",
+    "precision",
+    "recall",
+    "hd95_mm",
+    "assd_mm",
+    "betti0_error",
+    "count_error",
+)
+
+_EIGHT = np.ones((3, 3), bool)
+_FOUR = ndimage.generate_binary_structure(2, 1)
+
+
+def _components(mask: np.ndarray, min_pixels: float = 0) -> int:
+    labels, count = ndimage.label(mask, structure=_EIGHT)
+    if min_pixels <= 1 or count == 0:
+        return int(count)
+    sizes = np.bincount(labels.ravel())[1:]
+    return int(np.count_nonzero(sizes >= min_pixels))
+
+
+def _edges(mask: np.ndarray) -> np.ndarray:
+    return mask & ~ndimage.binary_erosion(mask, structure=_FOUR, border_value=0)
+
+
+def _diagonal(shape, spacing) -> float:
+    return float(np.hypot(shape[0] * spacing[0], shape[1] * spacing[1]))
+
+
+def worst_case(reference: np.ndarray, spacing=(1.0, 1.0), min_area_mm2: float = 2.0) -> dict:
+    """The scores of a missing or unusable prediction for ``reference`` (fixed in advance)."""
+    reference = np.asarray(reference) > 0
+    spacing = tuple(np.broadcast_to(np.asarray(spacing, float), (2,)))
+    return {
+        "accuracy": 0.0,
+        "dice": 0.0,
+        "iou": 0.0,
+        "cldice": 0.0,
+        "precision": 0.0,
+        "recall": 0.0,
+        "hd95_mm": _diagonal(reference.shape, spacing),
+        "assd_mm": _diagonal(reference.shape, spacing),
+        "betti0_error": float(_components(reference)),
+        "count_error": float(_components(reference, min_area_mm2 / (spacing[0] * spacing[1]))),
+    }
+
+
+def _distances(a: np.ndarray, b: np.ndarray, spacing) -> np.ndarray:
+    """Distances (mm) from each edge pixel of ``a`` to the nearest edge pixel of ``b``."""
+    edt = ndimage.distance_transform_edt(~_edges(b), sampling=spacing)
+    return edt[_edges(a)]
+
+
+def segmentation_scores(
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    brain: np.ndarray | None = None,
+    spacing=(1.0, 1.0),
+    min_area_mm2: float = 2.0,
+) -> dict:
+    """The scores of :data:`SCORES` for one slice (see the module docstring).
+
+    Examples
+    --------
+    >>> ref = np.zeros((20, 20), bool); ref[5:15, 8:11] = True
+    >>> scores = segmentation_scores(ref, ref)
+    >>> scores["dice"], scores["hd95_mm"], scores["betti0_error"]
+    (1.0, 0.0, 0.0)
+    """
+    from skimage.morphology import skeletonize
+
+    prediction = np.asarray(prediction) > 0
+    reference = np.asarray(reference) > 0
+    if prediction.shape != reference.shape or prediction.ndim != 2:
+        raise ValueError(
+            f"prediction {prediction.shape} and reference {reference.shape} must be the same 2-D "
+            "shape"
+        )
+    spacing = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, float), (2,)))
+    inside = np.ones_like(reference) if brain is None else np.asarray(brain) > 0
+    p, r = prediction & inside, reference & inside
+    tp = float(np.count_nonzero(p & r))
+    fp = float(np.count_nonzero(p & ~r))
+    fn = float(np.count_nonzero(~p & r))
+    n = float(np.count_nonzero(inside))
+    tn = n - tp - fp - fn
+    p_any, r_any = tp + fp > 0, tp + fn > 0
+    out = {
+        "accuracy": (tp + tn) / n if n else 1.0,
+        "dice": 2 * tp / (2 * tp + fp + fn) if p_any or r_any else 1.0,
+        "iou": tp / (tp + fp + fn) if p_any or r_any else 1.0,
+        "precision": tp / (tp + fp) if p_any else (0.0 if r_any else 1.0),
+        "recall": tp / (tp + fn) if r_any else (0.0 if p_any else 1.0),
+    }
+    if p_any and r_any:
+        sp, sr = skeletonize(p), skeletonize(r)
+        tprec = np.count_nonzero(sp & r) / max(np.count_nonzero(sp), 1)
+        tsens = np.count_nonzero(sr & p) / max(np.count_nonzero(sr), 1)
+        out["cldice"] = 2 * tprec * tsens / (tprec + tsens) if tprec + tsens > 0 else 0.0
+        d_pr, d_rp = _distances(p, r, spacing), _distances(r, p, spacing)
+        out["hd95_mm"] = float(max(np.percentile(d_pr, 95), np.percentile(d_rp, 95)))
+        out["assd_mm"] = float(np.concatenate([d_pr, d_rp]).mean())
+    elif not p_any and not r_any:
+        out.update(cldice=1.0, hd95_mm=0.0, assd_mm=0.0)
+    else:
+        diagonal = _diagonal(reference.shape, spacing)
+        out.update(cldice=0.0, hd95_mm=diagonal, assd_mm=diagonal)
+    min_pixels = min_area_mm2 / (spacing[0] * spacing[1])
+    out["betti0_error"] = float(abs(_components(p) - _components(r)))
+    out["count_error"] = float(abs(_components(p, min_pixels) - _components(r, min_pixels)))
+    return {name: float(out[name]) for name in SCORES}

@@ -1,0 +1,101 @@
+"""One participant fan-out for every step: a process pool or a plain loop, one progress bar."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+__all__ = ["available_cpus", "map_participants", "worker_count"]
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_count(nprocs: int, n_items: int) -> int:
+    """Processes worth starting: no more than the items, and at least one.
+
+    Examples
+    --------
+    >>> worker_count(8, 3)
+    3
+    >>> worker_count(2, 0)
+    1
+    """
+    return max(1, min(int(nprocs), int(n_items)))
+
+
+def map_participants(
+    fn: Callable[[Item], Result],
+    items: Iterable[Item],
+    nprocs: int = 1,
+    desc: str = "",
+    unit: str = "participant",
+    progress: bool | None = None,
+    catch: tuple[type[BaseException], ...] = (),
+) -> Iterator[tuple[Item, Result | None, BaseException | None]]:
+    """Run ``fn`` on every item, in forked worker processes when ``nprocs > 1``.
+
+    Parameters
+    ----------
+    fn : callable
+        A picklable function of one item (a module-level function or a ``functools.partial``).
+    items : iterable
+        The work, one item a participant (or subject).
+    nprocs : int
+        Processes at most; one process (a plain loop, no pool) when 1 or a single item.
+    desc, unit : str
+        The progress bar's label and unit.
+    progress : bool or None
+        Show the bar (True), hide it (False), or show it only on a terminal (None).
+    catch : tuple of exception types
+        Failures of these types are yielded as the item's error, so that one participant's
+        failure does not stop the others; any other exception propagates.
+
+    Returns
+    -------
+    iterator of (item, result, error)
+        In completion order; ``result`` is None when ``error`` is set.
+    """
+    from tqdm.auto import tqdm  # tqdm.auto picks the notebook bar; imported where it is drawn
+
+    todo = list(items)
+    workers = worker_count(nprocs, len(todo))
+    bar = tqdm(total=len(todo), desc=desc, unit=unit, disable=None if progress is None else not progress)
+    try:
+        if workers == 1:
+            for item in todo:
+                try:
+                    result = fn(item)
+                except catch as err:
+                    yield item, None, err
+                else:
+                    yield item, result, None
+                bar.update()
+            return
+        context = multiprocessing.get_context("fork")  # workers share what was loaded before
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(fn, item): item for item in todo}
+            for future in cf.as_completed(futures):
+                try:
+                    result = future.result()
+                except catch as err:
+                    yield futures[future], None, err
+                else:
+                    yield futures[future], result, None
+                bar.update()
+    finally:
+        bar.close()

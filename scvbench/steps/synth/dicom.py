@@ -1,0 +1,216 @@
+"""Write a volume as a Siemens-like DICOM series, one file per slice, as a scanner exports it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+from scvbench.steps.synth.geometry import ScannerGrid
+
+__all__ = ["SeriesSpec", "StudyInfo", "uid", "write_series"]
+
+#: An organisation root for the deterministic UIDs of synthetic data (pydicom's root).
+UID_ROOT = "1.2.826.0.1.3680043.8.498."
+
+
+def uid(*parts: object) -> str:
+    """A deterministic DICOM UID from ``parts`` (same parts, same UID)."""
+    return generate_uid(prefix=UID_ROOT, entropy_srcs=[str(p) for p in parts])
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """Patient and study attributes shared by every series of one visit (realistic fake PHI)."""
+
+    patient_name: str
+    patient_id: str
+    birth_date: str
+    sex: str
+    age: int
+    weight_kg: int
+    study_date: str
+    study_time: str
+    accession: str
+    institution: str
+    institution_address: str
+    station: str
+    referring_physician: str
+    operator: str
+    study_uid: str
+    frame_of_reference_uid: str
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """Acquisition attributes of one series."""
+
+    number: int
+    description: str
+    protocol: str
+    image_type: tuple[str, ...]
+    sequence_name: str
+    scanning_sequence: str
+    sequence_variant: str
+    acquisition_type: str  # "2D" or "3D"
+    repetition_time: float
+    echo_time: float
+    flip_angle: float
+    inversion_time: float | None = None
+    rescale: tuple[float, float] | None = None  # (slope, intercept)
+    window: tuple[float, float] = (1200.0, 2400.0)
+    time_offset_s: int = 0
+    phase_direction: str = "ROW"
+    bandwidth: float = 120.0
+
+
+def _time_plus(hhmmss: str, seconds: int) -> str:
+    h, m, s = int(hhmmss[:2]), int(hhmmss[2:4]), int(hhmmss[4:6])
+    total = h * 3600 + m * 60 + s + seconds
+    return f"{total // 3600 % 24:02d}{total // 60 % 60:02d}{total % 60:02d}.000000"
+
+
+def write_series(
+    folder: Path,
+    volume: np.ndarray,
+    grid: ScannerGrid,
+    study: StudyInfo,
+    series: SeriesSpec,
+) -> list[Path]:
+    """Write ``volume`` (uint16, shape ``grid.shape`` = columns x rows x slices) to ``folder``.
+
+    Files are named ``IM0001`` ... (no extension) and carry full geometry (ImagePositionPatient,
+    ImageOrientationPatient, PixelSpacing, SliceThickness, SpacingBetweenSlices, SliceLocation).
+    """
+    if volume.shape != grid.shape:
+        raise ValueError(f"volume shape {volume.shape} does not match grid {grid.shape}")
+    folder.mkdir(parents=True, exist_ok=True)
+    positions = grid.slice_positions()
+    orientation = grid.orientation()
+    normal = grid.axes[2]
+    series_uid = uid(study.study_uid, "series", series.number)
+    series_time = _time_plus(study.study_time, series.time_offset_s)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = UID_ROOT + "1"
+    meta.ImplementationVersionName = "SCVBENCH_SYNTH"
+    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
+    _fill_series(ds, grid, study, series, series_uid, series_time, orientation)
+    # One dataset per series, updated per slice: only these elements differ between files.
+    paths = []
+    for k in range(grid.shape[2]):
+        sop_uid = uid(series_uid, k)
+        path = folder / f"IM{k + 1:04d}"
+        meta.MediaStorageSOPInstanceUID = sop_uid
+        ds.SOPInstanceUID = sop_uid
+        ds.InstanceNumber = k + 1
+        ds.ImagePositionPatient = [f"{v:.6f}" for v in positions[k]]
+        ds.SliceLocation = f"{float(np.dot(positions[k], normal)):.6f}"
+        ds.PixelData = np.ascontiguousarray(volume[:, :, k].T, dtype="<u2").tobytes()
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def _fill_series(
+    ds: FileDataset,
+    grid: ScannerGrid,
+    study: StudyInfo,
+    series: SeriesSpec,
+    series_uid: str,
+    series_time: str,
+    orientation: list[float],
+) -> None:
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = list(series.image_type)
+    ds.SOPClassUID = MRImageStorage
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = study.study_date
+    ds.StudyTime = _time_plus(study.study_time, 0)
+    ds.SeriesTime = series_time
+    ds.AcquisitionTime = _time_plus(study.study_time, series.time_offset_s + 1)
+    ds.ContentTime = _time_plus(study.study_time, series.time_offset_s + 2)
+    ds.AccessionNumber = study.accession
+    ds.Modality = "MR"
+    ds.Manufacturer = "SIEMENS"
+    ds.InstitutionName = study.institution
+    ds.InstitutionAddress = study.institution_address
+    ds.ReferringPhysicianName = study.referring_physician
+    ds.StationName = study.station
+    ds.StudyDescription = "Head^Neuro"
+    ds.SeriesDescription = series.description
+    ds.InstitutionalDepartmentName = "Radiology"
+    ds.OperatorsName = study.operator
+    ds.ManufacturerModelName = "Skyra"
+    ds.PatientName = study.patient_name
+    ds.PatientID = study.patient_id
+    ds.PatientBirthDate = study.birth_date
+    ds.PatientSex = study.sex
+    ds.PatientAge = f"{study.age:03d}Y"
+    ds.PatientWeight = str(study.weight_kg)
+    ds.BodyPartExamined = "HEAD"
+    ds.ScanningSequence = series.scanning_sequence
+    ds.SequenceVariant = series.sequence_variant
+    ds.ScanOptions = "FC" if series.acquisition_type == "3D" else "IR"
+    ds.MRAcquisitionType = series.acquisition_type
+    ds.SequenceName = series.sequence_name
+    ds.SliceThickness = f"{grid.thickness:g}"
+    ds.RepetitionTime = f"{series.repetition_time:g}"
+    ds.EchoTime = f"{series.echo_time:g}"
+    if series.inversion_time is not None:
+        ds.InversionTime = f"{series.inversion_time:g}"
+    ds.NumberOfAverages = "1"
+    ds.ImagingFrequency = "123.255"
+    ds.ImagedNucleus = "1H"
+    ds.EchoNumbers = "1"
+    ds.MagneticFieldStrength = "3"
+    ds.SpacingBetweenSlices = f"{grid.spacing[2]:g}"
+    ds.EchoTrainLength = "1" if series.acquisition_type == "3D" else "16"
+    ds.PixelBandwidth = f"{series.bandwidth:g}"
+    ds.DeviceSerialNumber = "45123"
+    ds.SoftwareVersions = "syngo MR E11"
+    ds.ProtocolName = series.protocol
+    ds.ReceiveCoilName = "Head_32"
+    ds.InPlanePhaseEncodingDirection = series.phase_direction
+    rows, cols = grid.shape[1], grid.shape[0]
+    fov_rows, fov_cols = rows * grid.spacing[1], cols * grid.spacing[0]
+    if series.phase_direction == "ROW":  # phase encoded right-left, across the columns
+        ds.AcquisitionMatrix = [rows, 0, 0, cols]
+        ds.PercentPhaseFieldOfView = f"{100.0 * fov_cols / fov_rows:.4g}"
+    else:
+        ds.AcquisitionMatrix = [0, cols, rows, 0]
+        ds.PercentPhaseFieldOfView = f"{100.0 * fov_rows / fov_cols:.4g}"
+    ds.PercentSampling = "100"
+    ds.FlipAngle = f"{series.flip_angle:g}"
+    ds.PatientPosition = "HFS"
+    # Free text as technologists write it: it names people and the site, so it must not survive
+    # de-identification.
+    ds.ImageComments = (
+        f"referred by {study.referring_physician.replace('^', ' ')}, {study.institution}"
+    )
+    ds.StudyInstanceUID = study.study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyID = "1"
+    ds.SeriesNumber = series.number
+    ds.AcquisitionNumber = 1
+    ds.ImageOrientationPatient = [f"{v:.8f}" for v in orientation]
+    ds.FrameOfReferenceUID = study.frame_of_reference_uid
+    ds.PositionReferenceIndicator = ""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = grid.shape[1]
+    ds.Columns = grid.shape[0]
+    ds.PixelSpacing = [f"{grid.spacing[1]:.6f}", f"{grid.spacing[0]:.6f}"]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.WindowCenter = f"{series.window[0]:g}"
+    ds.WindowWidth = f"{series.window[1]:g}"
+    if series.rescale is not None:
+        ds.RescaleIntercept = f"{series.rescale[1]:g}"
+        ds.RescaleSlope = f"{series.rescale[0]:g}"
+        ds.RescaleType = "US"

@@ -1,0 +1,485 @@
+"""``scvbench train``: one model, one fold of the fixed split, a named recipe; seeded and resumable.
+
+Recipes:
+
+- ``paper``: the study's schedule: SGD (momentum 0.9) at learning rate 0.01, lowered x0.1 every
+  200 iterations (step decay; the study does not give the factor), batch 64, 512 x 512 inputs,
+  1000 iterations, dropout 0.5 for ``deeplabv3plus``; validated every 50 iterations.
+- ``frangi`` (any recipe) has no gradient step: its threshold is tuned on the fold's training
+  slices at the recipe's size, then validated.
+- ``cpu``: AdamW at learning rate 0.002, halved every 100 iterations, on 256 x 256 inputs, batch
+  4, 300 iterations, a ResNet-18 encoder for ``deeplabv3plus`` and narrow U-Nets: a fold of the
+  ``demo`` cohort in minutes on 2 cores (plain SGD at 0.01 left the small-batch networks
+  predicting no vein at all within that budget).
+
+Every step draws its batch and augmentation from ``(seed, step)`` alone and seeds torch with
+them, so a run resumed from its last checkpoint continues exactly as an uninterrupted one. The
+best model on validation Dice (vein class, inside the brain mask, mean over slices) is kept;
+each validation appends a row to ``log.csv``; ``config.json`` holds the resolved configuration;
+checkpoints hold only tensors and plain values and load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from scvbench import io
+from scvbench.errors import ScvbenchError
+from scvbench.models import check_name, create_model
+from scvbench.steps.data import Fit, load_cases, train_transforms
+from scvbench.steps.splits import SPLITS_FILE, load_splits, reference_masks
+
+__all__ = ["RECIPES", "TrainConfig", "load_checkpoint", "train", "untrained_state"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_LAST = "checkpoint_last.pt"
+CHECKPOINT_BEST = "model_best.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (written to ``config.json``)."""
+
+    model: str = "deeplabv3plus"
+    model_config: dict = field(default_factory=dict)
+    recipe: str = "cpu"
+    loss: str = "dicece"
+    fold: int = 0
+    seed: int = 0
+    size: int = 256
+    batch_size: int = 4
+    iterations: int = 300
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    step_every: int = 100
+    gamma: float = 0.1
+    val_every: int = 50
+    checkpoint_every: int = 50
+    rater: str | None = None
+    splits_checksum: str = ""
+
+
+RECIPES: dict[str, dict] = {
+    "paper": {
+        "size": 512,
+        "batch_size": 64,
+        "iterations": 1000,
+        "lr": 0.01,
+        "step_every": 200,
+        "val_every": 50,
+        "checkpoint_every": 50,
+        "model_config": {
+            "deeplabv3plus": {"depth": 50, "dropout": 0.5},
+            "unet": {},
+            "attention_unet": {},
+        },
+    },
+    "cpu": {
+        "size": 256,
+        "batch_size": 4,
+        "iterations": 300,
+        "optimizer": "adamw",
+        "lr": 0.002,
+        "step_every": 100,
+        "gamma": 0.5,
+        "val_every": 50,
+        "checkpoint_every": 50,
+        "model_config": {
+            "deeplabv3plus": {"depth": 18, "dropout": 0.1},
+            "unet": {"channels": [16, 32, 64, 128, 256]},
+            "attention_unet": {"channels": [16, 32, 64, 128, 256]},
+        },
+    },
+}
+
+LOSSES = ("dicece", "cldice")
+
+
+def resolve_config(model: str, recipe: str, fold: int, **overrides) -> TrainConfig:
+    """The recipe's settings for ``model``, then ``overrides`` (None values ignored)."""
+    if recipe not in RECIPES:
+        raise ScvbenchError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
+    settings = dict(RECIPES[recipe])
+    model_config = dict(settings.pop("model_config").get(model, {}))
+    model_config.update(overrides.pop("model_config", None) or {})
+    known = {f.name for f in fields(TrainConfig)}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ScvbenchError(f"unknown training setting {key!r}")
+        if value is not None:
+            settings[key] = value
+    config = TrainConfig(
+        model=model, model_config=model_config, recipe=recipe, fold=fold, **settings
+    )
+    if config.optimizer not in ("sgd", "adamw"):
+        raise ScvbenchError(f"unknown optimizer {config.optimizer!r} (known: sgd, adamw)")
+    if config.loss not in LOSSES:
+        raise ScvbenchError(f"unknown loss {config.loss!r} (known: {', '.join(LOSSES)})")
+    if config.size % 16:
+        raise ScvbenchError(f"size must be a multiple of 16, got {config.size}")
+    return config
+
+
+def _loss(name: str):
+    from monai.losses import DiceCELoss, SoftDiceclDiceLoss
+
+    if name == "cldice":
+        return SoftDiceclDiceLoss(to_onehot_y=True, softmax=True, include_background=False)
+    # Dice on the vein class only: with veins a few per cent of the image, a background Dice
+    # near 1 would let the network settle on predicting no vein at all.
+    return DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
+
+
+def _arrays(cases, fit):
+    images = np.stack([fit.forward(c.image, order=1) for c in cases]).astype(np.float32)
+    labels = np.stack([fit.forward(c.label, order=0) for c in cases]).astype(np.float32)
+    brains = np.stack([fit.forward(c.brain, order=0) for c in cases]).astype(np.float32)
+    return images, labels, brains
+
+
+def _batch(images, labels, brains, transforms, seed: int, step: int, batch_size: int):
+    """The batch of ``step``: indices and augmentation drawn from (seed, step) only."""
+    import torch
+
+    rng = np.random.default_rng([seed, step])
+    index = rng.integers(0, len(images), batch_size)
+    transforms.set_random_state(seed=int(rng.integers(2**31)))
+    xs, ys = [], []
+    for i in index:
+        out = transforms({"image": images[i], "label": labels[i], "brain": brains[i]})
+        xs.append(torch.as_tensor(np.asarray(out["image"]), dtype=torch.float32))
+        ys.append(torch.as_tensor(np.asarray(out["label"]), dtype=torch.float32).round())
+    return torch.stack(xs), torch.stack(ys)
+
+
+def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float:
+    """Mean over slices of the vein Dice inside the brain (1 when both are empty)."""
+    import torch
+
+    model.eval()
+    scores = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            x = torch.as_tensor(images[start : start + batch_size])
+            pred = model(x).argmax(dim=1).numpy() > 0
+            for p, y, b in zip(
+                pred,
+                labels[start : start + batch_size, 0] > 0,
+                brains[start : start + batch_size, 0] > 0,
+                strict=True,
+            ):
+                p, y = p & b, y & b
+                total = p.sum() + y.sum()
+                scores.append(1.0 if total == 0 else 2.0 * (p & y).sum() / total)
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint loaded with ``weights_only=True``; a clear error when it is not ours."""
+    import torch
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ScvbenchError(f"{path}: no such checkpoint") from None
+    except Exception as err:  # torch raises many kinds for damaged or foreign files
+        first = (str(err).strip().splitlines() or [""])[0][:160]
+        if "weights_only" in str(err).lower() or "unpickl" in type(err).__name__.lower():
+            first = "it holds objects other than tensors and plain values, refused unloaded"
+        raise ScvbenchError(
+            f"{path}: not a loadable checkpoint ({type(err).__name__}: {first}); "
+            "use a model_best.pt or checkpoint_last.pt written by scvbench train"
+        ) from None
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise ScvbenchError(f"{path}: not a scvbench checkpoint (no model weights and config)")
+    return state
+
+
+def build_model(config: dict):
+    """The model of a checkpoint's configuration, with its weights not yet loaded."""
+
+    return create_model(config["model"], **config["model_config"])
+
+
+def untrained_state(model: str) -> dict:
+    """A checkpoint-like state of a model that learns nothing by gradient (``frangi``).
+
+    Such a model runs with its default parameters, without ``scvbench train``; a model with
+    trainable weights is refused (it needs a checkpoint).
+    """
+    from dataclasses import asdict
+
+    check_name(model)
+    config = asdict(resolve_config(model, "cpu", 0))
+    config.update(recipe="none", fold=None)
+    network = build_model(config)
+    if any(p.requires_grad for p in network.parameters()):
+        raise ScvbenchError(
+            f"model {model!r} has trainable weights and no weights ship with scvbench: train it "
+            f"(scvbench train BIDS_DIR --model {model} --out RUN) and pass --checkpoint "
+            "RUN/model_best.pt; --model takes only models that need no training (frangi)"
+        )
+    return {"config": config, "model": network.state_dict()}
+
+
+def hardware() -> dict:
+    """What the run ran on: CPU, threads, torch, GPU."""
+    import os
+    import platform
+
+    import torch
+
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _write_log(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _save(path: Path, state: dict) -> None:
+    import torch
+
+    with io.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _summary(config, steps, best, best_step, seconds, train_arrays, val_arrays, splits) -> dict:
+    """What ``summary.json`` says about a run."""
+    import torch
+
+    return {
+        "model": config.model,
+        "fold": config.fold,
+        "recipe": config.recipe,
+        "steps": steps,
+        "best_val_dice": best,
+        "best_step": best_step,
+        "train_seconds": round(seconds, 1),
+        "train_slices": len(train_arrays[0]),
+        "val_slices": len(val_arrays[0]),
+        "splits_checksum": splits["checksum"],
+        "torch_threads": torch.get_num_threads(),
+        "hardware": hardware(),
+    }
+
+
+def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> dict:
+    """Fit a model's parameters on the training slices in one go (no steps), then validate."""
+    started = time.perf_counter()
+    train_dice = model.tune(*train_arrays)
+    dice = validation_dice(model, *val_arrays)
+    seconds = time.perf_counter() - started
+    state = {"model": model.state_dict(), "config": config_dict, "step": 0, "val_dice": dice}
+    _save(out / CHECKPOINT_BEST, state)
+    _save(out / CHECKPOINT_LAST, {**state, "best_dice": dice, "best_step": 0, "seconds": seconds})
+    io.write_json(out / "config.json", config_dict)
+    (out / "log.csv").unlink(missing_ok=True)
+    _write_log(
+        out / "log.csv",
+        {
+            "step": 0,
+            "loss": round(1 - train_dice, 6),
+            "lr": 0.0,
+            "val_dice": round(dice, 6),
+            "seconds": round(seconds, 2),
+        },
+    )
+    summary = _summary(config, 0, dice, 0, seconds, train_arrays, val_arrays, splits)
+    summary["train_dice"] = train_dice
+    io.write_json(out / "summary.json", summary)
+    return summary
+
+
+def train(
+    bids_dir: str | Path,
+    out: str | Path,
+    config: TrainConfig,
+    splits_path: str | Path | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+    ddp: bool = False,
+) -> dict:
+    """Train ``config`` on its fold; resume from ``out/checkpoint_last.pt`` when present.
+
+    ``stop_after`` ends the run after that many steps in total (a checkpoint is written), as an
+    interruption would. With ``ddp`` (under ``torchrun``) each process takes its share of every
+    batch (the same draw as one process makes) and DistributedDataParallel averages the
+    gradients; only rank 0 validates and writes. Returns a summary: steps, best validation
+    Dice and its step, seconds.
+    """
+    import torch
+    from tqdm import tqdm
+
+    bids_dir, out = Path(bids_dir), Path(out)
+    splits = load_splits(splits_path or bids_dir / SPLITS_FILE)
+    if not 0 <= config.fold < len(splits["folds"]):
+        raise ScvbenchError(
+            f"fold {config.fold} is not in the split file (folds 0..{len(splits['folds']) - 1})"
+        )
+    rater = config.rater or splits["reference"]["rater"]
+    reference_masks(bids_dir, rater)  # a clear error when the masks are missing
+    config = replace(config, rater=rater, splits_checksum=splits["checksum"])
+    fold = splits["folds"][config.fold]
+    fit = Fit(config.size)
+    train_arrays = _arrays(load_cases(bids_dir, fold["train"], rater), fit)
+    val_arrays = _arrays(load_cases(bids_dir, fold["val"], rater), fit)
+    log.info(
+        "fold %d: %d training and %d validation slices",
+        config.fold,
+        len(train_arrays[0]),
+        len(val_arrays[0]),
+    )
+
+    rank, world, started_group = 0, 1, False
+    if ddp:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            started_group = True
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if config.batch_size % world:
+            raise ScvbenchError(
+                f"batch size {config.batch_size} does not split over {world} processes"
+            )
+        progress = progress and rank == 0
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, **config.model_config)
+    out.mkdir(parents=True, exist_ok=True)
+    config_dict = asdict(config)
+    if hasattr(model, "tune"):  # a classical filter: tune on the training slices, no gradients
+        if ddp:
+            raise ScvbenchError(f"{config.model} is tuned, not trained: run it without --ddp")
+        return _tune(model, config, config_dict, out, train_arrays, val_arrays, splits)
+    if config.optimizer == "adamw":
+        optimiser = torch.optim.AdamW(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+    else:
+        optimiser = torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+    scheduler = torch.optim.lr_scheduler.StepLR(optimiser, config.step_every, config.gamma)
+    config_path = out / "config.json"
+    step, best, best_step, seconds = 0, -1.0, -1, 0.0
+    last = out / CHECKPOINT_LAST
+    if last.exists():
+        state = load_checkpoint(last)
+        if state["config"] != config_dict:
+            raise ScvbenchError(
+                f"{last}: written with another configuration; use a new --out folder or the "
+                "same settings to resume"
+            )
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, best, best_step = state["step"], state["best_dice"], state["best_step"]
+        seconds = state["seconds"]
+        log.info("resuming %s at step %d", out, step)
+    if rank == 0:
+        io.write_json(config_path, config_dict)
+    core = model
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(core)
+    transforms = train_transforms(size=config.size)
+    loss_fn = _loss(config.loss)
+    end = config.iterations if stop_after is None else min(config.iterations, stop_after)
+    bar = tqdm(total=config.iterations, initial=step, disable=not progress, desc="train")
+    while step < end:
+        started = time.perf_counter()
+        model.train()
+        x, y = _batch(*train_arrays, transforms, config.seed, step, config.batch_size)
+        if ddp:  # this process's share of the same batch
+            x, y = x[rank::world], y[rank::world]
+        torch.manual_seed(config.seed * 1_000_003 + step)  # dropout of this step
+        optimiser.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        if not torch.isfinite(loss):
+            raise ScvbenchError(f"step {step}: the loss is {loss.item()}; lower the learning rate")
+        loss.backward()
+        if ddp:  # the batch's loss for the log (the gradients are averaged by DDP)
+            loss = loss.detach().clone()
+            dist.all_reduce(loss)
+            loss /= world
+        optimiser.step()
+        scheduler.step()
+        step += 1
+        seconds += time.perf_counter() - started
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if rank != 0:
+            continue
+        validate = step % config.val_every == 0 or step == config.iterations
+        row = None
+        if validate:
+            dice = validation_dice(core, *val_arrays)
+            row = {
+                "step": step,
+                "loss": round(loss.item(), 6),
+                "lr": scheduler.get_last_lr()[0],
+                "val_dice": round(dice, 6),
+                "seconds": round(seconds, 2),
+            }
+            _write_log(out / "log.csv", row)
+            if dice > best:
+                best, best_step = dice, step
+                _save(
+                    out / CHECKPOINT_BEST,
+                    {
+                        "model": core.state_dict(),
+                        "config": config_dict,
+                        "step": step,
+                        "val_dice": dice,
+                    },
+                )
+        if validate or step % config.checkpoint_every == 0 or step == end:
+            _save(
+                last,
+                {
+                    "model": core.state_dict(),
+                    "optimizer": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "config": config_dict,
+                    "step": step,
+                    "best_dice": best,
+                    "best_step": best_step,
+                    "seconds": seconds,
+                },
+            )
+    bar.close()
+    summary = _summary(config, step, best, best_step, seconds, train_arrays, val_arrays, splits)
+    summary["processes"] = world
+    if ddp:
+        dist.barrier()
+    if rank == 0:
+        io.write_json(out / "summary.json", summary)
+    if started_group:
+        dist.destroy_process_group()
+    return summary

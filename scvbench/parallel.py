@@ -74,7 +74,9 @@ def map_participants(
 
     todo = list(items)
     workers = worker_count(nprocs, len(todo))
-    bar = tqdm(total=len(todo), desc=desc, unit=unit, disable=None if progress is None else not progress)
+    bar = tqdm(
+        total=len(todo), desc=desc, unit=unit, disable=None if progress is None else not progress
+    )
     try:
         if workers == 1:
             for item in todo:

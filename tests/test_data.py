@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scvbench.steps.data import Fit, load_cases, normalise, train_transforms
+from scvbench.steps.train.data import Fit, load_cases, normalise, train_transforms
 
 
 @pytest.mark.parametrize("shape", [(256, 256), (352, 352), (250, 199), (511, 1)])

@@ -13,9 +13,11 @@ import torch
 from scvbench import io
 from scvbench.cli import main
 from scvbench.errors import ScvbenchError
-from scvbench.steps.data import Fit, load_cases
+from scvbench.models.checkpoint import load_checkpoint
 from scvbench.steps.splits import assignment_checksum
-from scvbench.steps.train import _arrays, _loss, load_checkpoint, resolve_config, train
+from scvbench.steps.train import resolve_config, train
+from scvbench.steps.train.data import Fit, load_cases
+from scvbench.steps.train.loop import _arrays, _loss
 
 SMALL = {"channels": [8, 16, 32, 64, 128]}
 

@@ -34,6 +34,7 @@ from scvbench import __version__, io
 from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.errors import ScvbenchError
+from scvbench.models.checkpoint import load_checkpoint
 from scvbench.report.run import GROUP_DIR, group_report, participant_report
 from scvbench.steps.convert.validate import require_valid
 from scvbench.steps.derive import Settings, copy_derived, derivation_state, derive_dataset
@@ -42,7 +43,7 @@ from scvbench.steps.morph import GROUP_FILE, morph_participant, write_table
 from scvbench.steps.predict import predict
 from scvbench.steps.splits import SPLITS_FILE, load_splits, reference_masks
 from scvbench.steps.stats import run_stats
-from scvbench.steps.train import load_checkpoint, untrained_state
+from scvbench.steps.train import untrained_state
 
 __all__ = ["LEVELS", "RunOptions", "RunReport", "estimate_memory_gb", "run"]
 
@@ -168,7 +169,6 @@ def _workers(options: RunOptions, bids: Path, labels: list[str], report: RunRepo
 
 def _inputs(bids: Path, label: str, model: _Model, options: RunOptions) -> dict:
     """Everything a participant's outputs depend on (compared on a re-run)."""
-
     state = derivation_state(bids, label, Settings(options.slab_mm, options.step_mm))
     return {
         "scvbench": __version__,
@@ -357,7 +357,6 @@ def _finished(out: Path, labels: list[str] | None) -> dict[str, dict]:
 
 def _unprocessed(bids: Path, split: str, labels: list[str]) -> list[str]:
     """Participants the evaluation of ``split`` needs that the participant level has not run."""
-
     if split == "all":
         wanted = [f"sub-{label}" for label in sorted(reference_masks(bids)[1])]
     else:

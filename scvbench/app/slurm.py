@@ -26,6 +26,7 @@ from pathlib import Path
 
 from scvbench import io
 from scvbench.bids import layout
+from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.steps.convert.validate import require_valid
 
@@ -54,8 +55,23 @@ class SlurmOptions:
     script_dir: Path | None = None
     checkpoint: Path | None = None
     model: str | None = None
-    run_args: tuple[str, ...] = ()
+    slab_mm: float = DEFAULTS.slab_mm
+    step_mm: float = DEFAULTS.step_mm
+    threshold: float = DEFAULTS.threshold
     skip_validation: bool = False
+
+
+def _settings_args(options: SlurmOptions) -> list[str]:
+    """``scvbench run`` options for the settings that differ from the defaults."""
+    words = []
+    for flag, value, default in (
+        ("--slab-mm", options.slab_mm, DEFAULTS.slab_mm),
+        ("--step-mm", options.step_mm, DEFAULTS.step_mm),
+        ("--threshold", options.threshold, DEFAULTS.threshold),
+    ):
+        if value != default:
+            words += [flag, f"{value:g}"]
+    return words
 
 
 def _check(options: SlurmOptions) -> None:
@@ -114,7 +130,7 @@ def _command(
         model = ["--checkpoint", inside]
     elif options.model is not None:
         model = ["--model", options.model]
-    app = [level, *extra, *model, *options.run_args]
+    app = [level, *extra, *model, *_settings_args(options)]
     if options.runtime == "native":
         prefix = [sys.executable, "-m", "scvbench", "run", str(bids), str(out)]
         workdir = ["-w", work]

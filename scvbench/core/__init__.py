@@ -1,0 +1,1 @@
+"""Pure computation: arrays and tables in, arrays and tables out; spacing in mm; ValueError."""

@@ -164,7 +164,6 @@ def reproduction(
     submission_wide: pd.DataFrame, reference_wide: pd.DataFrame, published: str | None = None
 ) -> dict:
     """The study's analysis on both tables, compared; ``published`` adds the paper's values."""
-
     reference = run_study(reference_wide)
     terms = [n for n in _odds_ratios(reference)]
     submission = run_study(submission_wide, terms=terms or None)

@@ -95,7 +95,6 @@ END_REACH = 16
 
 def thin(image: np.ndarray) -> np.ndarray:
     """Topology-preserving thinning of a 2-D mask (identical to ``skimage.morphology.thin``)."""
-
     return _skeleton.thin(np.array(image, dtype=np.bool_), _skeleton.LUTS)
 
 
@@ -103,7 +102,6 @@ def _measure_region(
     region: np.ndarray, others: np.ndarray, spacing: tuple[float, float], min_area_mm2: float
 ) -> dict[str, np.ndarray]:
     """Measure every vessel (8-connected component) of one hemisphere's mask: column arrays."""
-
     height, width = region.shape
     sy, sx = spacing
     table = _skeleton.measure_region(

@@ -111,7 +111,6 @@ def _gallery(cases: pd.DataFrame, images: dict) -> str:
 
 def write_report(results: dict, cases: pd.DataFrame, pairs: pd.DataFrame, images: dict) -> str:
     """The report's HTML; ``images`` maps (participant, slice) to (MinIP, reference, prediction)."""
-
     seg = results["segmentation"]
     human = results.get("human_reference") or {}
     rows = "".join(

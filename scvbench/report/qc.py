@@ -19,8 +19,8 @@ import numpy as np
 from scvbench import __version__, io
 from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
-from scvbench.report.figures import png_bytes
 from scvbench.core.display import to_display
+from scvbench.report.figures import png_bytes
 
 __all__ = ["rater_masks", "write_participant_report"]
 

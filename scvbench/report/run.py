@@ -210,7 +210,6 @@ def group_report(
     notes: list[str],
 ) -> Path:
     """Write ``OUT/group_report.html``; returns its path."""
-
     ids = sorted(table["participant_id"].unique())
     phenotype = bids_dir / "phenotype" / "fazekas.tsv"
     covariates = load_covariates(

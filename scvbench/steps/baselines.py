@@ -50,7 +50,6 @@ def split_dice(
     submission: Path, bids_dir: Path, rater: str, out: Path, splits_path: Path | None = None
 ) -> dict:
     """Vein Dice inside the brain per test slice, by ``scvbench evaluate`` (output in ``out``)."""
-
     evaluate(submission, bids_dir, out, split="test", splits_path=splits_path, rater=rater)
     dice = pd.read_csv(out / "cases.tsv", sep="\t")["dice"].to_numpy(float)
     return {
@@ -125,7 +124,6 @@ def record_baseline(
 
     ``overrides`` go to the recipe (e.g. ``size``, ``iterations``).
     """
-
     splits_path = Path(splits_path) if splits_path else bids_dir / SPLITS_FILE
     splits = load_splits(splits_path)
     run = runs_dir / name / f"fold-{fold}"

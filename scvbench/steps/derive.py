@@ -298,7 +298,6 @@ def _job(
     bids_dir: Path, deriv: Path, work: Path, label: str, settings: Settings, threads: int
 ) -> str:
     """Derive one participant into the work folder, then move its files in (sidecar last)."""
-
     staging = work / f"sub-{label}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

@@ -52,7 +52,6 @@ def _cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str | No
 
     The reference rater defaults to the split file's (``all``: the first rater).
     """
-
     checksum = None
     if split == "all":
         rater, masks = reference_masks(bids_dir, rater)
@@ -133,7 +132,6 @@ def truth_pairs(truth_dir: Path, key_file: Path, pairs: pd.DataFrame) -> pd.Data
     ``truth_dir`` is a synthetic cohort's ``truth/`` folder (``morphometry.tsv``, keyed by
     PatientID and MinIP slice), ``key_file`` the PatientID-to-participant key of ``convert``.
     """
-
     table_path = Path(truth_dir) / "morphometry.tsv"
     try:
         truth = pd.read_csv(table_path, sep="\t", na_values="n/a")
@@ -163,7 +161,6 @@ def _association(
     bids_dir: Path, pairs: pd.DataFrame, published: str | None, with_truth: bool = False
 ) -> dict:
     """The study's statistics on the submission's and the reference's morphometry, compared."""
-
     phenotype = bids_dir / "phenotype" / "fazekas.tsv"
     note = None
     if not phenotype.is_file():
@@ -184,7 +181,6 @@ def _association(
 
 def _morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> pd.DataFrame:
     """Per-hemisphere count, mean diameter and tortuosity of one slice, predicted and reference."""
-
     out = []
     for source, mask in (("submission", prediction), ("reference", reference)):
         table = summarize(measure(mask, spacing, hemispheres))
@@ -205,7 +201,6 @@ def morphometry_agreement(pairs: pd.DataFrame) -> dict:
     Units are slices x hemispheres; a pair with a missing value (no vessel: no diameter or
     tortuosity) is left out of that measure and counted in ``n_missing``.
     """
-
     out: dict = {}
     for side in ("left", "right"):
         part = pairs[pairs["hemisphere"] == side]
@@ -238,7 +233,6 @@ def _human_reference(
     ``human_rater`` defaults to the first other rater (alphabetically) who labelled every
     case's slices.
     """
-
     root = bids_dir / "derivatives" / "annotations"
     others = (
         [human_rater]
@@ -378,7 +372,6 @@ def evaluate(
     MinIP, brain masks and hemispheres come from the ``scvbench`` derivatives in
     ``derivatives`` (default ``BIDS_DIR/derivatives``).
     """
-
     if split not in SPLITS:
         raise ScvbenchError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     bids_dir = _linked_dataset(Path(submission)) if bids_dir is None else Path(bids_dir)
@@ -496,7 +489,6 @@ def evaluate(
 
 def _gallery_images(root: Path, deriv: Path, cases, rows: list[dict], threshold: float):
     """MinIP, reference and prediction of the worst cases (lowest Dice) for the report."""
-
     paths = {pid: path for pid, path, _ in cases}
     worst = sorted(rows, key=lambda r: r["dice"])[:GALLERY]
     images = {}

@@ -3,7 +3,7 @@
 For each participant the slices to segment are the ones the reference labels (any rater, so that
 evaluation finds every case) or, without reference masks, the MinIP's analysis slices. Slices go
 through the network in batches under ``torch.inference_mode()`` at the training size
-(:class:`scvbench.steps.data.Fit`), and the vein probability is brought back exactly onto the MinIP
+(:class:`scvbench.steps.train.data.Fit`), and the vein probability is brought back exactly onto the MinIP
 grid. Written per participant, in ``OUT/sub-<label>/anat/``:
 
 - ``sub-<label>_acq-swi_label-vein_mask.nii.gz``: binary (uint8), probability >= ``threshold``
@@ -28,9 +28,9 @@ from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
-from scvbench.steps.data import Fit, load_cases
+from scvbench.models.checkpoint import build_model, load_checkpoint
 from scvbench.steps.splits import labelled_slices
-from scvbench.steps.train import build_model, load_checkpoint
+from scvbench.steps.train.data import Fit, load_cases
 
 __all__ = ["predict", "predict_slices"]
 

@@ -77,7 +77,6 @@ def load_cases(
     the MinIP's analysis slices) says which slices to take. ``derivatives`` is the folder
     holding the ``scvbench`` derivatives (default ``BIDS_DIR/derivatives``).
     """
-
     bids_dir = Path(bids_dir)
     deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     cases = []

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,101 +33,19 @@ import numpy as np
 from scvbench import io
 from scvbench.errors import ScvbenchError
 from scvbench.models import check_name, create_model
-from scvbench.steps.data import Fit, load_cases, train_transforms
-from scvbench.steps.splits import SPLITS_FILE, load_splits, reference_masks
+from scvbench.models.checkpoint import (
+    CHECKPOINT_BEST,
+    CHECKPOINT_LAST,
+    load_checkpoint,
+    save_checkpoint,
+)
+from scvbench.steps.splits import N_FOLDS, SPLITS_FILE, load_splits, reference_masks
+from scvbench.steps.train.config import TrainConfig, resolve_config
+from scvbench.steps.train.data import Fit, load_cases, train_transforms
 
-__all__ = ["RECIPES", "TrainConfig", "load_checkpoint", "train", "untrained_state"]
+__all__ = ["hardware", "train", "train_folds", "validation_dice"]
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_LAST = "checkpoint_last.pt"
-CHECKPOINT_BEST = "model_best.pt"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides a training run (written to ``config.json``)."""
-
-    model: str = "deeplabv3plus"
-    model_config: dict = field(default_factory=dict)
-    recipe: str = "cpu"
-    loss: str = "dicece"
-    fold: int = 0
-    seed: int = 0
-    size: int = 256
-    batch_size: int = 4
-    iterations: int = 300
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    step_every: int = 100
-    gamma: float = 0.1
-    val_every: int = 50
-    checkpoint_every: int = 50
-    rater: str | None = None
-    splits_checksum: str = ""
-
-
-RECIPES: dict[str, dict] = {
-    "paper": {
-        "size": 512,
-        "batch_size": 64,
-        "iterations": 1000,
-        "lr": 0.01,
-        "step_every": 200,
-        "val_every": 50,
-        "checkpoint_every": 50,
-        "model_config": {
-            "deeplabv3plus": {"depth": 50, "dropout": 0.5},
-            "unet": {},
-            "attention_unet": {},
-        },
-    },
-    "cpu": {
-        "size": 256,
-        "batch_size": 4,
-        "iterations": 300,
-        "optimizer": "adamw",
-        "lr": 0.002,
-        "step_every": 100,
-        "gamma": 0.5,
-        "val_every": 50,
-        "checkpoint_every": 50,
-        "model_config": {
-            "deeplabv3plus": {"depth": 18, "dropout": 0.1},
-            "unet": {"channels": [16, 32, 64, 128, 256]},
-            "attention_unet": {"channels": [16, 32, 64, 128, 256]},
-        },
-    },
-}
-
-LOSSES = ("dicece", "cldice")
-
-
-def resolve_config(model: str, recipe: str, fold: int, **overrides) -> TrainConfig:
-    """The recipe's settings for ``model``, then ``overrides`` (None values ignored)."""
-    if recipe not in RECIPES:
-        raise ScvbenchError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
-    settings = dict(RECIPES[recipe])
-    model_config = dict(settings.pop("model_config").get(model, {}))
-    model_config.update(overrides.pop("model_config", None) or {})
-    known = {f.name for f in fields(TrainConfig)}
-    for key, value in overrides.items():
-        if key not in known:
-            raise ScvbenchError(f"unknown training setting {key!r}")
-        if value is not None:
-            settings[key] = value
-    config = TrainConfig(
-        model=model, model_config=model_config, recipe=recipe, fold=fold, **settings
-    )
-    if config.optimizer not in ("sgd", "adamw"):
-        raise ScvbenchError(f"unknown optimizer {config.optimizer!r} (known: sgd, adamw)")
-    if config.loss not in LOSSES:
-        raise ScvbenchError(f"unknown loss {config.loss!r} (known: {', '.join(LOSSES)})")
-    if config.size % 16:
-        raise ScvbenchError(f"size must be a multiple of 16, got {config.size}")
-    return config
 
 
 def _loss(name: str):
@@ -183,55 +102,6 @@ def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A checkpoint loaded with ``weights_only=True``; a clear error when it is not ours."""
-    import torch
-
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ScvbenchError(f"{path}: no such checkpoint") from None
-    except Exception as err:  # torch raises many kinds for damaged or foreign files
-        first = (str(err).strip().splitlines() or [""])[0][:160]
-        if "weights_only" in str(err).lower() or "unpickl" in type(err).__name__.lower():
-            first = "it holds objects other than tensors and plain values, refused unloaded"
-        raise ScvbenchError(
-            f"{path}: not a loadable checkpoint ({type(err).__name__}: {first}); "
-            "use a model_best.pt or checkpoint_last.pt written by scvbench train"
-        ) from None
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise ScvbenchError(f"{path}: not a scvbench checkpoint (no model weights and config)")
-    return state
-
-
-def build_model(config: dict):
-    """The model of a checkpoint's configuration, with its weights not yet loaded."""
-
-    return create_model(config["model"], **config["model_config"])
-
-
-def untrained_state(model: str) -> dict:
-    """A checkpoint-like state of a model that learns nothing by gradient (``frangi``).
-
-    Such a model runs with its default parameters, without ``scvbench train``; a model with
-    trainable weights is refused (it needs a checkpoint).
-    """
-    from dataclasses import asdict
-
-    check_name(model)
-    config = asdict(resolve_config(model, "cpu", 0))
-    config.update(recipe="none", fold=None)
-    network = build_model(config)
-    if any(p.requires_grad for p in network.parameters()):
-        raise ScvbenchError(
-            f"model {model!r} has trainable weights and no weights ship with scvbench: train it "
-            f"(scvbench train BIDS_DIR --model {model} --out RUN) and pass --checkpoint "
-            "RUN/model_best.pt; --model takes only models that need no training (frangi)"
-        )
-    return {"config": config, "model": network.state_dict()}
-
-
 def hardware() -> dict:
     """What the run ran on: CPU, threads, torch, GPU."""
     import os
@@ -256,13 +126,6 @@ def _write_log(path: Path, row: dict) -> None:
         if new:
             writer.writeheader()
         writer.writerow(row)
-
-
-def _save(path: Path, state: dict) -> None:
-    import torch
-
-    with io.atomic_path(path) as tmp:
-        torch.save(state, tmp)
 
 
 def _summary(config, steps, best, best_step, seconds, train_arrays, val_arrays, splits) -> dict:
@@ -292,8 +155,10 @@ def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> 
     dice = validation_dice(model, *val_arrays)
     seconds = time.perf_counter() - started
     state = {"model": model.state_dict(), "config": config_dict, "step": 0, "val_dice": dice}
-    _save(out / CHECKPOINT_BEST, state)
-    _save(out / CHECKPOINT_LAST, {**state, "best_dice": dice, "best_step": 0, "seconds": seconds})
+    save_checkpoint(out / CHECKPOINT_BEST, state)
+    save_checkpoint(
+        out / CHECKPOINT_LAST, {**state, "best_dice": dice, "best_step": 0, "seconds": seconds}
+    )
     io.write_json(out / "config.json", config_dict)
     (out / "log.csv").unlink(missing_ok=True)
     _write_log(
@@ -450,7 +315,7 @@ def train(
             _write_log(out / "log.csv", row)
             if dice > best:
                 best, best_step = dice, step
-                _save(
+                save_checkpoint(
                     out / CHECKPOINT_BEST,
                     {
                         "model": core.state_dict(),
@@ -460,7 +325,7 @@ def train(
                     },
                 )
         if validate or step % config.checkpoint_every == 0 or step == end:
-            _save(
+            save_checkpoint(
                 last,
                 {
                     "model": core.state_dict(),
@@ -483,3 +348,48 @@ def train(
     if started_group:
         dist.destroy_process_group()
     return summary
+
+
+def train_folds(
+    bids_dir: str | Path,
+    out: str | Path,
+    model: str,
+    fold: int | str,
+    recipe: str = "cpu",
+    splits_path: str | Path | None = None,
+    progress: bool = True,
+    ddp: bool = False,
+    **overrides,
+) -> list[tuple[int, Path, dict]]:
+    """Train ``model`` on one fold, or on every fold (``fold="all"``, runs in ``out/fold-K``).
+
+    Parameters
+    ----------
+    bids_dir, out : path
+        The derived dataset and the run folder.
+    model, recipe : str
+        A registered model and a recipe of :data:`RECIPES`.
+    fold : int or "all"
+        The fold of the split file.
+    splits_path : path, optional
+        The split file (default: the dataset's).
+    progress, ddp : bool
+        A progress bar; DistributedDataParallel under ``torchrun``.
+    **overrides
+        Settings over the recipe's (see :func:`resolve_config`).
+
+    Returns
+    -------
+    list of (fold, run folder, summary)
+        One per fold; empty in the processes of a DDP run other than rank 0, which write nothing.
+    """
+    check_name(model)
+    folds = list(range(N_FOLDS)) if fold == "all" else [int(fold)]
+    done = []
+    for k in folds:
+        config = resolve_config(model, recipe, k, **overrides)
+        run_dir = Path(out) / f"fold-{k}" if fold == "all" else Path(out)
+        summary = train(bids_dir, run_dir, config, splits_path, progress=progress, ddp=ddp)
+        if not ddp or int(os.environ.get("RANK", "0")) == 0:
+            done.append((k, run_dir, summary))
+    return done

@@ -1,0 +1,75 @@
+"""``scvbench annotations``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from scvbench.cli import options
+from scvbench.steps.annotate import import_annotations
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run ``scvbench annotations``; return the exit status."""
+    report = import_annotations(
+        args.labelme_dir,
+        args.bids_dir,
+        rater=args.rater,
+        key_file=args.key_file,
+        labels=tuple(args.label),
+        line_width=args.line_width,
+    )
+    for (label, rater), slices in sorted(report.slices.items()):
+        state = "unchanged" if (label, rater) in report.unchanged else "written"
+        print(f"sub-{label} {rater}: slices {', '.join(map(str, slices))} ({state})")
+    for skipped in report.skipped_shapes:
+        print(f"skipped {skipped}")
+    print(
+        f"imported {len(report.written)}, unchanged {len(report.unchanged)} mask(s) in "
+        f"{args.bids_dir / 'derivatives' / 'annotations'}"
+    )
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``scvbench annotations`` to the command parsers."""
+    p = sub.add_parser(
+        "annotations",
+        help="import Labelme vein outlines as reference masks",
+        description="Reference vein annotations made in Labelme on the exported MinIP slices.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="<action>", required=True)
+    q = actions.add_parser(
+        "import",
+        help="rasterise Labelme JSON files into vein masks on the MinIP grid",
+        description=(
+            "Rasterise the Labelme outlines under LABELME_DIR (polygons, rectangles, circles; "
+            "line strips with --line-width) into derivatives/annotations vein masks on each "
+            "participant's MinIP grid, one mask per rater. Every file is checked before "
+            "anything is written."
+        ),
+    )
+    q.add_argument("labelme_dir", type=Path, help="folder with Labelme .json files (any nesting)")
+    q.add_argument("bids_dir", type=Path, help="BIDS dataset derived with scvbench derive")
+    q.add_argument(
+        "--rater",
+        help="rater name (letters and digits) for all files; default: from each file's "
+        "scvbench block or its folder name",
+    )
+    q.add_argument(
+        "--key-file",
+        type=Path,
+        help="PatientID-to-label key from scvbench convert, for files named by PatientID",
+    )
+    q.add_argument(
+        "--label",
+        nargs="+",
+        default=["vein"],
+        help="Labelme labels that mark veins (default: vein); other shapes are skipped",
+    )
+    q.add_argument(
+        "--line-width",
+        type=options.positive_float,
+        help="width in pixels for line and line-strip shapes (needed if the files have any)",
+    )
+    q.set_defaults(func=execute)

@@ -1,0 +1,58 @@
+"""Checkpoints: saved atomically, loaded with ``weights_only=True`` (tensors and plain values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scvbench import io
+from scvbench.errors import ScvbenchError
+from scvbench.models import create_model
+
+__all__ = [
+    "CHECKPOINT_BEST",
+    "CHECKPOINT_LAST",
+    "build_model",
+    "load_checkpoint",
+    "save_checkpoint",
+]
+
+
+CHECKPOINT_LAST = "checkpoint_last.pt"
+
+
+CHECKPOINT_BEST = "model_best.pt"
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint loaded with ``weights_only=True``; a clear error when it is not ours."""
+    import torch
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ScvbenchError(f"{path}: no such checkpoint") from None
+    except Exception as err:  # torch raises many kinds for damaged or foreign files
+        first = (str(err).strip().splitlines() or [""])[0][:160]
+        if "weights_only" in str(err).lower() or "unpickl" in type(err).__name__.lower():
+            first = "it holds objects other than tensors and plain values, refused unloaded"
+        raise ScvbenchError(
+            f"{path}: not a loadable checkpoint ({type(err).__name__}: {first}); "
+            "use a model_best.pt or checkpoint_last.pt written by scvbench train"
+        ) from None
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise ScvbenchError(f"{path}: not a scvbench checkpoint (no model weights and config)")
+    return state
+
+
+def build_model(config: dict):
+    """The model of a checkpoint's configuration, with its weights not yet loaded."""
+    return create_model(config["model"], **config["model_config"])
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write ``state`` with ``torch.save``, atomically."""
+    import torch
+
+    with io.atomic_path(path) as tmp:
+        torch.save(state, tmp)

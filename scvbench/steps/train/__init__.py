@@ -1,0 +1,26 @@
+"""``scvbench train``: one model, one fold (or all) of the fixed split, a named recipe.
+
+``config`` holds the recipes and the resolved settings, ``data`` the slices and augmentation,
+``loop`` the seeded, resumable training loop.
+"""
+
+from scvbench.steps.train.config import (
+    LOSSES,
+    RECIPES,
+    TrainConfig,
+    resolve_config,
+    untrained_state,
+)
+from scvbench.steps.train.loop import hardware, train, train_folds, validation_dice
+
+__all__ = [
+    "LOSSES",
+    "RECIPES",
+    "TrainConfig",
+    "hardware",
+    "resolve_config",
+    "train",
+    "train_folds",
+    "untrained_state",
+    "validation_dice",
+]

@@ -1,0 +1,117 @@
+"""Training configuration: the named recipes and the resolved settings of one run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from scvbench.errors import ScvbenchError
+from scvbench.models import check_name
+from scvbench.models.checkpoint import build_model
+
+__all__ = ["LOSSES", "RECIPES", "TrainConfig", "resolve_config", "untrained_state"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (written to ``config.json``)."""
+
+    model: str = "deeplabv3plus"
+    model_config: dict = field(default_factory=dict)
+    recipe: str = "cpu"
+    loss: str = "dicece"
+    fold: int = 0
+    seed: int = 0
+    size: int = 256
+    batch_size: int = 4
+    iterations: int = 300
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    step_every: int = 100
+    gamma: float = 0.1
+    val_every: int = 50
+    checkpoint_every: int = 50
+    rater: str | None = None
+    splits_checksum: str = ""
+
+
+RECIPES: dict[str, dict] = {
+    "paper": {
+        "size": 512,
+        "batch_size": 64,
+        "iterations": 1000,
+        "lr": 0.01,
+        "step_every": 200,
+        "val_every": 50,
+        "checkpoint_every": 50,
+        "model_config": {
+            "deeplabv3plus": {"depth": 50, "dropout": 0.5},
+            "unet": {},
+            "attention_unet": {},
+        },
+    },
+    "cpu": {
+        "size": 256,
+        "batch_size": 4,
+        "iterations": 300,
+        "optimizer": "adamw",
+        "lr": 0.002,
+        "step_every": 100,
+        "gamma": 0.5,
+        "val_every": 50,
+        "checkpoint_every": 50,
+        "model_config": {
+            "deeplabv3plus": {"depth": 18, "dropout": 0.1},
+            "unet": {"channels": [16, 32, 64, 128, 256]},
+            "attention_unet": {"channels": [16, 32, 64, 128, 256]},
+        },
+    },
+}
+
+
+LOSSES = ("dicece", "cldice")
+
+
+def resolve_config(model: str, recipe: str, fold: int, **overrides) -> TrainConfig:
+    """The recipe's settings for ``model``, then ``overrides`` (None values ignored)."""
+    if recipe not in RECIPES:
+        raise ScvbenchError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
+    settings = dict(RECIPES[recipe])
+    model_config = dict(settings.pop("model_config").get(model, {}))
+    model_config.update(overrides.pop("model_config", None) or {})
+    known = {f.name for f in fields(TrainConfig)}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ScvbenchError(f"unknown training setting {key!r}")
+        if value is not None:
+            settings[key] = value
+    config = TrainConfig(
+        model=model, model_config=model_config, recipe=recipe, fold=fold, **settings
+    )
+    if config.optimizer not in ("sgd", "adamw"):
+        raise ScvbenchError(f"unknown optimizer {config.optimizer!r} (known: sgd, adamw)")
+    if config.loss not in LOSSES:
+        raise ScvbenchError(f"unknown loss {config.loss!r} (known: {', '.join(LOSSES)})")
+    if config.size % 16:
+        raise ScvbenchError(f"size must be a multiple of 16, got {config.size}")
+    return config
+
+
+def untrained_state(model: str) -> dict:
+    """A checkpoint-like state of a model that learns nothing by gradient (``frangi``).
+
+    Such a model runs with its default parameters, without ``scvbench train``; a model with
+    trainable weights is refused (it needs a checkpoint).
+    """
+    check_name(model)
+    config = asdict(resolve_config(model, "cpu", 0))
+    config.update(recipe="none", fold=None)
+    network = build_model(config)
+    if any(p.requires_grad for p in network.parameters()):
+        raise ScvbenchError(
+            f"model {model!r} has trainable weights and no weights ship with scvbench: train it "
+            f"(scvbench train BIDS_DIR --model {model} --out RUN) and pass --checkpoint "
+            "RUN/model_best.pt; --model takes only models that need no training (frangi)"
+        )
+    return {"config": config, "model": network.state_dict()}

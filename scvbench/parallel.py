@@ -9,6 +9,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+from tqdm.auto import tqdm
+
 __all__ = ["available_cpus", "map_participants", "worker_count"]
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,6 @@ def map_participants(
     iterator of (item, result, error)
         In completion order; ``result`` is None when ``error`` is set.
     """
-    from tqdm.auto import tqdm  # tqdm.auto picks the notebook bar; imported where it is drawn
 
     todo = list(items)
     workers = worker_count(nprocs, len(todo))

@@ -30,6 +30,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
 from scvbench import __version__, io
 from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
@@ -139,8 +143,6 @@ def estimate_memory_gb(bids: Path, label: str) -> float:
     ``--nprocs 1``): 0.68 GB for the demo preset's 256 x 256 x 64 SWI, 0.89 GB for the paper
     preset's 352 x 352 x 72.
     """
-    import nibabel as nib
-    import numpy as np
 
     swi = layout.raw_path(bids, label, "swi") or layout.raw_path(bids, label, "mag")
     voxels = int(np.prod(nib.load(swi).shape[:3]))
@@ -366,7 +368,6 @@ def _unprocessed(bids: Path, split: str, labels: list[str]) -> list[str]:
 
 
 def _group(options: RunOptions, report: RunReport) -> RunReport:
-    import pandas as pd
 
     bids, out = _check_folders(options)
     records = _finished(out, options.participant_labels)

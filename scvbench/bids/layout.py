@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from scvbench import __version__, io
@@ -90,7 +91,6 @@ def link(target: str | Path, dataset: str | Path) -> str:
     A relative path when both share a root (``../../`` for ``BIDS_DIR/derivatives/name``),
     else the absolute path.
     """
-    import os
 
     target, dataset = Path(target).resolve(), Path(dataset).resolve()
     try:

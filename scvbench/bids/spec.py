@@ -7,6 +7,7 @@ the scanner-processed SWI carries ``rec-swi`` and the magnitude and phase carry 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 __all__ = ["DERIVATIVES", "ENTITY_ORDER", "RAW", "FileKind", "filename", "get_kind"]
@@ -69,8 +70,6 @@ def get_kind(name: str) -> FileKind:
     """Return the raw or derivative kind ``name``; an unknown name lists the known ones."""
     kinds = {**RAW, **DERIVATIVES}
     if name not in kinds:
-        import difflib
-
         close = difflib.get_close_matches(name, kinds, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise KeyError(f"unknown file kind {name!r}{hint} Known: {', '.join(sorted(kinds))}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from skimage.morphology import skeletonize
 
 __all__ = ["SCORES", "segmentation_scores", "worst_case"]
 
@@ -100,7 +101,6 @@ def segmentation_scores(
     >>> scores["dice"], scores["hd95_mm"], scores["betti0_error"]
     (1.0, 0.0, 0.0)
     """
-    from skimage.morphology import skeletonize
 
     prediction = np.asarray(prediction) > 0
     reference = np.asarray(reference) > 0

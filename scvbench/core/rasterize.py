@@ -11,12 +11,12 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
+from skimage.draw import polygon2mask
 
 __all__ = ["Rasterized", "rasterize_shapes"]
 
 
 def _polygon(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    from skimage.draw import polygon2mask
 
     return polygon2mask(shape, points[:, ::-1])  # (row, col) vertices
 

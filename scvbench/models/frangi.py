@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from skimage.filters import frangi
 from torch import nn
 
 __all__ = ["FrangiVesselness"]
@@ -31,7 +32,6 @@ class FrangiVesselness(nn.Module):
 
     def vesselness(self, images: np.ndarray) -> np.ndarray:
         """Vesselness of (n, 1, rows, cols) normalised images."""
-        from skimage.filters import frangi
 
         sigmas = self.sigmas.tolist()
         return np.stack(

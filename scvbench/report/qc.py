@@ -14,6 +14,7 @@ import html
 import json
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from scvbench import __version__, io
@@ -22,7 +23,7 @@ from scvbench.bids.spec import DERIVATIVES
 from scvbench.core.display import to_display
 from scvbench.report.figures import png_bytes
 
-__all__ = ["rater_masks", "write_participant_report"]
+__all__ = ["RATER_COLOURS", "draw_panel", "png_base64", "rater_masks", "write_participant_report"]
 
 RATER_COLOURS = ("#ff4d4d", "#4dff88", "#ff9f1a", "#d24dff")
 
@@ -43,11 +44,13 @@ def rater_masks(bids_dir: Path, label: str) -> dict[str, Path]:
     return {path.name[len(prefix) : -len(suffix)]: path for path in sorted(root.glob(pattern))}
 
 
-def _png(figure, dpi: int = 72) -> str:
+def png_base64(figure, dpi: int = 72) -> str:
+    """A figure as base64 PNG on black, for an ``<img src="data:...">`` in a report."""
     return base64.b64encode(png_bytes(figure, dpi=dpi, facecolor="black")).decode("ascii")
 
 
-def _panel(ax, image, brain, hemi, veins, low, high, title):
+def draw_panel(ax, image, brain, hemi, veins, low, high, title):
+    """One MinIP slice as displayed, with the brain outline, the midline and vein outlines."""
     ax.imshow(to_display(image), cmap="gray", vmin=low, vmax=high, interpolation="nearest")
     if brain.any():
         ax.contour(to_display(brain).astype(float), [0.5], colors="#ffd11a", linewidths=0.8)
@@ -82,7 +85,6 @@ def write_participant_report(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import nibabel as nib
 
     bids_dir = Path(bids_dir)
     deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
@@ -110,8 +112,8 @@ def write_participant_report(
     fig, axes = plt.subplots(1, len(large), figsize=(5 * len(large), 5.2), facecolor="black")
     for ax, m in zip(np.atleast_1d(axes), large, strict=True):
         title = f"analysis slice {m}" if m == analysis else f"labelled slice {m}"
-        _panel(ax, minip[:, :, m], brain[:, :, m], hemi[:, :, m], veins(m), low, high, title)
-    figures.append(("Analysis slice and labelled slices", _png(fig, dpi=110)))
+        draw_panel(ax, minip[:, :, m], brain[:, :, m], hemi[:, :, m], veins(m), low, high, title)
+    figures.append(("Analysis slice and labelled slices", png_base64(fig, dpi=110)))
 
     cols = min(6, len(shown))
     rows = int(np.ceil(len(shown) / cols))
@@ -119,10 +121,12 @@ def write_participant_report(
     axes = np.atleast_1d(axes).ravel()
     for ax, m in zip(axes, shown, strict=False):
         tag = " (analysis)" if m == analysis else (" (labelled)" if m in labelled else "")
-        _panel(ax, minip[:, :, m], brain[:, :, m], hemi[:, :, m], veins(m), low, high, f"{m}{tag}")
+        draw_panel(
+            ax, minip[:, :, m], brain[:, :, m], hemi[:, :, m], veins(m), low, high, f"{m}{tag}"
+        )
     for ax in axes[len(shown) :]:
         ax.set_axis_off()
-    figures.append(("Analysis and labelled slices", _png(fig)))
+    figures.append(("Analysis and labelled slices", png_base64(fig)))
 
     every = max(1, minip.shape[2] // 12)
     mosaic = list(range(0, minip.shape[2], every))
@@ -131,10 +135,10 @@ def write_participant_report(
     fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.1 * rows), facecolor="black")
     axes = np.atleast_1d(axes).ravel()
     for ax, m in zip(axes, mosaic, strict=False):
-        _panel(ax, minip[:, :, m], brain[:, :, m], hemi[:, :, m], [], low, high, f"{m}")
+        draw_panel(ax, minip[:, :, m], brain[:, :, m], hemi[:, :, m], [], low, high, f"{m}")
     for ax in axes[len(mosaic) :]:
         ax.set_axis_off()
-    figures.append((f"Whole MinIP with brain mask (every {every} slices)", _png(fig)))
+    figures.append((f"Whole MinIP with brain mask (every {every} slices)", png_base64(fig)))
 
     plane = json.loads(
         (deriv / DERIVATIVES["hemispheres"].relpath(label, ".json")).read_text()

@@ -9,18 +9,20 @@ scores, each linking the full report. Figures are embedded PNG: each page is one
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from scvbench import __version__, io
 from scvbench.bids.spec import DERIVATIVES
+from scvbench.bids.tables import load_covariates
 from scvbench.report.figures import png_bytes
-from scvbench.report.qc import RATER_COLOURS, _panel, _png, rater_masks
-from scvbench.steps.stats import load_covariates
+from scvbench.report.qc import RATER_COLOURS, draw_panel, png_base64, rater_masks
 
 __all__ = ["group_report", "participant_report"]
 
@@ -91,7 +93,6 @@ def participant_report(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import nibabel as nib
 
     deriv = out / "scvbench"
 
@@ -118,9 +119,9 @@ def participant_report(
     outlines += [(colours[name], mask[:, :, slice_]) for name, mask in raters.items()]
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.2), facecolor="black")
     args = (minip[:, :, slice_], brain[:, :, slice_], hemi[:, :, slice_])
-    _panel(axes[0], *args, [], low, high, f"MinIP slice {slice_}")
-    _panel(axes[1], *args, outlines, low, high, f"veins: {model}")
-    figure = _png(fig, dpi=110)
+    draw_panel(axes[0], *args, [], low, high, f"MinIP slice {slice_}")
+    draw_panel(axes[1], *args, outlines, low, high, f"veins: {model}")
+    figure = png_base64(fig, dpi=110)
 
     legend = f'<span style="background:{MODEL_COLOUR}"></span>veins, {_esc(model)} (solid)'
     for number, name in enumerate(raters, start=1):
@@ -194,7 +195,6 @@ def _distributions(table: pd.DataFrame, groups: pd.Series | None) -> str:
             axes[0].scatter([], [], c=colour, s=14, label=name)
         axes[0].legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    import base64
 
     return base64.b64encode(png_bytes(fig, dpi=90)).decode("ascii")
 

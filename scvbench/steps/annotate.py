@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from scvbench import io
@@ -145,7 +146,6 @@ def import_annotations(
     labelled slices) and a sidecar listing the labelled slices and the rater; unchanged masks are
     not rewritten.
     """
-    import nibabel as nib
 
     labelme_dir, bids_dir = Path(labelme_dir), Path(bids_dir)
     if not labelme_dir.is_dir():

@@ -23,6 +23,7 @@ folder and moved in at the end, the MinIP sidecar (which records what was done) 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import logging
 import multiprocessing
 import os
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from scvbench import io
 from scvbench.bids import layout
@@ -111,7 +113,6 @@ def _inputs(bids_dir: Path, label: str) -> dict[str, Path]:
 
 def read_sidecar(deriv: Path, label: str) -> dict | None:
     """The MinIP sidecar of a derived participant, or None."""
-    import json
 
     path = deriv / DERIVATIVES["minip"].relpath(label, ".json")
     if not path.is_file():
@@ -452,7 +453,6 @@ def derive_dataset(
         if not (deriv / QC_DIR / f"sub-{label}.html").is_file():
             write_participant_report(bids_dir, label, deriv.parent)
     threads = max(1, (os.cpu_count() or 1) // max(1, min(nprocs, len(todo) or 1)))
-    from tqdm.auto import tqdm
 
     disable = None if progress is None else not progress
     bar = tqdm(total=len(todo), desc="derive", unit="participant", disable=disable)

@@ -15,10 +15,12 @@ with reference masks). Each case is scored inside the brain mask and inside each
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
@@ -26,6 +28,7 @@ from scvbench import io
 from scvbench.bids import layout
 from scvbench.bids.layout import sha256
 from scvbench.bids.spec import DERIVATIVES
+from scvbench.bids.tables import load_covariates
 from scvbench.core.association import compare, participant_table, reproduction
 from scvbench.core.metrics import SCORES, segmentation_scores, worst_case
 from scvbench.core.morphometry import measure, summarize
@@ -35,8 +38,7 @@ from scvbench.io import load_canonical
 from scvbench.report.evaluation import GALLERY, write_report
 from scvbench.steps.convert.run import read_key
 from scvbench.steps.splits import SPLITS_FILE, labelled_slices, load_splits, reference_masks
-from scvbench.steps.stats import load_covariates
-from scvbench.steps.submission import InvalidSubmission, _root, open_submission
+from scvbench.steps.submission import InvalidSubmission, open_submission, submission_root
 
 __all__ = ["SCHEMA_VERSION", "InvalidSubmission", "evaluate", "summarise"]
 
@@ -72,7 +74,6 @@ def _cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str | No
 
 def _load_prediction(root: Path, pid: str, grid, threshold: float, problems: list[str]):
     """The submission's 3-D mask of ``pid`` (bool) and the slices it predicted, or None."""
-    import nibabel as nib
 
     label = pid.removeprefix("sub-")
     mask_path = root / DERIVATIVES["vein_mask"].relpath(label)
@@ -301,12 +302,11 @@ def _root_description(submission: Path) -> Path:
             f"{submission}: an archive links no data set; give --reference BIDS_DIR"
         )
 
-    return _root(submission) / "dataset_description.json"
+    return submission_root(submission) / "dataset_description.json"
 
 
 def _data_checksum(cases) -> str:
     """SHA-256 over the reference masks scored (participant, slices, file hash)."""
-    import hashlib
 
     digest = hashlib.sha256()
     for pid, path, slices in sorted(cases, key=lambda c: c[0]):

@@ -21,6 +21,8 @@ submission against the first, is shown as the human reference (not ranked).
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import re
 import subprocess
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata, wilcoxon
 
 from scvbench import __version__, io
 from scvbench.errors import ScvbenchError
@@ -232,7 +235,6 @@ def _aligned_cases(entries: list[dict]) -> tuple[list[tuple], dict[str, np.ndarr
 
 def _ranks(matrix: np.ndarray, higher: list[bool]) -> np.ndarray:
     """Mean rank per entry (rows) over metrics (columns); NaN ranks last."""
-    from scipy.stats import rankdata
 
     ranks = []
     for j, better in enumerate(higher):
@@ -245,7 +247,6 @@ def _ranks(matrix: np.ndarray, higher: list[bool]) -> np.ndarray:
 
 def rank(entries: list[dict], n_boot: int = BOOTSTRAP, seed: int = 0) -> pd.DataFrame:
     """Final rank, metric values, probability of rank 1, 95 % rank interval, neighbour tests."""
-    from scipy.stats import wilcoxon
 
     if not entries:
         return pd.DataFrame()
@@ -417,8 +418,6 @@ def _plot(rows: list[dict]) -> bytes:
 
 
 def _page(rows: list[dict], human: dict | None, entries: list[dict], settings: dict) -> str:
-    import base64
-    import html
 
     dataset = settings.get("dataset", {})
     metrics = [m for m, _, _ in RANK_METRICS]

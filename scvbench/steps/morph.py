@@ -19,8 +19,10 @@ import logging
 import re
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from scvbench import io
 from scvbench.bids import layout
@@ -59,7 +61,6 @@ _MASK = re.compile(
 
 
 def _load(path: Path, what: str):
-    import nibabel as nib
 
     try:
         image = nib.load(str(path))
@@ -231,7 +232,6 @@ def morph_dataset(
     masks = _find_masks(masks_dir, desc)
     deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     groups = []
-    from tqdm.auto import tqdm
 
     for label, path in tqdm(sorted(masks.items()), desc="morph", unit="participant", disable=None):
         _, summary = morph_participant(label, path, deriv, out_dir, all_slices, min_area_mm2)

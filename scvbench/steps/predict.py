@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from scvbench import __version__, io
 from scvbench.bids import layout
@@ -70,7 +73,6 @@ def _memory_format(model, sample):
     Attention U-Net here), others do not (the U-Net); one timed pass of each on the first
     slice decides, and the model keeps the winner.
     """
-    import time
 
     import torch
 
@@ -125,7 +127,6 @@ def _write_description(
     bids_dir: Path, deriv: Path, out: Path, config: dict, checkpoint: Path | None
 ) -> None:
     """``dataset_description.json`` of the submission: GeneratedBy the model, then scvbench."""
-    import os
 
     out.mkdir(parents=True, exist_ok=True)
     io.write_json(
@@ -171,7 +172,6 @@ def predict(
     with ``config`` and ``model``: see :func:`scvbench.steps.train.untrained_state`). ``derivatives``
     is the folder holding the ``scvbench`` derivatives (default ``BIDS_DIR/derivatives``).
     """
-    from tqdm import tqdm
 
     if not 0.0 < threshold < 1.0:
         raise ScvbenchError(f"threshold must be between 0 and 1, got {threshold}")

@@ -15,93 +15,18 @@ import html
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from scvbench import __version__, io
+from scvbench.bids.tables import load_wide
 from scvbench.core.stats import HEMISPHERES, MEASURES, run_study
 from scvbench.errors import ScvbenchError
 from scvbench.report.figures import png_bytes
 
-__all__ = ["SCHEMA_VERSION", "load_wide", "run_stats"]
+__all__ = ["SCHEMA_VERSION", "run_stats"]
 
 SCHEMA_VERSION = "1.0"
 _LABELS = {"diameter": "diameter (mm)", "tortuosity": "tortuosity", "count": "count"}
-
-
-def _read(path: Path, required: list[str], what: str) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=True)
-    except FileNotFoundError:
-        raise ScvbenchError(f"{path}: no such file ({what})") from None
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise ScvbenchError(f"{path}: not a readable tab-separated {what} ({err})") from None
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise ScvbenchError(
-            f"{path}: the {what} has no column {', '.join(missing)} (columns: "
-            f"{', '.join(map(str, table.columns))})"
-        )
-    return table
-
-
-def load_wide(
-    morph: str | Path, participants: str | Path, phenotype: str | Path | None = None
-) -> pd.DataFrame:
-    """One row per participant: sex, age, education, DWML and the six measures."""
-    group = _read(
-        Path(morph),
-        ["participant_id", "hemisphere", *MEASURES.values()],
-        "group morphometry table",
-    )
-    bad = sorted(set(group["hemisphere"]) - set(HEMISPHERES))
-    if bad:
-        raise ScvbenchError(
-            f"{morph}: hemisphere values {bad}; the study needs left and right (measure with "
-            "scvbench morph --bids ... so that the hemispheres are split)"
-        )
-    duplicated = group.duplicated(["participant_id", "hemisphere"])
-    if duplicated.any():
-        first = group[duplicated].iloc[0]
-        raise ScvbenchError(
-            f"{morph}: {first['participant_id']} {first['hemisphere']} appears twice; one row "
-            "per participant and hemisphere"
-        )
-    wide = group.pivot(index="participant_id", columns="hemisphere", values=list(MEASURES.values()))
-    wide.columns = [
-        f"{next(k for k, v in MEASURES.items() if v == value)}_{hemi}"
-        for value, hemi in wide.columns
-    ]
-    wide = wide.join(load_covariates(participants, phenotype, list(wide.index)))
-    return wide.reset_index()
-
-
-def load_covariates(
-    participants: str | Path, phenotype: str | Path | None, ids: list[str]
-) -> pd.DataFrame:
-    """Sex, age, education and (with ``phenotype``) DWML of ``ids``, indexed by participant_id."""
-    people = _read(Path(participants), ["participant_id", "sex"], "participants table")
-    people = people.set_index("participant_id")
-    unknown = sorted(set(ids) - set(people.index))
-    if unknown:
-        raise ScvbenchError(
-            f"{participants}: no row for {', '.join(unknown[:5])}"
-            + (" ..." if len(unknown) > 5 else "")
-        )
-    sexes = set(people["sex"].dropna().astype(str)) - {"M", "F"}
-    if sexes:
-        raise ScvbenchError(f"{participants}: sex must be M or F, found {sorted(sexes)}")
-    columns = [c for c in ("sex", "age", "education_years") if c in people.columns]
-    out = people.loc[ids, columns]
-    if phenotype is not None:
-        rated = _read(Path(phenotype), ["participant_id", "fazekas_dwm"], "Fazekas table")
-        rated = rated.set_index("participant_id")["fazekas_dwm"]
-        scores = pd.to_numeric(rated, errors="coerce")
-        if not scores.dropna().isin([0, 1, 2, 3]).all():
-            raise ScvbenchError(f"{phenotype}: fazekas_dwm must be 0-3")
-        out["dwml"] = (scores.reindex(out.index) >= 1).astype(float)
-        out.loc[scores.reindex(out.index).isna(), "dwml"] = np.nan
-    return out
 
 
 def _cell(row: dict, digits: int, integer: bool) -> str:

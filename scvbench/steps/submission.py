@@ -28,6 +28,7 @@ __all__ = [
     "InvalidSubmission",
     "UnsafeArchive",
     "open_submission",
+    "submission_root",
 ]
 
 MAX_FILES = 20_000
@@ -127,7 +128,7 @@ def _untar(archive: Path, dest: Path) -> None:
         )
 
 
-def _root(folder: Path) -> Path:
+def submission_root(folder: Path) -> Path:
     """The submission's root: the folder with dataset_description.json (one level down at most)."""
     if (folder / "dataset_description.json").exists():
         return folder
@@ -142,7 +143,7 @@ def open_submission(path: str | Path) -> Iterator[Path]:
     """Yield the submission's root folder; an archive is checked and unpacked to a temp folder."""
     path = Path(path)
     if path.is_dir():
-        yield _root(path)
+        yield submission_root(path)
         return
     if not path.exists():
         raise ScvbenchError(f"{path}: no such submission folder or archive")
@@ -158,6 +159,6 @@ def open_submission(path: str | Path) -> Iterator[Path]:
                 _untar(path, dest)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
             raise ScvbenchError(f"{path}: damaged archive ({err})") from None
-        yield _root(dest)
+        yield submission_root(dest)
     finally:
         shutil.rmtree(dest, ignore_errors=True)

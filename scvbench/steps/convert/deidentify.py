@@ -9,8 +9,11 @@ field: dcm2niix puts the acquisition time in ``descrip`` and image comments in `
 
 from __future__ import annotations
 
+import gzip
 from io import BytesIO
 from pathlib import Path
+
+import nibabel as nib
 
 from scvbench import io
 
@@ -82,9 +85,6 @@ def clean_nifti(source: Path, target: Path, rescale: float | None = None) -> Non
     ``scl_inter``), used to express phase in radians without touching the data. Compression is
     gzip level 1 with no time stamp, so a re-run writes identical bytes.
     """
-    import gzip
-
-    import nibabel as nib
 
     raw = Path(source).read_bytes()
     header = nib.Nifti1Header.from_fileobj(BytesIO(raw))

@@ -9,12 +9,17 @@ import multiprocessing
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import dcm2niix
+import nibabel as nib
+import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from scvbench import io
 from scvbench.bids.spec import RAW
@@ -195,7 +200,6 @@ def format_plan(plans: list[ParticipantPlan], skipped: list[Skipped]) -> str:
 
 def _dcm2niix(series: SeriesInfo, work: Path) -> tuple[Path, Path]:
     """Convert one series; return its NIfTI and sidecar paths."""
-    import dcm2niix
 
     source = work / "in"
     source.mkdir(parents=True)
@@ -234,8 +238,6 @@ def _dcm2niix(series: SeriesInfo, work: Path) -> tuple[Path, Path]:
 
 def _phase_scale(image_path: Path) -> tuple[float | None, str]:
     """Scale that expresses phase in radians, and the Units value."""
-    import nibabel as nib
-    import numpy as np
 
     data = np.asarray(nib.load(image_path).dataobj)
     low, high = float(data.min()), float(data.max())
@@ -386,7 +388,6 @@ def _merge_tsv(path: Path, new: pd.DataFrame) -> None:
 
 def template_dir() -> Path:
     """The ``bids_template`` folder: beside the package in a source tree, else installed data."""
-    import sys
 
     candidates = [
         Path(str(resources.files("scvbench"))).resolve().parent / "bids_template",
@@ -470,7 +471,6 @@ def convert_dataset(
             report.up_to_date.append(p.label)
         else:
             todo.append(p)
-    from tqdm.auto import tqdm
 
     bar = tqdm(total=len(todo), desc="convert", unit="participant", disable=None)
     if nprocs > 1 and len(todo) > 1:

@@ -15,6 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pydicom
+from pydicom.errors import InvalidDicomError
+
 __all__ = [
     "BUILTIN_RULES",
     "KINDS",
@@ -211,8 +214,6 @@ def find_series(root: str | os.PathLike[str]) -> tuple[list[SeriesInfo], list[Sk
     Returns the series (ordered by patient, study and series number) and the skipped files.
     Files of one series are ordered by InstanceNumber, then path.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
 
     root = Path(root)
     groups: dict[str, list[tuple[int, Path, object]]] = defaultdict(list)

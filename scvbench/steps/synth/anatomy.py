@@ -14,6 +14,7 @@ import functools
 from dataclasses import dataclass
 from importlib import resources
 
+import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
@@ -60,7 +61,6 @@ class Template:
 
 
 def _load(name: str) -> tuple[np.ndarray, np.ndarray]:
-    import nibabel as nib
 
     path = resources.files("nilearn") / "datasets" / "data" / _FILES[name]
     with resources.as_file(path) as real:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 __all__ = [
     "EFFECTS",
@@ -43,7 +44,6 @@ class SplitNormal:
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """Return the quantiles at probabilities ``u``."""
-        from scipy.stats import norm
 
         z = norm.ppf(u)
         low = (self.median - self.q1) / 0.6744897501960817

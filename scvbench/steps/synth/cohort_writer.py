@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from scvbench import __version__, io
 from scvbench.errors import ScvbenchError
@@ -148,7 +149,6 @@ def generate_cohort(
 def _write_cohort(
     work: Path, spec, n: int, seed: int, effect: str, nprocs: int, progress: bool, request: dict
 ) -> None:
-    from tqdm.auto import tqdm
 
     table = cohort_model.draw_cohort(n, seed, effect)
     settings = SynthSettings(preset=spec, seed=seed)

@@ -11,7 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
+import pydicom
 
 from scvbench.core.mip import minimum_intensity_projection, slab_window
 from scvbench.steps.convert.series import find_series
@@ -21,7 +23,6 @@ __all__ = ["load_series", "main", "render_preview"]
 
 def load_series(folder: Path) -> tuple[np.ndarray, float]:
     """Stack a DICOM series into (rows, columns, slices) ordered along the slice normal."""
-    import pydicom
 
     slices = [pydicom.dcmread(p) for p in sorted(folder.iterdir()) if p.is_file()]
     iop = np.asarray(slices[0].ImageOrientationPatient, dtype=float)
@@ -46,7 +47,6 @@ def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import nibabel as nib
 
     manifest = json.loads((synth_dir / "truth" / "manifest.json").read_text())
     subjects = manifest["subjects"]

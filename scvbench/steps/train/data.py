@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from skimage.transform import resize
 
 from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
@@ -149,8 +150,6 @@ class Fit:
         shape = array.shape[-2:]
         scale = self._scale(shape)
         if scale < 1.0:
-            from skimage.transform import resize
-
             target = tuple(min(self.size, round(n * scale)) for n in shape)
             array = np.stack(
                 [
@@ -166,8 +165,6 @@ class Fit:
         (top, bottom), (left, right) = self._pads(shape)
         array = array[..., top : self.size - bottom, left : self.size - right]
         if array.shape[-2:] != tuple(shape):
-            from skimage.transform import resize
-
             array = np.stack(
                 [resize(a, shape, order=order, preserve_range=True) for a in array]
             ).astype(array.dtype)

@@ -24,11 +24,13 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import platform
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from scvbench import io
 from scvbench.errors import ScvbenchError
@@ -104,8 +106,6 @@ def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float
 
 def hardware() -> dict:
     """What the run ran on: CPU, threads, torch, GPU."""
-    import os
-    import platform
 
     import torch
 
@@ -195,7 +195,6 @@ def train(
     Dice and its step, seconds.
     """
     import torch
-    from tqdm import tqdm
 
     bids_dir, out = Path(bids_dir), Path(out)
     splits = load_splits(splits_path or bids_dir / SPLITS_FILE)

@@ -95,7 +95,6 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 def save_nifti(path: str | os.PathLike[str], data: np.ndarray, affine: np.ndarray) -> None:
     """Save ``data`` with ``affine`` as NIfTI-1 (qform and sform both set, code 1), atomically."""
-
     image = nib.Nifti1Image(np.asarray(data), np.asarray(affine, dtype=float))
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)
@@ -138,14 +137,12 @@ def move_file(source: Path, target: Path) -> None:
 
 def write_png(path: Path, image: np.ndarray) -> None:
     """Write an 8-bit grayscale PNG atomically."""
-
     with atomic_path(path) as tmp:
         Image.fromarray(np.ascontiguousarray(image), mode="L").save(tmp, format="PNG")
 
 
 def load_canonical(path: Path):
     """Load a NIfTI image reoriented to RAS+ voxel order, or raise one error naming the file."""
-
     try:
         image = nib.as_closest_canonical(nib.load(str(path)))
         data = np.asanyarray(image.dataobj)

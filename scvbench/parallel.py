@@ -72,7 +72,6 @@ def map_participants(
     iterator of (item, result, error)
         In completion order; ``result`` is None when ``error`` is set.
     """
-
     todo = list(items)
     workers = worker_count(nprocs, len(todo))
     bar = tqdm(

@@ -209,7 +209,8 @@ def test_derivatives_already_in_the_dataset_are_copied_not_recomputed(derived, t
 
 
 def test_memory_limit_lowers_participants_at_once(derived):
-    from scvbench.app.run import RunOptions, RunReport, _workers, estimate_memory_gb
+    from scvbench.app.options import RunOptions, RunReport, estimate_memory_gb
+    from scvbench.app.options import participant_workers as _workers
 
     bids, _, labels = derived
     ids = sorted(labels.values())

@@ -1,4 +1,4 @@
-"""The shape of the package: imports point downward, no cycle, no private name shared, short modules.
+"""The shape of the package: imports point down, no cycle, no private name shared, short modules.
 
 Layers, lowest first (a module may import from its own layer or a lower one):
 

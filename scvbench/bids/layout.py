@@ -91,7 +91,6 @@ def link(target: str | Path, dataset: str | Path) -> str:
     A relative path when both share a root (``../../`` for ``BIDS_DIR/derivatives/name``),
     else the absolute path.
     """
-
     target, dataset = Path(target).resolve(), Path(dataset).resolve()
     try:
         relative = os.path.relpath(target, dataset)

@@ -101,7 +101,6 @@ def segmentation_scores(
     >>> scores["dice"], scores["hd95_mm"], scores["betti0_error"]
     (1.0, 0.0, 0.0)
     """
-
     prediction = np.asarray(prediction) > 0
     reference = np.asarray(reference) > 0
     if prediction.shape != reference.shape or prediction.ndim != 2:

@@ -32,7 +32,6 @@ class FrangiVesselness(nn.Module):
 
     def vesselness(self, images: np.ndarray) -> np.ndarray:
         """Vesselness of (n, 1, rows, cols) normalised images."""
-
         sigmas = self.sigmas.tolist()
         return np.stack(
             [frangi(np.asarray(x[0], np.float64), sigmas=sigmas, black_ridges=True) for x in images]

@@ -146,7 +146,6 @@ def import_annotations(
     labelled slices) and a sidecar listing the labelled slices and the rater; unchanged masks are
     not rewritten.
     """
-
     labelme_dir, bids_dir = Path(labelme_dir), Path(bids_dir)
     if not labelme_dir.is_dir():
         raise ScvbenchError(f"{labelme_dir}: no such folder of Labelme files")

@@ -113,7 +113,6 @@ def _inputs(bids_dir: Path, label: str) -> dict[str, Path]:
 
 def read_sidecar(deriv: Path, label: str) -> dict | None:
     """The MinIP sidecar of a derived participant, or None."""
-
     path = deriv / DERIVATIVES["minip"].relpath(label, ".json")
     if not path.is_file():
         return None

@@ -74,7 +74,6 @@ def _cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str | No
 
 def _load_prediction(root: Path, pid: str, grid, threshold: float, problems: list[str]):
     """The submission's 3-D mask of ``pid`` (bool) and the slices it predicted, or None."""
-
     label = pid.removeprefix("sub-")
     mask_path = root / DERIVATIVES["vein_mask"].relpath(label)
     prob_path = root / DERIVATIVES["vein_probseg"].relpath(label)
@@ -307,7 +306,6 @@ def _root_description(submission: Path) -> Path:
 
 def _data_checksum(cases) -> str:
     """SHA-256 over the reference masks scored (participant, slices, file hash)."""
-
     digest = hashlib.sha256()
     for pid, path, slices in sorted(cases, key=lambda c: c[0]):
         digest.update(f"{pid}:{slices}:{sha256(path)}\n".encode())

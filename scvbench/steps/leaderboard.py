@@ -235,7 +235,6 @@ def _aligned_cases(entries: list[dict]) -> tuple[list[tuple], dict[str, np.ndarr
 
 def _ranks(matrix: np.ndarray, higher: list[bool]) -> np.ndarray:
     """Mean rank per entry (rows) over metrics (columns); NaN ranks last."""
-
     ranks = []
     for j, better in enumerate(higher):
         column = matrix[:, j].astype(float)
@@ -247,7 +246,6 @@ def _ranks(matrix: np.ndarray, higher: list[bool]) -> np.ndarray:
 
 def rank(entries: list[dict], n_boot: int = BOOTSTRAP, seed: int = 0) -> pd.DataFrame:
     """Final rank, metric values, probability of rank 1, 95 % rank interval, neighbour tests."""
-
     if not entries:
         return pd.DataFrame()
     names = [e["name"] for e in entries]

@@ -73,7 +73,6 @@ def _memory_format(model, sample):
     Attention U-Net here), others do not (the U-Net); one timed pass of each on the first
     slice decides, and the model keeps the winner.
     """
-
     import torch
 
     cached = getattr(model, "_scvbench_memory_format", None)
@@ -127,7 +126,6 @@ def _write_description(
     bids_dir: Path, deriv: Path, out: Path, config: dict, checkpoint: Path | None
 ) -> None:
     """``dataset_description.json`` of the submission: GeneratedBy the model, then scvbench."""
-
     out.mkdir(parents=True, exist_ok=True)
     io.write_json(
         out / "dataset_description.json",
@@ -172,7 +170,6 @@ def predict(
     with ``config`` and ``model``: see :func:`scvbench.steps.train.untrained_state`). ``derivatives``
     is the folder holding the ``scvbench`` derivatives (default ``BIDS_DIR/derivatives``).
     """
-
     if not 0.0 < threshold < 1.0:
         raise ScvbenchError(f"threshold must be between 0 and 1, got {threshold}")
     bids_dir, out = Path(bids_dir), Path(out)

@@ -85,7 +85,6 @@ def clean_nifti(source: Path, target: Path, rescale: float | None = None) -> Non
     ``scl_inter``), used to express phase in radians without touching the data. Compression is
     gzip level 1 with no time stamp, so a re-run writes identical bytes.
     """
-
     raw = Path(source).read_bytes()
     header = nib.Nifti1Header.from_fileobj(BytesIO(raw))
     offset = int(header["vox_offset"])

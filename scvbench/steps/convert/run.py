@@ -200,7 +200,6 @@ def format_plan(plans: list[ParticipantPlan], skipped: list[Skipped]) -> str:
 
 def _dcm2niix(series: SeriesInfo, work: Path) -> tuple[Path, Path]:
     """Convert one series; return its NIfTI and sidecar paths."""
-
     source = work / "in"
     source.mkdir(parents=True)
     for path in series.files:
@@ -238,7 +237,6 @@ def _dcm2niix(series: SeriesInfo, work: Path) -> tuple[Path, Path]:
 
 def _phase_scale(image_path: Path) -> tuple[float | None, str]:
     """Scale that expresses phase in radians, and the Units value."""
-
     data = np.asarray(nib.load(image_path).dataobj)
     low, high = float(data.min()), float(data.max())
     if -np.pi - 1e-3 <= low and high <= np.pi + 1e-3:
@@ -388,7 +386,6 @@ def _merge_tsv(path: Path, new: pd.DataFrame) -> None:
 
 def template_dir() -> Path:
     """The ``bids_template`` folder: beside the package in a source tree, else installed data."""
-
     candidates = [
         Path(str(resources.files("scvbench"))).resolve().parent / "bids_template",
         Path(sys.prefix) / "share" / "scvbench" / "bids_template",

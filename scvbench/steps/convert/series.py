@@ -214,7 +214,6 @@ def find_series(root: str | os.PathLike[str]) -> tuple[list[SeriesInfo], list[Sk
     Returns the series (ordered by patient, study and series number) and the skipped files.
     Files of one series are ordered by InstanceNumber, then path.
     """
-
     root = Path(root)
     groups: dict[str, list[tuple[int, Path, object]]] = defaultdict(list)
     skipped: list[Skipped] = []

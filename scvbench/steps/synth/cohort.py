@@ -44,7 +44,6 @@ class SplitNormal:
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """Return the quantiles at probabilities ``u``."""
-
         z = norm.ppf(u)
         low = (self.median - self.q1) / 0.6744897501960817
         high = (self.q3 - self.median) / 0.6744897501960817

@@ -23,7 +23,6 @@ __all__ = ["load_series", "main", "render_preview"]
 
 def load_series(folder: Path) -> tuple[np.ndarray, float]:
     """Stack a DICOM series into (rows, columns, slices) ordered along the slice normal."""
-
     slices = [pydicom.dcmread(p) for p in sorted(folder.iterdir()) if p.is_file()]
     iop = np.asarray(slices[0].ImageOrientationPatient, dtype=float)
     normal = np.cross(iop[:3], iop[3:])

@@ -106,7 +106,6 @@ def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float
 
 def hardware() -> dict:
     """What the run ran on: CPU, threads, torch, GPU."""
-
     import torch
 
     return {

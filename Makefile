@@ -85,7 +85,7 @@ slurm:
 
 # The baselines' cards from real runs on the demo cohort (run `make demo` first).
 baselines: $(STAMP)
-	$(BIN)/python -m scvbench.steps.baselines $(DEMO_DIR)/bids $(DEMO_DIR)/runs \
+	$(BIN)/scvbench baselines $(DEMO_DIR)/bids $(DEMO_DIR)/runs \
 		frangi unet attention_unet deeplabv3plus --fold 0 --recipe cpu
 
 bench: $(STAMP)

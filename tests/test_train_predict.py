@@ -314,7 +314,7 @@ def test_ddp_with_two_processes_matches_one(derived, split_file, tmp_path):
 
 
 def test_baseline_record_from_a_real_run(derived, split_file, tmp_path):
-    """python -m scvbench.steps.baselines: train, predict, evaluate the test split, write the card."""
+    """scvbench baselines: train, predict, evaluate the test split, write the card."""
     from scvbench.steps.baselines import record_baseline
 
     bids, _, _ = derived

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from scvbench import __version__
 from scvbench.cli import (
     annotate,
+    baselines,
     convert,
     derive,
     evaluate,
@@ -45,6 +46,7 @@ _COMMANDS = (
     leaderboard,
     run,
     slurm,
+    baselines,
 )
 
 

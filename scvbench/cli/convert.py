@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from scvbench.bids.keys import read_key
 from scvbench.cli import options
-from scvbench.steps.convert.run import convert_dataset, format_plan, read_key
+from scvbench.steps.convert.run import convert_dataset, format_plan
 
 
 def _read_mapping(path: Path | None) -> dict[str, str] | None:

@@ -97,8 +97,8 @@ def participant_table(pairs: pd.DataFrame, source: str, people: pd.DataFrame) ->
     """One row per participant: ``<measure>_<hemisphere>`` (mean over its slices) and covariates.
 
     ``pairs`` has per slice and hemisphere ``<column>_<source>`` values (see
-    :func:`scvbench.steps.evaluate.evaluate`); ``people`` is indexed by participant_id with sex, age,
-    education_years and dwml.
+    :func:`scvbench.steps.evaluate.evaluate`); ``people`` is indexed by participant_id with sex,
+    age, education_years and dwml.
     """
     rows = {}
     for (pid, side), group in pairs.groupby(["participant_id", "hemisphere"]):

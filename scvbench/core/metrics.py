@@ -22,10 +22,19 @@ here and documented in the README:
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-__all__ = ["SCORES", "segmentation_scores", "worst_case"]
+from scvbench.defaults import DEFAULTS
+
+__all__ = [
+    "SCORES",
+    "bootstrap_ci",
+    "segmentation_scores",
+    "summarise",
+    "worst_case",
+]
 
 #: Score names in the order of the tables.
 SCORES = (
@@ -141,3 +150,30 @@ def segmentation_scores(
     out["betti0_error"] = float(abs(_components(p) - _components(r)))
     out["count_error"] = float(abs(_components(p, min_pixels) - _components(r, min_pixels)))
     return {name: float(out[name]) for name in SCORES}
+
+
+def bootstrap_ci(
+    values: np.ndarray, seed: int = DEFAULTS.seed, n_boot: int = DEFAULTS.bootstrap
+) -> tuple[float, float]:
+    """Bootstrap 95 % confidence interval of the mean (percentile method)."""
+    if len(values) < 2:
+        return float(values.mean()), float(values.mean())
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def summarise(cases: pd.DataFrame) -> dict:
+    """Mean, median and bootstrap 95 % CI of the mean for each score over the cases."""
+    out = {}
+    for name in SCORES:
+        values = cases[name].to_numpy(float)
+        low, high = bootstrap_ci(values)
+        out[name] = {
+            "mean": float(values.mean()),
+            "median": float(np.median(values)),
+            "ci_low": low,
+            "ci_high": high,
+        }
+    return out

@@ -18,7 +18,11 @@ import pandas as pd
 from scvbench import __version__
 from scvbench.report.figures import png_bytes
 
-__all__ = ["GALLERY", "write_report"]
+__all__ = [
+    "GALLERY",
+    "summary_markdown",
+    "write_report",
+]
 
 #: Number of worst cases shown.
 GALLERY = 6
@@ -187,3 +191,85 @@ as worst case; scvbench {html.escape(__version__)}.</p>
 <h2>Problems in the submission</h2><ul>{problems}</ul>
 </body></html>
 """
+
+
+def summary_markdown(results: dict) -> str:
+    """``summary.md``: the scores, the morphometry agreement and the association, as Markdown."""
+    seg = results["segmentation"]
+    lines = [
+        f"# Evaluation of {results['submission']['generated_by'] or 'a submission'}",
+        "",
+        f"Split `{results['reference']['split']}`, reference rater "
+        f"`{results['reference']['rater']}`: {seg['n_cases']} slices, {seg['n_invalid']} "
+        "scored as worst case.",
+        "",
+        "| score | mean | 95 % CI | median |",
+        "|---|---|---|---|",
+    ]
+    for name, s in seg["overall"].items():
+        lines.append(
+            f"| {name} | {s['mean']:.3f} | {s['ci_low']:.3f}-{s['ci_high']:.3f} | "
+            f"{s['median']:.3f} |"
+        )
+    lines += [
+        "",
+        "## Morphometry agreement with the reference (per slice and hemisphere)",
+        "",
+        "| hemisphere | measure | n | ICC(A,1) | bias | 95 % limits | MAE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def number(value, digits=3):
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    for side, measures in results.get("morphometry", {}).items():
+        for name, a in measures.items():
+            lines.append(
+                f"| {side} | {name} | {a['n']} | {number(a['icc_a1'])} | {number(a['bias'])} | "
+                f"{number(a['loa_low'])} to {number(a['loa_high'])} | {number(a['mae'])} |"
+            )
+    association = results.get("association", {})
+    if "reference" in association:
+        score = association["reference"]["reproduction_score"]
+        lines += [
+            "",
+            "## Association reproduction",
+            "",
+            f"The study's tests on {association['n_participants']} participants: reproduction "
+            f"score {'n/a' if score is None else f'{score:.2f}'} against the reference masks"
+            + (
+                f", {association['published']['reproduction_score']:.2f} against the "
+                "published study"
+                if association.get("published")
+                and association["published"]["reproduction_score"] is not None
+                else ""
+            )
+            + (
+                f", {number(association['truth']['reproduction_score'], 2)} against the "
+                "generator's truth (the reference masks: "
+                f"{number(association['reference_vs_truth']['reproduction_score'], 2)})"
+                if association.get("truth")
+                else ""
+            )
+            + ".",
+            "",
+            "| comparison | measure | hemisphere | Z | Z reference | reproduced |",
+            "|---|---|---|---|---|---|",
+        ]
+        for t in association["reference"]["tests"]:
+            lines.append(
+                f"| {t['comparison']} | {t['measure']} | {t['hemisphere']} | {number(t['Z'])} | "
+                f"{number(t['Z_comparison'])} | {'yes' if t['reproduced'] else 'no'} |"
+            )
+    human = results.get("human_reference")
+    if human:
+        lines += [
+            "",
+            f"Human reference: rater `{human['rater']}` against `{results['reference']['rater']}` "
+            f"on {human['n_cases']} of these slices: Dice {human['overall']['dice']['mean']:.3f}, "
+            f"clDice {human['overall']['cldice']['mean']:.3f}, HD95 "
+            f"{human['overall']['hd95_mm']['mean']:.2f} mm.",
+        ]
+    if results["problems"]:
+        lines += ["", "## Problems", ""] + [f"- {p}" for p in results["problems"]]
+    return "\n".join(lines) + "\n"

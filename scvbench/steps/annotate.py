@@ -21,12 +21,12 @@ import numpy as np
 
 from scvbench import io
 from scvbench.bids import layout
+from scvbench.bids.keys import read_key
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.core.display import from_display
 from scvbench.core.rasterize import rasterize_shapes
 from scvbench.errors import ScvbenchError
 from scvbench.report.qc import write_participant_report
-from scvbench.steps.convert.run import read_key
 
 __all__ = ["EXPORT_NAME", "ImportReport", "import_annotations", "parse_name", "read_labelme"]
 

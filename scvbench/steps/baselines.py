@@ -1,7 +1,6 @@
 """The baselines' records: train a model on a fold, predict, score the test split, write the card.
 
-``python -m scvbench.steps.baselines BIDS_DIR RUNS_DIR MODEL [...] [--fold K] [--recipe cpu]`` trains
-each model on the fold (``scvbench train``), segments the test and association participants
+``scvbench baselines BIDS_DIR RUNS_DIR MODEL [...] [--fold K] [--recipe cpu]`` trains each model on the fold (``scvbench train``), segments the test and association participants
 (``scvbench predict``) and writes ``baselines/<model>/``: ``config.json`` (the resolved training
 configuration), ``results.json`` (validation and test Dice, training time, hardware, data set and
 split checksums) and ``README.md`` (the model card). Test Dice is the vein Dice inside the
@@ -12,7 +11,6 @@ slices), from ``scvbench evaluate`` on the test split (its full output in
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -20,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from scvbench import io
-from scvbench.errors import ScvbenchError
 from scvbench.steps.evaluate import evaluate
 from scvbench.steps.predict import predict
 from scvbench.steps.splits import SPLITS_FILE, load_splits
@@ -103,7 +100,7 @@ def _card(name: str, config: dict, results: dict) -> str:
         f"{test['min']:.3f} | {test['max']:.3f} |",
         "",
         "Dice of the vein class inside the brain mask per labelled slice against the reference "
-        f"rater `{config['rater']}`. Reproduce: `python -m scvbench.steps.baselines BIDS_DIR RUNS_DIR "
+        f"rater `{config['rater']}`. Reproduce: `scvbench baselines BIDS_DIR RUNS_DIR "
         f"{name} --fold {config['fold']} --recipe {config['recipe']}`.",
         "",
     ]
@@ -157,32 +154,3 @@ def record_baseline(
     io.write_json(folder / "results.json", results)
     io.write_text(folder / "README.md", _card(name, config, results))
     return results
-
-
-def main(argv=None) -> int:
-    """Command line of :func:`record_baseline`."""
-    parser = argparse.ArgumentParser(prog="python -m scvbench.steps.baselines", description=__doc__)
-    parser.add_argument("bids_dir", type=Path)
-    parser.add_argument("runs_dir", type=Path)
-    parser.add_argument("models", nargs="+")
-    parser.add_argument("--fold", type=int, default=0)
-    parser.add_argument("--recipe", default="cpu")
-    parser.add_argument("--out", type=Path, default=Path("baselines"))
-    args = parser.parse_args(argv)
-    try:
-        for name in args.models:
-            results = record_baseline(
-                args.bids_dir, args.runs_dir, name, args.fold, args.recipe, args.out
-            )
-            print(
-                f"{name}: validation Dice {results['training']['best_val_dice']:.3f}, test Dice "
-                f"{results['test_dice']['mean']:.3f}, {results['training']['train_seconds']} s"
-            )
-    except ScvbenchError as err:
-        print(f"scvbench: error: {err}")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

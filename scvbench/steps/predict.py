@@ -3,8 +3,8 @@
 For each participant the slices to segment are the ones the reference labels (any rater, so that
 evaluation finds every case) or, without reference masks, the MinIP's analysis slices. Slices go
 through the network in batches under ``torch.inference_mode()`` at the training size
-(:class:`scvbench.steps.train.data.Fit`), and the vein probability is brought back exactly onto the MinIP
-grid. Written per participant, in ``OUT/sub-<label>/anat/``:
+(:class:`scvbench.steps.train.data.Fit`), and the vein probability is brought back exactly onto
+the MinIP grid. Written per participant, in ``OUT/sub-<label>/anat/``:
 
 - ``sub-<label>_acq-swi_label-vein_mask.nii.gz``: binary (uint8), probability >= ``threshold``
   inside the brain mask, 0 on slices not predicted;
@@ -167,8 +167,8 @@ def predict(
     """Write the submission for ``participants`` (default: all derived); returns their ids.
 
     ``checkpoint`` is a file written by ``scvbench train`` or an already loaded state (a dict
-    with ``config`` and ``model``: see :func:`scvbench.steps.train.untrained_state`). ``derivatives``
-    is the folder holding the ``scvbench`` derivatives (default ``BIDS_DIR/derivatives``).
+    with ``config`` and ``model``: see :func:`scvbench.steps.train.untrained_state`).
+    ``derivatives`` is the folder holding the ``scvbench`` derivatives (default ``BIDS_DIR/derivatives``).
     """
     if not 0.0 < threshold < 1.0:
         raise ScvbenchError(f"threshold must be between 0 and 1, got {threshold}")

@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from scvbench import io
+from scvbench.bids.keys import assign_labels
 from scvbench.bids.spec import RAW
 from scvbench.errors import ScvbenchError
 from scvbench.steps.convert.deidentify import clean_nifti, clean_sidecar
@@ -44,7 +45,6 @@ __all__ = [
     "convert_dataset",
     "format_plan",
     "plan",
-    "read_key",
 ]
 
 _TEMPLATE_FILES = (
@@ -107,35 +107,6 @@ def load_rules(config: Path | None) -> tuple[Rule, ...]:
     return rules + BUILTIN_RULES
 
 
-def read_key(path: str | os.PathLike[str], what: str = "key file") -> dict[str, str]:
-    """PatientID -> participant label (without ``sub-``) from a ``patient_id,participant_id`` CSV.
-
-    The format of the key file ``convert`` writes, and of a ``--mapping`` it reads.
-    """
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        pairs = zip(table["patient_id"], table["participant_id"], strict=True)
-        return {pid: label.removeprefix("sub-") for pid, label in pairs}
-    except (OSError, ValueError, KeyError) as err:
-        raise ScvbenchError(
-            f"{path}: not a {what} ({err}); it needs the columns patient_id and participant_id "
-            "(the key file scvbench convert writes has them)"
-        ) from None
-
-
-def _labels(patient_ids: list[str], mapping: dict[str, str] | None) -> dict[str, str]:
-    if mapping is not None:
-        missing = [p for p in patient_ids if p not in mapping]
-        if missing:
-            raise ScvbenchError(
-                f"the label mapping has no row for {len(missing)} patient(s); "
-                "add them or leave the mapping out for sequential labels"
-            )
-        return {p: mapping[p].removeprefix("sub-") for p in patient_ids}
-    width = max(3, len(str(len(patient_ids))))
-    return {p: f"{i:0{width}d}" for i, p in enumerate(sorted(patient_ids), start=1)}
-
-
 def plan(
     dicom_dir: Path, rules: tuple[Rule, ...] = BUILTIN_RULES, mapping: dict[str, str] | None = None
 ) -> tuple[list[ParticipantPlan], list[Skipped]]:
@@ -144,7 +115,7 @@ def plan(
     by_patient: dict[str, list[SeriesInfo]] = {}
     for s in series:
         by_patient.setdefault(s.patient_id, []).append(s)
-    labels = _labels(list(by_patient), mapping)
+    labels = assign_labels(list(by_patient), mapping)
     plans = []
     for patient_id, items in sorted(by_patient.items(), key=lambda kv: labels[kv[0]]):
         p = ParticipantPlan(patient_id, labels[patient_id])

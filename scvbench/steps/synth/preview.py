@@ -1,7 +1,7 @@
 """Render a picture of a synthetic subject: SWI slice, 20 mm MinIP, and MinIP with true veins.
 
-Usage: ``python -m scvbench.steps.synth.preview SYNTH_DIR OUT.png [--patient ID]``. The picture is made
-from the DICOM files exactly as a user receives them, so it shows what the pipeline will see.
+Usage: ``python -m scvbench.steps.synth.preview SYNTH_DIR OUT.png [--patient ID]``. The picture is
+made from the DICOM files exactly as a user receives them, so it shows what the pipeline will see.
 """
 
 from __future__ import annotations

@@ -1,0 +1,140 @@
+"""Morphometry of a submission beside the reference, the truth and a second rater."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scvbench.bids.keys import read_key
+from scvbench.bids.spec import DERIVATIVES
+from scvbench.bids.tables import load_covariates
+from scvbench.core.association import compare, participant_table, reproduction
+from scvbench.core.metrics import segmentation_scores, summarise
+from scvbench.core.morphometry import measure, summarize
+from scvbench.core.stats import run_study
+from scvbench.errors import ScvbenchError
+from scvbench.io import load_canonical
+from scvbench.steps.splits import labelled_slices, reference_masks
+
+MEASURES = ("count", "diameter_mm", "tortuosity")
+
+
+def truth_pairs(truth_dir: Path, key_file: Path, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The generator's measured truth for the cases of ``pairs`` (``<measure>_truth`` columns).
+
+    ``truth_dir`` is a synthetic cohort's ``truth/`` folder (``morphometry.tsv``, keyed by
+    PatientID and MinIP slice), ``key_file`` the PatientID-to-participant key of ``convert``.
+    """
+    table_path = Path(truth_dir) / "morphometry.tsv"
+    try:
+        truth = pd.read_csv(table_path, sep="\t", na_values="n/a")
+    except OSError as err:
+        raise ScvbenchError(f"{table_path}: cannot read the truth table ({err})") from None
+    key = read_key(Path(key_file), "key file")
+    labels = {patient: f"sub-{label.removeprefix('sub-')}" for patient, label in key.items()}
+    truth["participant_id"] = truth["patient_id"].map(labels)
+    truth = truth.dropna(subset=["participant_id"]).astype({"participant_id": str})
+    truth = truth.rename(columns={"minip_slice": "slice"})
+    columns = {m: f"{m}_truth" for m in MEASURES}
+    merged = pairs.merge(
+        truth[["participant_id", "slice", "hemisphere", *MEASURES]].rename(columns=columns),
+        on=["participant_id", "slice", "hemisphere"],
+        how="left",
+    )
+    missing = merged["count_truth"].isna().sum()
+    if missing:
+        raise ScvbenchError(
+            f"{table_path}: no truth for {missing} case hemisphere(s); is it the cohort of "
+            f"this data set and {key_file} its key?"
+        )
+    return merged
+
+
+def association_scores(
+    bids_dir: Path, pairs: pd.DataFrame, published: str | None, with_truth: bool = False
+) -> dict:
+    """The study's statistics on the submission's and the reference's morphometry, compared."""
+    phenotype = bids_dir / "phenotype" / "fazekas.tsv"
+    note = None
+    if not phenotype.is_file():
+        phenotype, note = None, "no phenotype/fazekas.tsv: the sex comparisons only"
+    ids = sorted(pairs["participant_id"].unique())
+    people = load_covariates(bids_dir / "participants.tsv", phenotype, ids)
+    submission = participant_table(pairs, "submission", people)
+    reference = participant_table(pairs, "reference", people)
+    out = reproduction(submission, reference, published)
+    if with_truth:
+        truth = participant_table(pairs, "truth", people)
+        out["truth"] = compare(run_study(submission), run_study(truth))
+        out["reference_vs_truth"] = compare(run_study(reference), run_study(truth))
+    if note:
+        out["note"] = note
+    return out
+
+
+def morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> pd.DataFrame:
+    """Per-hemisphere count, mean diameter and tortuosity of one slice, predicted and reference."""
+    out = []
+    for source, mask in (("submission", prediction), ("reference", reference)):
+        table = summarize(measure(mask, spacing, hemispheres))
+        table.insert(0, "source", source)
+        out.append(table)
+    both = pd.concat(out, ignore_index=True)
+    wide = both.pivot(index="hemisphere", columns="source", values=list(MEASURES))
+    wide.columns = [f"{measure}_{source}" for measure, source in wide.columns]
+    wide = wide.reset_index()
+    wide.insert(0, "slice", k)
+    wide.insert(0, "participant_id", pid)
+    return wide
+
+
+def human_reference(
+    bids_dir: Path, deriv: Path, rater: str, cases, human_rater: str | None = None
+) -> dict | None:
+    """Another rater's masks scored against ``rater``'s on the same slices (the human level).
+
+    ``human_rater`` defaults to the first other rater (alphabetically) who labelled every
+    case's slices.
+    """
+    root = bids_dir / "derivatives" / "annotations"
+    others = (
+        [human_rater]
+        if human_rater
+        else sorted(
+            {
+                p.name.split("_desc-")[1].split("_")[0]
+                for p in root.glob("sub-*/anat/*_desc-*_mask.nii.gz")
+            }
+            - {rater}
+        )
+    )
+    masks, other = None, None
+    for candidate in others:
+        _, found = reference_masks(bids_dir, candidate)
+        if all(
+            pid.removeprefix("sub-") in found
+            and set(slices) <= set(labelled_slices(found[pid.removeprefix("sub-")]))
+            for pid, _, slices in cases
+        ):
+            masks, other = found, candidate
+            break
+    if masks is None:
+        return None
+    rows = []
+    for pid, ref_path, slices in cases:
+        label = pid.removeprefix("sub-")
+        if label not in masks:
+            continue
+        reference, affine = load_canonical(ref_path)
+        second, _ = load_canonical(masks[label])
+        brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
+        spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)[:2])
+        for k in slices:
+            rows.append(
+                segmentation_scores(second[:, :, k], reference[:, :, k], brain[:, :, k], spacing)
+            )
+    if not rows:
+        return None
+    return {"rater": other, "n_cases": len(rows), "overall": summarise(pd.DataFrame(rows))}

@@ -1,0 +1,205 @@
+"""``scvbench evaluate``: score a submission's vein masks against the reference annotations.
+
+Validation comes first: the submission's ``dataset_description.json``, every required
+participant and slice, the grid (shape and affine equal to the MinIP), binary values (or a
+``probseg`` thresholded at ``threshold``), no NaN. Each problem is one line; a case with a
+problem gets the worst-case scores fixed in :func:`scvbench.core.metrics.worst_case` (with
+``strict`` any problem stops the evaluation instead).
+
+Cases are the reference-labelled slices of the participants of a split (``test``: the held-out
+development participants; ``association``: the association cohort; ``all``: every participant
+with reference masks). Each case is scored inside the brain mask and inside each hemisphere
+(:mod:`scvbench.core.metrics`); the summary gives, per score, the mean, the median and a bootstrap
+95 % CI of the mean over cases (1,000 resamples, seed 0).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scvbench import io
+from scvbench.bids import layout
+from scvbench.bids.spec import DERIVATIVES
+from scvbench.core.agreement import morphometry_agreement
+from scvbench.core.metrics import SCORES, segmentation_scores, summarise, worst_case
+from scvbench.errors import ScvbenchError
+from scvbench.io import load_canonical
+from scvbench.report.evaluation import GALLERY, summary_markdown, write_report
+from scvbench.steps.evaluate.cases import (
+    SPLITS,
+    data_checksum,
+    dataset_identity,
+    linked_dataset,
+    load_prediction,
+    split_cases,
+)
+from scvbench.steps.evaluate.morphometry import (
+    association_scores,
+    human_reference,
+    morph_pair,
+    truth_pairs,
+)
+from scvbench.steps.evaluate.submission import InvalidSubmission, open_submission
+
+__all__ = ["SCHEMA_VERSION", "evaluate"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1.0"
+BOOTSTRAP = 1000
+
+
+def evaluate(
+    submission: str | Path,
+    bids_dir: str | Path | None,
+    out: str | Path,
+    split: str = "test",
+    splits_path: str | Path | None = None,
+    rater: str | None = None,
+    threshold: float = 0.5,
+    strict: bool = False,
+    published: str | None = None,
+    human_rater: str | None = None,
+    truth: str | Path | None = None,
+    key_file: str | Path | None = None,
+    derivatives: str | Path | None = None,
+) -> dict:
+    """Score ``submission`` and write ``results.json``, ``cases.tsv`` and ``summary.md``.
+
+    MinIP, brain masks and hemispheres come from the ``scvbench`` derivatives in
+    ``derivatives`` (default ``BIDS_DIR/derivatives``).
+    """
+    if split not in SPLITS:
+        raise ScvbenchError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    bids_dir = linked_dataset(Path(submission)) if bids_dir is None else Path(bids_dir)
+    out = Path(out)
+    rater, checksum, cases = split_cases(bids_dir, split, splits_path, rater)
+    problems: list[str] = []
+    rows, hemi_rows, morph_pairs = [], [], []
+    deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
+    with open_submission(submission) as root:
+        description = root / "dataset_description.json"
+        generated_by, configuration = None, None
+        try:
+            document = json.loads(description.read_text())
+            first = (document.get("GeneratedBy") or [{}])[0]
+            generated_by = first.get("Name")
+            configuration = first.get("Configuration")
+            if document.get("DatasetType") != "derivative":
+                problems.append(f"{description.name}: DatasetType is not derivative")
+        except FileNotFoundError:
+            problems.append("dataset_description.json is missing")
+        except (OSError, ValueError, AttributeError, IndexError):
+            problems.append("dataset_description.json is not valid JSON of a derivative dataset")
+        for pid, ref_path, slices in cases:
+            label = pid.removeprefix("sub-")
+            reference, affine = load_canonical(ref_path)
+            brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
+            hemi, _ = load_canonical(deriv / DERIVATIVES["hemispheres"].relpath(label))
+            spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)[:2])
+            mask, predicted = load_prediction(
+                root, pid, (reference.shape, affine), threshold, problems
+            )
+            for k in slices:
+                ref = reference[:, :, k] > 0
+                b = brain[:, :, k] > 0
+                usable = mask is not None and (predicted is None or k in predicted)
+                if mask is not None and not usable:
+                    problems.append(f"{pid}: slice {k} is not among the PredictedSlices")
+                hemi_k = hemi[:, :, k]
+                morph_pairs.append(
+                    morph_pair(
+                        pid,
+                        k,
+                        mask[:, :, k] & b if usable else np.zeros_like(ref),
+                        ref & b,
+                        hemi_k,
+                        spacing,
+                    )
+                )
+                row = {"participant_id": pid, "slice": k, "valid": usable}
+                if usable:
+                    row.update(segmentation_scores(mask[:, :, k], ref, b, spacing))
+                else:
+                    row.update(worst_case(ref & b, spacing))
+                rows.append(row)
+                for code, side in ((1, "left"), (2, "right")):
+                    region = b & (hemi[:, :, k] == code)
+                    scores = (
+                        segmentation_scores(mask[:, :, k], ref, region, spacing)
+                        if usable
+                        else worst_case(ref & region, spacing)
+                    )
+                    hemi_rows.append(
+                        {"participant_id": pid, "slice": k, "hemisphere": side, **scores}
+                    )
+        gallery = _gallery_images(root, deriv, cases, rows, threshold)
+    human = human_reference(bids_dir, deriv, rater, cases, human_rater)
+    if strict and problems:
+        raise InvalidSubmission(
+            f"{submission}: {len(problems)} problem(s):\n" + "\n".join(problems)
+        )
+    table = pd.DataFrame(rows, columns=["participant_id", "slice", "valid", *SCORES])
+    hemis = pd.DataFrame(hemi_rows)
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "submission": {
+            "path": str(submission),
+            "generated_by": generated_by,
+            "configuration": configuration,
+        },
+        "reference": {
+            "rater": rater,
+            "split": split,
+            "splits_checksum": checksum,
+            "data_checksum": data_checksum(cases),
+            "dataset": dataset_identity(bids_dir),
+        },
+        "problems": problems,
+        "segmentation": {
+            "n_cases": len(table),
+            "n_invalid": int((~table["valid"]).sum()) if len(table) else 0,
+            "overall": summarise(table) if len(table) else {},
+            "hemispheres": {
+                side: summarise(hemis[hemis["hemisphere"] == side])
+                for side in ("left", "right")
+                if len(hemis)
+            },
+        },
+    }
+    pairs = pd.concat(morph_pairs, ignore_index=True)
+    results["morphometry"] = morphometry_agreement(pairs)
+    if truth is not None:
+        if key_file is None:
+            raise ScvbenchError("--truth needs --key-file (PatientID to participant key)")
+        pairs = truth_pairs(Path(truth), Path(key_file), pairs)
+    results["association"] = association_scores(bids_dir, pairs, published, truth is not None)
+    if human is not None:
+        results["human_reference"] = human
+    io.write_json(out / "results.json", results)
+    io.write_text(out / "cases.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
+    io.write_text(out / "summary.md", summary_markdown(results))
+
+    io.write_text(out / "report.html", write_report(results, table, pairs, gallery))
+    return results
+
+
+def _gallery_images(root: Path, deriv: Path, cases, rows: list[dict], threshold: float):
+    """MinIP, reference and prediction of the worst cases (lowest Dice) for the report."""
+    paths = {pid: path for pid, path, _ in cases}
+    worst = sorted(rows, key=lambda r: r["dice"])[:GALLERY]
+    images = {}
+    for row in worst:
+        pid, k = row["participant_id"], row["slice"]
+        label = pid.removeprefix("sub-")
+        reference, affine = load_canonical(paths[pid])
+        minip, _ = load_canonical(deriv / DERIVATIVES["minip"].relpath(label))
+        mask, _ = load_prediction(root, pid, (reference.shape, affine), threshold, [])
+        prediction = mask[:, :, k] if mask is not None else np.zeros(reference.shape[:2], bool)
+        images[(pid, k)] = (np.asarray(minip[:, :, k], float), reference[:, :, k] > 0, prediction)
+    return images

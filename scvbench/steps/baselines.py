@@ -1,11 +1,12 @@
 """The baselines' records: train a model on a fold, predict, score the test split, write the card.
 
-``scvbench baselines BIDS_DIR RUNS_DIR MODEL [...] [--fold K] [--recipe cpu]`` trains each model on the fold (``scvbench train``), segments the test and association participants
-(``scvbench predict``) and writes ``baselines/<model>/``: ``config.json`` (the resolved training
+``scvbench baselines BIDS_DIR RUNS_DIR MODEL [...] [--fold K] [--recipe cpu]`` trains each model
+on the fold (``scvbench train``), segments the test and association participants (``scvbench
+predict``) and writes ``baselines/<model>/``: ``config.json`` (the resolved training
 configuration), ``results.json`` (validation and test Dice, training time, hardware, data set and
-split checksums) and ``README.md`` (the model card). Test Dice is the vein Dice inside the
-brain mask per labelled slice against the split's reference rater (mean, median and range over
-slices), from ``scvbench evaluate`` on the test split (its full output in
+split checksums) and ``README.md`` (the model card). Test Dice is the vein Dice inside the brain
+mask per labelled slice against the split's reference rater (mean, median and range over slices),
+from ``scvbench evaluate`` on the test split (its full output in
 ``RUNS_DIR/<model>/evaluation-test``).
 """
 

@@ -168,7 +168,8 @@ def predict(
 
     ``checkpoint`` is a file written by ``scvbench train`` or an already loaded state (a dict
     with ``config`` and ``model``: see :func:`scvbench.steps.train.untrained_state`).
-    ``derivatives`` is the folder holding the ``scvbench`` derivatives (default ``BIDS_DIR/derivatives``).
+    ``derivatives`` is the folder holding the ``scvbench`` derivatives (default
+    ``BIDS_DIR/derivatives``).
     """
     if not 0.0 < threshold < 1.0:
         raise ScvbenchError(f"threshold must be between 0 and 1, got {threshold}")

@@ -11,7 +11,8 @@ import pytest
 from scvbench.cli import main
 from scvbench.core.metrics import SCORES
 from scvbench.errors import ScvbenchError
-from scvbench.steps.leaderboard import add_entry, build, load_entries, rank
+from scvbench.core.ranking import rank
+from scvbench.steps.leaderboard import add_entry, build, load_entries
 
 
 def _results(folder, name, dice_level, rng, split="test", data="d" * 64, splits="s" * 64):

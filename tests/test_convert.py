@@ -274,14 +274,14 @@ def test_truncated_and_foreign_files_are_listed(tiny_cohort, tmp_path, capsys):
 def test_a_run_killed_midway_is_completed_by_the_next(tiny_cohort, tmp_path, monkeypatch):
     import shutil
 
-    from scvbench.steps.convert import run as convert_run
+    from scvbench.steps.convert import participant as convert_run
 
     dicom = _one_patient(tiny_cohort, tmp_path)
     shutil.copytree(tiny_cohort / "dicom" / "PA0002", dicom / "PA0002")
     clean = tmp_path / "clean"
     assert main(["convert", str(dicom), str(clean)]) == 0
 
-    real = convert_run._dcm2niix
+    real = convert_run.run_dcm2niix
     calls = {"n": 0}
 
     def killed(series, work):
@@ -290,11 +290,11 @@ def test_a_run_killed_midway_is_completed_by_the_next(tiny_cohort, tmp_path, mon
             raise KeyboardInterrupt
         return real(series, work)
 
-    monkeypatch.setattr(convert_run, "_dcm2niix", killed)
+    monkeypatch.setattr(convert_run, "run_dcm2niix", killed)
     bids = tmp_path / "bids"
     assert main(["convert", str(dicom), str(bids)]) == 130
     assert [p.name for p in bids.glob("sub-*")] == ["sub-001"]
-    monkeypatch.setattr(convert_run, "_dcm2niix", real)
+    monkeypatch.setattr(convert_run, "run_dcm2niix", real)
     assert main(["convert", str(dicom), str(bids)]) == 0
     assert _digest(bids) == _digest(clean)
 

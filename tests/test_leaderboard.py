@@ -10,8 +10,8 @@ import pytest
 
 from scvbench.cli import main
 from scvbench.core.metrics import SCORES
-from scvbench.errors import ScvbenchError
 from scvbench.core.ranking import rank
+from scvbench.errors import ScvbenchError
 from scvbench.steps.leaderboard import add_entry, build, load_entries
 
 

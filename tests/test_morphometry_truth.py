@@ -12,7 +12,7 @@ import pytest
 from scvbench.core.morphometry import measure
 from scvbench.core.stats import icc
 from scvbench.steps.synth import generate_cohort
-from scvbench.steps.synth.subject import DIAMETER_MEASUREMENT_BIAS_MM, TORTUOSITY_MEASUREMENT_BIAS
+from scvbench.steps.synth.placement import DIAMETER_MEASUREMENT_BIAS_MM, TORTUOSITY_MEASUREMENT_BIAS
 
 
 @pytest.fixture(scope="module")

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from scvbench import __version__, io
 from scvbench.errors import ScvbenchError
+from scvbench.parallel import map_participants
 from scvbench.steps.synth import cohort as cohort_model
 from scvbench.steps.synth.anatomy import load_template
+from scvbench.steps.synth.imaging import PROTOCOL
 from scvbench.steps.synth.presets import get_preset
-from scvbench.steps.synth.subject import PROTOCOL, SubjectResult, SynthSettings, synthesize_subject
+from scvbench.steps.synth.subject import SubjectResult, SynthSettings, synthesize_subject
 
 log = logging.getLogger(__name__)
 
@@ -156,21 +155,12 @@ def _write_cohort(
     load_template()  # once, before forking, so that workers share it
     jobs = [(row, settings, work) for row in rows]
     results: dict[str, SubjectResult] = {}
-    bar = tqdm(total=n, desc=f"synth {spec.name}", unit="subject", disable=not progress or None)
-    if nprocs == 1:
-        for job in jobs:
-            result = _run_one(job)
-            results[result.patient_id] = result
-            bar.update()
-            log.info("subject %s done (%d of %d)", result.patient_id, len(results), n)
-    else:
-        context = multiprocessing.get_context("fork")
-        with cf.ProcessPoolExecutor(max_workers=nprocs, mp_context=context) as pool:
-            for result in pool.map(_run_one, jobs):
-                results[result.patient_id] = result
-                bar.update()
-                log.info("subject %s done (%d of %d)", result.patient_id, len(results), n)
-    bar.close()
+    bar = None if progress else False  # shown on a terminal only, as tqdm does by default
+    for _, result, _ in map_participants(
+        _run_one, jobs, nprocs, f"synth {spec.name}", "subject", bar
+    ):
+        results[result.patient_id] = result
+        log.info("subject %s done (%d of %d)", result.patient_id, len(results), n)
 
     demographics = table[["patient_id", "sex", "age", "education_years", "handedness"]]
     io.write_text(work / "demographics.csv", demographics.to_csv(index=False))

@@ -27,6 +27,7 @@ LAYERS = [
     ("scvbench.core", 0),
     ("scvbench.errors", 0),
     ("scvbench.defaults", 0),
+    ("scvbench.results", 0),
     ("scvbench.bids", 1),
     ("scvbench.io", 1),
     ("scvbench.parallel", 1),

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from scvbench.cli import main
+from scvbench.results import EvaluationResult
 
 
 @pytest.fixture()
@@ -67,6 +68,7 @@ def test_reference_submitted_scores_perfectly(reference_submission, tmp_path):
     assert _run(bids, root, tmp_path / "out") == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["schema_version"] == "1.0" and results["problems"] == []
+    assert EvaluationResult.from_json(results).to_json() == results  # the record is lossless
     overall = results["segmentation"]["overall"]
     assert overall["dice"]["mean"] == 1.0 and overall["cldice"]["mean"] == 1.0
     assert overall["hd95_mm"]["mean"] == 0.0 and overall["betti0_error"]["mean"] == 0.0

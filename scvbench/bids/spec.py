@@ -8,9 +8,21 @@ the scanner-processed SWI carries ``rec-swi`` and the magnitude and phase carry 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["DERIVATIVES", "ENTITY_ORDER", "RAW", "FileKind", "filename", "get_kind"]
+__all__ = [
+    "DERIVATIVES",
+    "ENTITY_ORDER",
+    "RAW",
+    "BidsName",
+    "FileKind",
+    "filename",
+    "get_kind",
+    "parse",
+    "sidecar",
+]
 
 #: Order of entities in a file name (BIDS schema order, the subset scvbench uses).
 ENTITY_ORDER = ("sub", "ses", "acq", "ce", "rec", "run", "echo", "part", "space", "label", "desc")
@@ -89,3 +101,82 @@ def filename(subject: str, kind: str, extension: str | None = None) -> str:
     'sub-001_acq-swi_label-vein_mask.nii.gz'
     """
     return get_kind(kind).filename(subject, extension)
+
+
+#: Extensions of the data files scvbench names, longest first (a sidecar replaces them).
+EXTENSIONS = (".nii.gz", ".tsv.gz", ".nii", ".tsv", ".json", ".png")
+_ENTITY = re.compile(r"^([a-zA-Z]+)-([a-zA-Z0-9]+)$")
+
+
+@dataclass(frozen=True)
+class BidsName:
+    """A parsed BIDS file name: entities in order, suffix, extension."""
+
+    entities: tuple[tuple[str, str], ...]
+    suffix: str
+    extension: str
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The value of entity ``key`` (``"sub"``, ``"desc"``, ...), or ``default``."""
+        return dict(self.entities).get(key, default)
+
+    @property
+    def subject(self) -> str:
+        """The participant label, without ``sub-``."""
+        return self.get("sub") or ""
+
+
+def parse(name: str | Path) -> BidsName:
+    """Parse a BIDS file name (a path's last part is used).
+
+    Parameters
+    ----------
+    name : str or Path
+        ``sub-<label>[_<key>-<value>...]_<suffix><extension>``.
+
+    Returns
+    -------
+    BidsName
+        Its entities, suffix and extension.
+
+    Raises
+    ------
+    ValueError
+        When the name is not a BIDS file name.
+
+    Examples
+    --------
+    >>> name = parse("sub-001_acq-swi_label-vein_desc-rater2_mask.nii.gz")
+    >>> name.subject, name.get("desc"), name.suffix, name.extension
+    ('001', 'rater2', 'mask', '.nii.gz')
+    """
+    text = Path(name).name
+    extension = next((e for e in EXTENSIONS if text.endswith(e)), "")
+    stem = text[: len(text) - len(extension)] if extension else text
+    *pairs, suffix = stem.split("_")
+    entities = []
+    for pair in pairs:
+        match = _ENTITY.match(pair)
+        if match is None:
+            raise ValueError(f"{text}: {pair!r} is not a BIDS key-value entity")
+        entities.append((match[1], match[2]))
+    if not entities or entities[0][0] != "sub" or not suffix.isalnum():
+        raise ValueError(f"{text}: not a BIDS file name (sub-<label>_..._<suffix><extension>)")
+    return BidsName(tuple(entities), suffix, extension)
+
+
+def sidecar(path: str | Path) -> Path:
+    """The JSON sidecar beside a data file (its extension replaced by ``.json``).
+
+    Examples
+    --------
+    >>> sidecar("sub-001/anat/sub-001_acq-swi_desc-minip_T2starw.nii.gz").name
+    'sub-001_acq-swi_desc-minip_T2starw.json'
+    >>> sidecar("mask.nii").name
+    'mask.json'
+    """
+    path = Path(path)
+    for extension in EXTENSIONS:
+        if path.name.endswith(extension) and extension != ".json":
+            return path.with_name(path.name[: -len(extension)] + ".json")
+    raise ValueError(f"{path}: no data-file extension ({', '.join(EXTENSIONS[:4])})")

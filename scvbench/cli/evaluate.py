@@ -13,31 +13,31 @@ from scvbench.steps.evaluate import InvalidSubmission, evaluate
 def execute(args: argparse.Namespace) -> int:
     """Run ``scvbench evaluate``; return the exit status."""
     try:
-        results = evaluate(
+        result = evaluate(
             args.submission,
             args.reference,
             args.out,
-            args.split,
-            args.splits,
-            args.rater,
-            args.threshold,
-            args.strict,
-            args.published,
-            args.human_rater,
-            args.truth,
-            args.key_file,
+            split=args.split,
+            splits_path=args.splits,
+            rater=args.rater,
+            threshold=args.threshold,
+            strict=args.strict,
+            published=args.published,
+            human_rater=args.human_rater,
+            truth=args.truth,
+            key_file=args.key_file,
         )
     except InvalidSubmission as err:
         print(f"scvbench: invalid submission: {err}", file=sys.stderr)
         return 2
-    for problem in results["problems"]:
+    for problem in result.problems:
         print(f"problem: {problem}", file=sys.stderr)
-    seg = results["segmentation"]
-    if seg["overall"]:
-        dice = seg["overall"]["dice"]
+    seg = result.segmentation
+    if seg.overall:
+        dice = seg.overall["dice"]
         print(
-            f"{seg['n_cases']} slice(s), {seg['n_invalid']} as worst case: Dice "
-            f"{dice['mean']:.3f} (95 % CI {dice['ci_low']:.3f}-{dice['ci_high']:.3f}) -> {args.out}"
+            f"{seg.n_cases} slice(s), {seg.n_invalid} as worst case: Dice "
+            f"{dice.mean:.3f} (95 % CI {dice.ci_low:.3f}-{dice.ci_high:.3f}) -> {args.out}"
         )
     return 0
 

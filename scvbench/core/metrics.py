@@ -27,6 +27,7 @@ from scipy import ndimage
 from skimage.morphology import skeletonize
 
 from scvbench.defaults import DEFAULTS
+from scvbench.results import ScoreSummary
 
 __all__ = [
     "SCORES",
@@ -170,10 +171,5 @@ def summarise(cases: pd.DataFrame) -> dict:
     for name in SCORES:
         values = cases[name].to_numpy(float)
         low, high = bootstrap_ci(values)
-        out[name] = {
-            "mean": float(values.mean()),
-            "median": float(np.median(values)),
-            "ci_low": low,
-            "ci_high": high,
-        }
+        out[name] = ScoreSummary(float(values.mean()), float(np.median(values)), low, high)
     return out

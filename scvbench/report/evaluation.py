@@ -17,6 +17,7 @@ import pandas as pd
 
 from scvbench import __version__
 from scvbench.report.figures import png_bytes
+from scvbench.results import EvaluationResult
 
 __all__ = [
     "GALLERY",
@@ -113,33 +114,34 @@ def _gallery(cases: pd.DataFrame, images: dict) -> str:
     return "".join(f"<div class='tile'>{t}</div>" for t in tiles)
 
 
-def write_report(results: dict, cases: pd.DataFrame, pairs: pd.DataFrame, images: dict) -> str:
+def write_report(
+    result: EvaluationResult, cases: pd.DataFrame, pairs: pd.DataFrame, images: dict
+) -> str:
     """The report's HTML; ``images`` maps (participant, slice) to (MinIP, reference, prediction)."""
-    seg = results["segmentation"]
-    human = results.get("human_reference") or {}
+    seg = result.segmentation
+    human = result.human_reference or {}
     rows = "".join(
-        f"<tr><td>{name}</td><td>{_number(s['mean'])}</td><td>{_number(s['ci_low'])} - "
-        f"{_number(s['ci_high'])}</td><td>{_number(s['median'])}</td><td>"
+        f"<tr><td>{name}</td><td>{_number(s.mean)}</td><td>{_number(s.ci_low)} - "
+        f"{_number(s.ci_high)}</td><td>{_number(s.median)}</td><td>"
         f"{_number(human.get('overall', {}).get(name, {}).get('mean'))}</td></tr>"
-        for name, s in seg["overall"].items()
+        for name, s in seg.overall.items()
     )
     hemi_rows = "".join(
         f"<tr><td>{name}</td>"
         + "".join(
-            f"<td>{_number(seg['hemispheres'][side][name]['mean'])}</td>"
-            for side in ("left", "right")
+            f"<td>{_number(seg.hemispheres[side][name].mean)}</td>" for side in ("left", "right")
         )
         + "</tr>"
-        for name in seg["overall"]
+        for name in seg.overall
     )
     morph_rows = "".join(
-        f"<tr><td>{side}</td><td>{name}</td><td>{a['n']}</td><td>{_number(a['icc_a1'])}</td>"
-        f"<td>{_number(a['icc_c1'])}</td><td>{_number(a['bias'])}</td><td>{_number(a['loa_low'])}"
-        f" to {_number(a['loa_high'])}</td><td>{_number(a['mae'])}</td></tr>"
-        for side, measures in results.get("morphometry", {}).items()
+        f"<tr><td>{side}</td><td>{name}</td><td>{a.n}</td><td>{_number(a.icc_a1)}</td>"
+        f"<td>{_number(a.icc_c1)}</td><td>{_number(a.bias)}</td><td>{_number(a.loa_low)}"
+        f" to {_number(a.loa_high)}</td><td>{_number(a.mae)}</td></tr>"
+        for side, measures in result.morphometry.items()
         for name, a in measures.items()
     )
-    association = results.get("association", {})
+    association = result.association
     assoc_html = f"<p class='note'>{html.escape(association.get('note', ''))}</p>"
     if "reference" in association:
         score = association["reference"]["reproduction_score"]
@@ -162,7 +164,7 @@ def write_report(results: dict, cases: pd.DataFrame, pairs: pd.DataFrame, images
             "<table><tr><th>comparison</th><th>measure</th><th>hemisphere</th><th>Z</th>"
             f"<th>Z reference</th><th>reproduced</th></tr>{tests}</table>"
         )
-    problems = "".join(f"<li>{html.escape(p)}</li>" for p in results["problems"]) or "<li>none</li>"
+    problems = "".join(f"<li>{html.escape(p)}</li>" for p in result.problems) or "<li>none</li>"
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>scvbench evaluation</title><style>
 body{{font-family:system-ui,sans-serif;margin:2em;max-width:1150px;color:#222}}
@@ -170,9 +172,9 @@ table{{border-collapse:collapse;margin:.5em 0}}
 td,th{{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left}}
 h2{{font-size:1.1em;margin-top:1.5em}}img{{max-width:100%}}.note{{color:#555}}
 .tile{{display:inline-block;margin:4px}}</style></head><body>
-<h1>Evaluation of {html.escape(str(results["submission"]["generated_by"] or "a submission"))}</h1>
-<p class="note">Split {html.escape(results["reference"]["split"])}, reference rater
-{html.escape(results["reference"]["rater"])}; {seg["n_cases"]} slices, {seg["n_invalid"]} scored
+<h1>Evaluation of {html.escape(str(result.model or "a submission"))}</h1>
+<p class="note">Split {html.escape(result.reference.split)}, reference rater
+{html.escape(result.reference.rater)}; {seg.n_cases} slices, {seg.n_invalid} scored
 as worst case; scvbench {html.escape(__version__)}.</p>
 <h2>Segmentation (inside the brain mask)</h2>
 <table><tr><th>score</th><th>mean</th><th>95 % CI</th><th>median</th>
@@ -193,24 +195,21 @@ as worst case; scvbench {html.escape(__version__)}.</p>
 """
 
 
-def summary_markdown(results: dict) -> str:
+def summary_markdown(result: EvaluationResult) -> str:
     """``summary.md``: the scores, the morphometry agreement and the association, as Markdown."""
-    seg = results["segmentation"]
+    seg = result.segmentation
     lines = [
-        f"# Evaluation of {results['submission']['generated_by'] or 'a submission'}",
+        f"# Evaluation of {result.model or 'a submission'}",
         "",
-        f"Split `{results['reference']['split']}`, reference rater "
-        f"`{results['reference']['rater']}`: {seg['n_cases']} slices, {seg['n_invalid']} "
+        f"Split `{result.reference.split}`, reference rater "
+        f"`{result.reference.rater}`: {seg.n_cases} slices, {seg.n_invalid} "
         "scored as worst case.",
         "",
         "| score | mean | 95 % CI | median |",
         "|---|---|---|---|",
     ]
-    for name, s in seg["overall"].items():
-        lines.append(
-            f"| {name} | {s['mean']:.3f} | {s['ci_low']:.3f}-{s['ci_high']:.3f} | "
-            f"{s['median']:.3f} |"
-        )
+    for name, s in seg.overall.items():
+        lines.append(f"| {name} | {s.mean:.3f} | {s.ci_low:.3f}-{s.ci_high:.3f} | {s.median:.3f} |")
     lines += [
         "",
         "## Morphometry agreement with the reference (per slice and hemisphere)",
@@ -222,13 +221,13 @@ def summary_markdown(results: dict) -> str:
     def number(value, digits=3):
         return "n/a" if value is None else f"{value:.{digits}f}"
 
-    for side, measures in results.get("morphometry", {}).items():
+    for side, measures in result.morphometry.items():
         for name, a in measures.items():
             lines.append(
-                f"| {side} | {name} | {a['n']} | {number(a['icc_a1'])} | {number(a['bias'])} | "
-                f"{number(a['loa_low'])} to {number(a['loa_high'])} | {number(a['mae'])} |"
+                f"| {side} | {name} | {a.n} | {number(a.icc_a1)} | {number(a.bias)} | "
+                f"{number(a.loa_low)} to {number(a.loa_high)} | {number(a.mae)} |"
             )
-    association = results.get("association", {})
+    association = result.association
     if "reference" in association:
         score = association["reference"]["reproduction_score"]
         lines += [
@@ -261,15 +260,15 @@ def summary_markdown(results: dict) -> str:
                 f"| {t['comparison']} | {t['measure']} | {t['hemisphere']} | {number(t['Z'])} | "
                 f"{number(t['Z_comparison'])} | {'yes' if t['reproduced'] else 'no'} |"
             )
-    human = results.get("human_reference")
+    human = result.human_reference
     if human:
         lines += [
             "",
-            f"Human reference: rater `{human['rater']}` against `{results['reference']['rater']}` "
+            f"Human reference: rater `{human['rater']}` against `{result.reference.rater}` "
             f"on {human['n_cases']} of these slices: Dice {human['overall']['dice']['mean']:.3f}, "
             f"clDice {human['overall']['cldice']['mean']:.3f}, HD95 "
             f"{human['overall']['hd95_mm']['mean']:.2f} mm.",
         ]
-    if results["problems"]:
-        lines += ["", "## Problems", ""] + [f"- {p}" for p in results["problems"]]
+    if result.problems:
+        lines += ["", "## Problems", ""] + [f"- {p}" for p in result.problems]
     return "\n".join(lines) + "\n"

@@ -20,9 +20,11 @@ import pandas as pd
 
 from scvbench import __version__, io
 from scvbench.bids.spec import DERIVATIVES
+from scvbench.bids.spec import sidecar as json_sidecar
 from scvbench.bids.tables import load_covariates
 from scvbench.report.figures import png_bytes
 from scvbench.report.qc import RATER_COLOURS, draw_panel, png_base64, rater_masks
+from scvbench.results import EvaluationResult
 
 __all__ = ["group_report", "participant_report"]
 
@@ -105,7 +107,7 @@ def participant_report(
     hemi = load(deriv / DERIVATIVES["hemispheres"].relpath(label))
     mask_path = out / model / DERIVATIVES["vein_mask"].relpath(label)
     predicted = load(mask_path) > 0
-    mask_sidecar = json.loads(Path(str(mask_path).replace(".nii.gz", ".json")).read_text())
+    mask_sidecar = json.loads(json_sidecar(mask_path).read_text())
     raters = {
         name: load(path) > 0
         for name, path in rater_masks(bids_dir, label).items()
@@ -206,7 +208,7 @@ def group_report(
     identity: str,
     table: pd.DataFrame,
     stats: dict | None,
-    evaluation: dict | None,
+    evaluation: EvaluationResult | None,
     notes: list[str],
 ) -> Path:
     """Write ``OUT/group_report.html``; returns its path."""
@@ -278,14 +280,14 @@ def group_report(
             "(tables 2 and 3, logistic regression, correlations, normality).</p>",
         ]
     if evaluation is not None:
-        seg = evaluation["segmentation"]["overall"]
-        morph = evaluation["morphometry"]
-        reference = evaluation["reference"]
+        seg = evaluation.segmentation.overall
+        morph = evaluation.morphometry
+        reference = evaluation.reference
         score_rows = [
             (
                 name,
-                f"{_number(seg[key]['mean'])} ({_number(seg[key]['ci_low'])}, "
-                f"{_number(seg[key]['ci_high'])})",
+                f"{_number(seg[key].mean)} ({_number(seg[key].ci_low)}, "
+                f"{_number(seg[key].ci_high)})",
             )
             for name, key in (
                 ("Dice", "dice"),
@@ -297,24 +299,25 @@ def group_report(
         ]
         for side in ("right", "left"):
             for measure in ("tortuosity", "diameter_mm", "count"):
-                value = morph.get(side, {}).get(measure, {}).get("icc_a1")
+                agreement = morph.get(side, {}).get(measure)
+                value = None if agreement is None else agreement.icc_a1
                 score_rows.append((f"ICC(A,1) {measure} {side}", _number(value)))
-        reproduction = evaluation.get("association", {}).get("reference", {})
+        reproduction = evaluation.association.get("reference", {})
         if reproduction.get("reproduction_score") is not None:
             score_rows.append(
                 ("Association reproduction", _number(reproduction["reproduction_score"], 2))
             )
         body += [
-            f"<h2>Evaluation against the reference masks ({_esc(reference['rater'])}, "
-            f"{_esc(reference['split'])} split, "
-            f"{evaluation['segmentation']['n_cases']} slices)</h2>",
+            f"<h2>Evaluation against the reference masks ({_esc(reference.rater)}, "
+            f"{_esc(reference.split)} split, "
+            f"{evaluation.segmentation.n_cases} slices)</h2>",
             "<p class='note'>Mean (bootstrap 95 % CI) over the slices.</p>",
             _rows([(k, _esc(v)) for k, v in score_rows]),
             f"<p><a href='{GROUP_DIR}/evaluation/report.html'>Full evaluation report</a>.</p>",
         ]
-        if evaluation.get("problems"):
+        if evaluation.problems:
             body.append(
-                f"<p class='warn'>{len(evaluation['problems'])} problem(s) with the predictions; "
+                f"<p class='warn'>{len(evaluation.problems)} problem(s) with the predictions; "
                 "see the evaluation report.</p>"
             )
     body += [

@@ -32,6 +32,7 @@ from scvbench import __version__, io
 from scvbench.core.ranking import RANK_METRICS, rank
 from scvbench.errors import ScvbenchError
 from scvbench.report.leaderboard import fmt, human_row, render_page, slug
+from scvbench.results import EvaluationResult
 
 __all__ = ["RANK_METRICS", "add_entry", "build", "load_entries", "rank"]
 
@@ -56,26 +57,33 @@ def _code_reference() -> str:
     return f"scvbench=={__version__}"
 
 
-def _morphometry_icc(results: dict) -> float | None:
+def _morphometry_icc(result: EvaluationResult) -> float | None:
     values = [
-        a["icc_a1"]
-        for measures in results.get("morphometry", {}).values()
+        a.icc_a1
+        for measures in result.morphometry.values()
         for a in measures.values()
-        if a.get("icc_a1") is not None
+        if a.icc_a1 is not None
     ]
     return float(np.mean(values)) if values else None
 
 
-def _load_results(path: Path) -> dict:
+def _load_results(path: Path) -> EvaluationResult:
     try:
-        results = json.loads(Path(path).read_text())
+        document = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ScvbenchError(f"{path}: no such results file") from None
     except (OSError, ValueError) as err:
         raise ScvbenchError(f"{path}: not a results.json ({err})") from None
-    if "segmentation" not in results or "reference" not in results:
+    if (
+        not isinstance(document, dict)
+        or "segmentation" not in document
+        or "reference" not in document
+    ):
         raise ScvbenchError(f"{path}: not a results.json of scvbench evaluate")
-    return results
+    try:
+        return EvaluationResult.from_json(document)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ScvbenchError(f"{path}: not a results.json of this scvbench ({err})") from None
 
 
 def make_entry(
@@ -91,11 +99,11 @@ def make_entry(
     test split is usually too small for the study's group tests.
     """
     results_path = Path(results_path)
-    results = _load_results(results_path)
-    reference = results["reference"]
-    if reference.get("split") != "test":
+    result = _load_results(results_path)
+    reference = result.reference
+    if reference.split != "test":
         raise ScvbenchError(
-            f"{results_path}: scored on the {reference.get('split')!r} split; the leaderboard "
+            f"{results_path}: scored on the {reference.split!r} split; the leaderboard "
             "takes test-split results only (scvbench evaluate --split test)"
         )
     cases_path = results_path.with_name("cases.tsv")
@@ -103,47 +111,47 @@ def make_entry(
         cases = pd.read_csv(cases_path, sep="\t")
     except OSError:
         raise ScvbenchError(f"{cases_path}: missing; keep cases.tsv beside results.json") from None
-    configuration = results["submission"].get("configuration") or {}
+    configuration = result.submission.configuration or {}
     training = {}
     if run_dir is not None:
         summary = Path(run_dir) / "summary.json"
         if not summary.is_file():
             raise ScvbenchError(f"{summary}: missing; give the training run's folder")
         training = json.loads(summary.read_text())
-    name = name or results["submission"].get("generated_by")
+    name = name or result.model
     if not name:
         raise ScvbenchError(f"{results_path}: the submission names no model; give --name")
-    association = results.get("association", {})
+    association = result.association
     association_split = "test"
     if association_path is not None:
         other = _load_results(Path(association_path))
-        if other["reference"].get("split") != "association":
+        if other.reference.split != "association":
             raise ScvbenchError(f"{association_path}: not scored on the association split")
-        if other["reference"].get("splits_checksum") != reference.get("splits_checksum"):
+        if other.reference.splits_checksum != reference.splits_checksum:
             raise ScvbenchError(f"{association_path}: scored with another split file")
-        if other["submission"].get("generated_by") != results["submission"].get("generated_by"):
+        if other.model != result.model:
             raise ScvbenchError(f"{association_path}: results of another model")
-        association, association_split = other.get("association", {}), "association"
+        association, association_split = other.association, "association"
     return {
         "schema_version": SCHEMA_VERSION,
         "name": name,
-        "model": results["submission"].get("generated_by"),
+        "model": result.model,
         "configuration": configuration,
         "scvbench_version": __version__,
         "code": _code_reference(),
-        "dataset": reference.get("dataset", {}),
-        "data_checksum": reference.get("data_checksum"),
-        "splits_checksum": reference.get("splits_checksum"),
+        "dataset": dict(reference.dataset),
+        "data_checksum": reference.data_checksum,
+        "splits_checksum": reference.splits_checksum,
         "training": training,
         "scores": {
-            "segmentation": results["segmentation"]["overall"],
-            "morphometry_icc": _morphometry_icc(results),
+            "segmentation": result.segmentation.to_json()["overall"],
+            "morphometry_icc": _morphometry_icc(result),
             "reproduction": association.get("reference", {}).get("reproduction_score"),
             "reproduction_split": association_split,
-            "n_invalid": results["segmentation"]["n_invalid"],
+            "n_invalid": result.segmentation.n_invalid,
         },
-        "human_reference": results.get("human_reference"),
-        "morphometry": results.get("morphometry"),
+        "human_reference": result.human_reference,
+        "morphometry": result.to_json()["morphometry"],
         "cases": cases[CASE_COLUMNS].to_dict(orient="list"),
     }
 

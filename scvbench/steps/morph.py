@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from scvbench import io
 from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
+from scvbench.bids.spec import sidecar as bids_sidecar
 from scvbench.core.morphometry import HEMISPHERES, measure_slices, summarize
 from scvbench.errors import ScvbenchError
 
@@ -163,7 +164,7 @@ def _find_masks(masks_dir: Path, desc: str | None) -> dict[str, Path]:
 
 
 def _measured_slices(path: Path, mask: np.ndarray) -> list[int]:
-    sidecar = Path(str(path).replace(".nii.gz", ".json").replace(".nii", ".json"))
+    sidecar = bids_sidecar(path)
     if sidecar.is_file():
         try:
             listed = json.loads(sidecar.read_text()).get("LabelledSlices")

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from scvbench import io
+from scvbench.bids.spec import parse, sidecar
 from scvbench.errors import ScvbenchError
 
 __all__ = [
@@ -61,9 +62,11 @@ def reference_masks(bids_dir: str | Path, rater: str | None = None) -> tuple[str
     root = Path(bids_dir) / "derivatives" / "annotations"
     found: dict[str, dict[str, Path]] = {}
     for path in sorted(root.glob("sub-*/anat/sub-*_acq-swi_label-vein_desc-*_mask.nii.gz")):
-        label = path.name.split("_")[0][4:]
-        desc = path.name.split("_desc-")[1].split("_")[0]
-        found.setdefault(desc, {})[label] = path
+        try:
+            name = parse(path)
+        except ValueError as err:
+            raise ScvbenchError(f"{err}; rename or remove it") from None
+        found.setdefault(name.get("desc"), {})[name.subject] = path
     if not found:
         raise ScvbenchError(
             f"{root}: no reference vein masks (sub-*/anat/*_label-vein_desc-<rater>_mask.nii.gz); "
@@ -80,11 +83,11 @@ def reference_masks(bids_dir: str | Path, rater: str | None = None) -> tuple[str
 
 def labelled_slices(mask: Path) -> list[int]:
     """The ``LabelledSlices`` of a vein mask's sidecar, sorted; one error naming the sidecar."""
-    sidecar = mask.with_name(mask.name.replace(".nii.gz", ".json"))
+    sidecar_path = sidecar(mask)
     try:
-        return sorted(int(k) for k in json.loads(sidecar.read_text())["LabelledSlices"])
+        return sorted(int(k) for k in json.loads(sidecar_path.read_text())["LabelledSlices"])
     except (OSError, KeyError, ValueError, TypeError) as err:
-        raise ScvbenchError(f"{sidecar}: cannot read LabelledSlices ({err})") from None
+        raise ScvbenchError(f"{sidecar_path}: cannot read LabelledSlices ({err})") from None
 
 
 def _table(bids_dir: Path, labels: list[str]) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import numpy as np
 
 from scvbench import io
 from scvbench.bids.spec import RAW
+from scvbench.bids.spec import sidecar as json_sidecar
 from scvbench.errors import ScvbenchError
 from scvbench.steps.convert.deidentify import clean_nifti, clean_sidecar
 from scvbench.steps.convert.plan import ParticipantPlan
@@ -84,13 +85,13 @@ def convert_participant(p: ParticipantPlan, bids_dir: Path) -> str:
     with tempfile.TemporaryDirectory(dir=work_root, prefix=f"sub-{p.label}.") as tmp:
         staging = Path(tmp) / "staging"
         for kind, series in p.chosen.items():
-            image, sidecar = run_dcm2niix(series, Path(tmp) / kind)
+            image, meta_path = run_dcm2niix(series, Path(tmp) / kind)
             target = staging / RAW[kind].relpath(p.label)
-            meta = clean_sidecar(json.loads(sidecar.read_text()))
+            meta = clean_sidecar(json.loads(meta_path.read_text()))
             scale = None
             if kind == "phase":
                 scale, meta["Units"] = _phase_scale(image)
             clean_nifti(image, target, rescale=scale)
-            io.write_json(target.with_name(target.name.replace(".nii.gz", ".json")), meta)
+            io.write_json(json_sidecar(target), meta)
         io.replace_directory(staging / f"sub-{p.label}", bids_dir / f"sub-{p.label}")
     return p.label

@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 
 from scvbench.bids.layout import sha256
-from scvbench.bids.spec import DERIVATIVES
+from scvbench.bids.spec import DERIVATIVES, sidecar
 from scvbench.errors import ScvbenchError
 from scvbench.steps.evaluate.submission import submission_root
 from scvbench.steps.splits import SPLITS_FILE, labelled_slices, load_splits, reference_masks
@@ -83,12 +83,12 @@ def load_prediction(root: Path, pid: str, grid, threshold: float, problems: list
             return None, None
         mask = data >= threshold
     predicted = None
-    sidecar = path.with_name(path.name.replace(".nii.gz", ".json"))
-    if sidecar.is_file():
+    sidecar_path = sidecar(path)
+    if sidecar_path.is_file():
         try:
-            predicted = json.loads(sidecar.read_text()).get("PredictedSlices")
+            predicted = json.loads(sidecar_path.read_text()).get("PredictedSlices")
         except ValueError:
-            problems.append(f"{pid}: {sidecar.name} is not valid JSON")
+            problems.append(f"{pid}: {sidecar_path.name} is not valid JSON")
     return mask, (None if predicted is None else {int(k) for k in predicted})
 
 

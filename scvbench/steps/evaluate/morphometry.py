@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scvbench.bids.keys import read_key
-from scvbench.bids.spec import DERIVATIVES
+from scvbench.bids.spec import DERIVATIVES, parse
 from scvbench.bids.tables import load_covariates
 from scvbench.core.association import compare, participant_table, reproduction
 from scvbench.core.metrics import segmentation_scores, summarise
@@ -103,11 +103,7 @@ def human_reference(
         [human_rater]
         if human_rater
         else sorted(
-            {
-                p.name.split("_desc-")[1].split("_")[0]
-                for p in root.glob("sub-*/anat/*_desc-*_mask.nii.gz")
-            }
-            - {rater}
+            {parse(p).get("desc") for p in root.glob("sub-*/anat/*_desc-*_mask.nii.gz")} - {rater}
         )
     )
     masks, other = None, None
@@ -137,4 +133,8 @@ def human_reference(
             )
     if not rows:
         return None
-    return {"rater": other, "n_cases": len(rows), "overall": summarise(pd.DataFrame(rows))}
+    return {
+        "rater": other,
+        "n_cases": len(rows),
+        "overall": {name: value.to_json() for name, value in summarise(pd.DataFrame(rows)).items()},
+    }

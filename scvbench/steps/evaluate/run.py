@@ -30,6 +30,14 @@ from scvbench.core.metrics import SCORES, segmentation_scores, summarise, worst_
 from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
 from scvbench.report.evaluation import GALLERY, summary_markdown, write_report
+from scvbench.results import (
+    SCHEMA_VERSION,
+    CaseScore,
+    EvaluationResult,
+    ReferenceInfo,
+    SegmentationResult,
+    SubmissionInfo,
+)
 from scvbench.steps.evaluate.cases import (
     SPLITS,
     data_checksum,
@@ -50,7 +58,6 @@ __all__ = ["SCHEMA_VERSION", "evaluate"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1.0"
 BOOTSTRAP = 1000
 
 
@@ -68,7 +75,7 @@ def evaluate(
     truth: str | Path | None = None,
     key_file: str | Path | None = None,
     derivatives: str | Path | None = None,
-) -> dict:
+) -> EvaluationResult:
     """Score ``submission`` and write ``results.json``, ``cases.tsv`` and ``summary.md``.
 
     MinIP, brain masks and hemispheres come from the ``scvbench`` derivatives in
@@ -122,12 +129,12 @@ def evaluate(
                         spacing,
                     )
                 )
-                row = {"participant_id": pid, "slice": k, "valid": usable}
-                if usable:
-                    row.update(segmentation_scores(mask[:, :, k], ref, b, spacing))
-                else:
-                    row.update(worst_case(ref & b, spacing))
-                rows.append(row)
+                scores = (
+                    segmentation_scores(mask[:, :, k], ref, b, spacing)
+                    if usable
+                    else worst_case(ref & b, spacing)
+                )
+                rows.append(CaseScore(pid, k, usable, scores))
                 for code, side in ((1, "left"), (2, "right")):
                     region = b & (hemi[:, :, k] == code)
                     scores = (
@@ -144,58 +151,51 @@ def evaluate(
         raise InvalidSubmission(
             f"{submission}: {len(problems)} problem(s):\n" + "\n".join(problems)
         )
-    table = pd.DataFrame(rows, columns=["participant_id", "slice", "valid", *SCORES])
+    table = pd.DataFrame(
+        [row.to_json() for row in rows], columns=["participant_id", "slice", "valid", *SCORES]
+    )
     hemis = pd.DataFrame(hemi_rows)
-    results = {
-        "schema_version": SCHEMA_VERSION,
-        "submission": {
-            "path": str(submission),
-            "generated_by": generated_by,
-            "configuration": configuration,
-        },
-        "reference": {
-            "rater": rater,
-            "split": split,
-            "splits_checksum": checksum,
-            "data_checksum": data_checksum(cases),
-            "dataset": dataset_identity(bids_dir),
-        },
-        "problems": problems,
-        "segmentation": {
-            "n_cases": len(table),
-            "n_invalid": int((~table["valid"]).sum()) if len(table) else 0,
-            "overall": summarise(table) if len(table) else {},
-            "hemispheres": {
-                side: summarise(hemis[hemis["hemisphere"] == side])
-                for side in ("left", "right")
-                if len(hemis)
-            },
-        },
-    }
     pairs = pd.concat(morph_pairs, ignore_index=True)
-    results["morphometry"] = morphometry_agreement(pairs)
+    agreement = morphometry_agreement(pairs)
     if truth is not None:
         if key_file is None:
             raise ScvbenchError("--truth needs --key-file (PatientID to participant key)")
         pairs = truth_pairs(Path(truth), Path(key_file), pairs)
-    results["association"] = association_scores(bids_dir, pairs, published, truth is not None)
-    if human is not None:
-        results["human_reference"] = human
-    io.write_json(out / "results.json", results)
+    result = EvaluationResult(
+        submission=SubmissionInfo(str(submission), generated_by, configuration),
+        reference=ReferenceInfo(
+            rater, split, checksum, data_checksum(cases), dataset_identity(bids_dir)
+        ),
+        problems=tuple(problems),
+        segmentation=SegmentationResult(
+            n_cases=len(table),
+            n_invalid=int((~table["valid"]).sum()) if len(table) else 0,
+            overall=summarise(table) if len(table) else {},
+            hemispheres={
+                side: summarise(hemis[hemis["hemisphere"] == side])
+                for side in ("left", "right")
+                if len(hemis)
+            },
+        ),
+        morphometry=agreement,
+        association=association_scores(bids_dir, pairs, published, truth is not None),
+        human_reference=human,
+    )
+    io.write_json(out / "results.json", result.to_json())
     io.write_text(out / "cases.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
-    io.write_text(out / "summary.md", summary_markdown(results))
+    io.write_text(out / "summary.md", summary_markdown(result))
 
-    io.write_text(out / "report.html", write_report(results, table, pairs, gallery))
-    return results
+    io.write_text(out / "report.html", write_report(result, table, pairs, gallery))
+    return result
 
 
-def _gallery_images(root: Path, deriv: Path, cases, rows: list[dict], threshold: float):
+def _gallery_images(root: Path, deriv: Path, cases, rows: list[CaseScore], threshold: float):
     """MinIP, reference and prediction of the worst cases (lowest Dice) for the report."""
     paths = {pid: path for pid, path, _ in cases}
-    worst = sorted(rows, key=lambda r: r["dice"])[:GALLERY]
+    worst = sorted(rows, key=lambda r: r.scores["dice"])[:GALLERY]
     images = {}
     for row in worst:
-        pid, k = row["participant_id"], row["slice"]
+        pid, k = row.participant_id, row.slice
         label = pid.removeprefix("sub-")
         reference, affine = load_canonical(paths[pid])
         minip, _ = load_canonical(deriv / DERIVATIVES["minip"].relpath(label))

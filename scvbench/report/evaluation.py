@@ -9,14 +9,11 @@ white; and the problems found in the submission.
 
 from __future__ import annotations
 
-import base64
-import html
-
 import numpy as np
 import pandas as pd
 
-from scvbench import __version__
 from scvbench.report.figures import png_bytes
+from scvbench.report.pages import data_uri, number, render
 from scvbench.results import EvaluationResult
 
 __all__ = [
@@ -27,17 +24,6 @@ __all__ = [
 
 #: Number of worst cases shown.
 GALLERY = 6
-
-
-def _img(data: bytes, alt: str) -> str:
-    return (
-        f"<img alt='{html.escape(alt)}' src='data:image/png;base64,"
-        f"{base64.b64encode(data).decode()}'>"
-    )
-
-
-def _number(value, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def _boxplots(cases: pd.DataFrame) -> bytes:
@@ -87,7 +73,7 @@ def _bland_altman(pairs: pd.DataFrame) -> bytes:
     return png_bytes(figure)
 
 
-def _gallery(cases: pd.DataFrame, images: dict) -> str:
+def _gallery(cases: pd.DataFrame, images: dict) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,89 +96,22 @@ def _gallery(cases: pd.DataFrame, images: dict) -> str:
         axis.imshow(np.rot90(rgb))  # rows run left to right (RAS+): anterior up, right on the right
         axis.set_axis_off()
         axis.set_title(f"{key[0]} slice {key[1]}: Dice {case['dice']:.3f}", fontsize=8)
-        tiles.append(_img(png_bytes(figure, dpi=90), f"{key[0]} slice {key[1]}"))
-    return "".join(f"<div class='tile'>{t}</div>" for t in tiles)
+        tiles.append((f"{key[0]} slice {key[1]}", data_uri(png_bytes(figure, dpi=90))))
+    return tiles
 
 
 def write_report(
     result: EvaluationResult, cases: pd.DataFrame, pairs: pd.DataFrame, images: dict
 ) -> str:
     """The report's HTML; ``images`` maps (participant, slice) to (MinIP, reference, prediction)."""
-    seg = result.segmentation
-    human = result.human_reference or {}
-    rows = "".join(
-        f"<tr><td>{name}</td><td>{_number(s.mean)}</td><td>{_number(s.ci_low)} - "
-        f"{_number(s.ci_high)}</td><td>{_number(s.median)}</td><td>"
-        f"{_number(human.get('overall', {}).get(name, {}).get('mean'))}</td></tr>"
-        for name, s in seg.overall.items()
+    return render(
+        "evaluation.html",
+        title="scvbench evaluation",
+        result=result,
+        boxplots=data_uri(_boxplots(cases)),
+        bland_altman=data_uri(_bland_altman(pairs)),
+        gallery=_gallery(cases, images),
     )
-    hemi_rows = "".join(
-        f"<tr><td>{name}</td>"
-        + "".join(
-            f"<td>{_number(seg.hemispheres[side][name].mean)}</td>" for side in ("left", "right")
-        )
-        + "</tr>"
-        for name in seg.overall
-    )
-    morph_rows = "".join(
-        f"<tr><td>{side}</td><td>{name}</td><td>{a.n}</td><td>{_number(a.icc_a1)}</td>"
-        f"<td>{_number(a.icc_c1)}</td><td>{_number(a.bias)}</td><td>{_number(a.loa_low)}"
-        f" to {_number(a.loa_high)}</td><td>{_number(a.mae)}</td></tr>"
-        for side, measures in result.morphometry.items()
-        for name, a in measures.items()
-    )
-    association = result.association
-    assoc_html = f"<p class='note'>{html.escape(association.get('note', ''))}</p>"
-    if "reference" in association:
-        score = association["reference"]["reproduction_score"]
-        tests = "".join(
-            f"<tr><td>{t['comparison']}</td><td>{t['measure']}</td><td>{t['hemisphere']}</td>"
-            f"<td>{_number(t['Z'])}</td><td>{_number(t['Z_comparison'])}</td>"
-            f"<td>{'yes' if t['reproduced'] else 'no'}</td></tr>"
-            for t in association["reference"]["tests"]
-        )
-        published = association.get("published")
-        assoc_html = (
-            f"<p>Reproduction score against the reference masks: <b>{_number(score, 2)}</b>"
-            + (
-                f"; against the published study: <b>"
-                f"{_number(published['reproduction_score'], 2)}</b>"
-                if published
-                else ""
-            )
-            + f" ({association['n_participants']} participants).</p>"
-            "<table><tr><th>comparison</th><th>measure</th><th>hemisphere</th><th>Z</th>"
-            f"<th>Z reference</th><th>reproduced</th></tr>{tests}</table>"
-        )
-    problems = "".join(f"<li>{html.escape(p)}</li>" for p in result.problems) or "<li>none</li>"
-    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
-<title>scvbench evaluation</title><style>
-body{{font-family:system-ui,sans-serif;margin:2em;max-width:1150px;color:#222}}
-table{{border-collapse:collapse;margin:.5em 0}}
-td,th{{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left}}
-h2{{font-size:1.1em;margin-top:1.5em}}img{{max-width:100%}}.note{{color:#555}}
-.tile{{display:inline-block;margin:4px}}</style></head><body>
-<h1>Evaluation of {html.escape(str(result.model or "a submission"))}</h1>
-<p class="note">Split {html.escape(result.reference.split)}, reference rater
-{html.escape(result.reference.rater)}; {seg.n_cases} slices, {seg.n_invalid} scored
-as worst case; scvbench {html.escape(__version__)}.</p>
-<h2>Segmentation (inside the brain mask)</h2>
-<table><tr><th>score</th><th>mean</th><th>95 % CI</th><th>median</th>
-<th>human reference{(" (" + html.escape(human["rater"]) + ")") if human else ""}</th></tr>
-{rows}</table>
-<h2>Per hemisphere (mean)</h2>
-<table><tr><th>score</th><th>left</th><th>right</th></tr>{hemi_rows}</table>
-{_img(_boxplots(cases), "per-slice scores")}
-<h2>Morphometry agreement</h2>
-<table><tr><th>hemisphere</th><th>measure</th><th>n</th><th>ICC(A,1)</th><th>ICC(C,1)</th>
-<th>bias</th><th>95 % limits</th><th>MAE</th></tr>{morph_rows}</table>
-{_img(_bland_altman(pairs), "Bland-Altman plots")}
-<h2>Association reproduction</h2>{assoc_html}
-<h2>Worst cases (lowest Dice): reference green, prediction magenta, both white</h2>
-{_gallery(cases, images)}
-<h2>Problems in the submission</h2><ul>{problems}</ul>
-</body></html>
-"""
 
 
 def summary_markdown(result: EvaluationResult) -> str:
@@ -217,9 +136,6 @@ def summary_markdown(result: EvaluationResult) -> str:
         "| hemisphere | measure | n | ICC(A,1) | bias | 95 % limits | MAE |",
         "|---|---|---|---|---|---|---|",
     ]
-
-    def number(value, digits=3):
-        return "n/a" if value is None else f"{value:.{digits}f}"
 
     for side, measures in result.morphometry.items():
         for name, a in measures.items():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import re
 
 import numpy as np
@@ -11,8 +9,9 @@ import numpy as np
 from scvbench.core.ranking import RANK_METRICS
 from scvbench.errors import ScvbenchError
 from scvbench.report.figures import png_bytes
+from scvbench.report.pages import data_uri, number, render
 
-__all__ = ["fmt", "human_row", "rank_plot", "render_page", "slug"]
+__all__ = ["human_row", "rank_plot", "render_page", "render_readme", "slug"]
 
 
 def slug(name: str) -> str:
@@ -21,13 +20,6 @@ def slug(name: str) -> str:
     if not slug:
         raise ScvbenchError(f"entry name {name!r} has no usable characters")
     return slug
-
-
-def fmt(value, digits: int = 3) -> str:
-    """A number with ``digits`` decimals; ``n/a`` when missing or not finite."""
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
 
 
 def human_row(entries: list[dict]) -> dict | None:
@@ -65,115 +57,63 @@ def rank_plot(rows: list[dict]) -> bytes:
 
 def render_page(rows: list[dict], human: dict | None, entries: list[dict], settings: dict) -> str:
     """The static leaderboard page: sortable table, rank intervals, one section per entry."""
-    dataset = settings.get("dataset", {})
     metrics = [m for m, _, _ in RANK_METRICS]
     heads = ["rank", "model", *metrics, "P(rank 1)", "rank 95 %", "Wilcoxon P vs next"]
     keys = ["rank", "name", *metrics, "p_rank1", "rank_interval", "wilcoxon_p_next"]
-    body = ""
 
     def shown(value) -> str:
         if isinstance(value, str):
             return value
         if isinstance(value, (int, np.integer)):
             return str(value)
-        return fmt(value)
+        return number(value)
 
-    for r in rows:
-        cells = "".join(
-            f"<td data-value='{html.escape(str(r[k]))}'>{html.escape(shown(r[k]))}</td>"
-            for k in keys
-        )
-        body += f"<tr class='entry'>{cells}</tr>"
-    human_row = ""
-    if human:
-        human_row = (
-            "<tfoot><tr class='human'><td>-</td><td>"
-            + html.escape(human["name"])
-            + "</td>"
-            + "".join(f"<td>{fmt(human.get(m))}</td>" for m in metrics)
-            + "<td></td><td></td><td></td></tr></tfoot>"
-        )
-    details = ""
-    for entry in entries:
-        seg = entry["scores"]["segmentation"]
-        metric_rows = "".join(
-            f"<tr><td>{html.escape(m)}</td><td>{fmt(s['mean'])}</td><td>{fmt(s['ci_low'])} - "
-            f"{fmt(s['ci_high'])}</td></tr>"
-            for m, s in seg.items()
-        )
-        morph = "".join(
-            f"<tr><td>{side} {m}</td><td>{fmt(a.get('icc_a1'))}</td>"
-            f"<td>{fmt(a.get('bias'))}</td></tr>"
-            for side, measures in (entry.get("morphometry") or {}).items()
-            for m, a in measures.items()
-        )
-        training = entry.get("training", {})
-        details += (
-            f"<details id='{html.escape(slug(entry['name']))}'><summary>"
-            f"{html.escape(entry['name'])}</summary><p>Model "
-            f"{html.escape(str(entry.get('model')))}, recipe "
-            f"{html.escape(str(entry.get('configuration', {}).get('recipe')))}, fold "
-            f"{html.escape(str(entry.get('configuration', {}).get('fold')))}, training "
-            f"{html.escape(str(training.get('train_seconds')))} s on "
-            f"{html.escape(str(training.get('torch_threads')))} CPU threads; code "
-            f"{html.escape(entry.get('code', ''))}; scvbench "
-            f"{html.escape(entry['scvbench_version'])}."
-            f"</p><table><tr><th>metric</th><th>mean</th><th>95 % CI</th></tr>{metric_rows}"
-            f"</table><table><tr><th>morphometry</th><th>ICC(A,1)</th><th>bias</th></tr>{morph}"
-            f"</table><p>Association reproduction score: "
-            f"{fmt(entry['scores'].get('reproduction'), 2)}</p></details>"
-        )
-    plot = base64.b64encode(rank_plot(rows)).decode()
-    ascending = ("rank", "name", "hd95_mm", "betti0_error", "rank_interval")
-    head_cells = "".join(
-        f"<th data-key='{i}' data-name='{k}' data-dir='{'asc' if k in ascending else 'desc'}'>"
-        f"{html.escape(h)}</th>"
-        for i, (h, k) in enumerate(zip(heads, keys, strict=True))
+    return render(
+        "leaderboard.html",
+        title="scvbench leaderboard",
+        width=1200,
+        dataset=settings.get("dataset", {}),
+        settings=settings,
+        columns=list(zip(heads, keys, strict=True)),
+        ascending=("rank", "name", "hd95_mm", "betti0_error", "rank_interval"),
+        rows=rows,
+        metrics=metrics,
+        human=human,
+        entries=entries,
+        plot=data_uri(rank_plot(rows)),
+        shown=shown,
+        slug=slug,
     )
-    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
-<title>scvbench leaderboard</title><style>
-body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}}
-table{{border-collapse:collapse;margin:.5em 0}}
-td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}}
-th{{cursor:pointer;background:#f3f5f7}}th.sorted{{background:#dde8f0}}
-tr.human td{{color:#555;font-style:italic}}.note{{color:#555}}img{{max-width:100%}}
-details{{margin:.4em 0}}</style></head><body>
-<h1>scvbench leaderboard</h1>
-<p class="note">Test split of the {html.escape(str(dataset.get("preset") or dataset.get("name")))}
-data set (seed {html.escape(str(dataset.get("seed")))}; synthetic when it is a scvbench synth
-cohort); reference data {html.escape(str(settings["data_checksum"])[:12])},
-split {html.escape(str(settings["splits_checksum"])[:12])}. Ranked by the mean of the
-per-metric ranks (Dice, clDice, HD95, Betti-0 error, morphometry ICC, association
-reproduction). Click a column to sort. The human reference row is the second rater scored
-against the first.</p>
-<table id="board"><thead><tr>{head_cells}</tr></thead><tbody>{body}</tbody>{human_row}</table>
-<h2>Rank stability</h2><img alt="rank intervals" src="data:image/png;base64,{plot}">
-<h2>Entries</h2>{details}
-<script>
-document.querySelectorAll('#board th').forEach(function (th) {{
-  th.addEventListener('click', function () {{
-    var index = Number(th.dataset.key), tbody = document.querySelector('#board tbody');
-    var rows = Array.from(tbody.querySelectorAll('tr'));
-    var ascending = th.classList.contains('sorted') ? th.dataset.now !== 'asc'
-                                                    : th.dataset.dir === 'asc';
-    rows.sort(function (a, b) {{
-      var x = a.children[index].dataset.value, y = b.children[index].dataset.value;
-      var nx = parseFloat(x), ny = parseFloat(y);
-      var c = (isNaN(nx) || isNaN(ny)) ? x.localeCompare(y) : nx - ny;
-      return ascending ? c : -c;
-    }});
-    rows.forEach(function (r) {{ tbody.appendChild(r); }});
-    document.querySelectorAll('#board th').forEach(function (h) {{
-      h.classList.remove('sorted');
-    }});
-    th.classList.add('sorted'); th.dataset.now = ascending ? 'asc' : 'desc';
-  }});
-}});
-// index.html#sort=<column> opens the page sorted by that column (a link to share)
-var wanted = location.hash.match(/sort=([A-Za-z0-9_]+)/);
-if (wanted) {{
-  var header = document.querySelector("#board th[data-name='" + wanted[1] + "']");
-  if (header) header.click();
-}}
-</script></body></html>
-"""
+
+
+def render_readme(rows: list[dict], human: dict | None, settings: dict) -> str:
+    """``leaderboard/README.md``: the ranked table in Markdown, with how it was ranked."""
+    dataset = settings.get("dataset", {})
+    header = (
+        "| rank | model | Dice | clDice | HD95 (mm) | Betti-0 error | morphometry ICC | "
+        "reproduction | P(rank 1) | rank 95 % | Wilcoxon P vs next |\n" + "|---" * 11 + "|\n"
+    )
+    body = "".join(
+        f"| {r['rank']} | {r['name']} | {number(r['dice'])} | {number(r['cldice'])} | "
+        f"{number(r['hd95_mm'], 2)} | {number(r['betti0_error'], 2)} | "
+        f"{number(r['morphometry_icc'])} | {number(r['reproduction'], 2)} | "
+        f"{number(r['p_rank1'], 2)} | {r['rank_interval']} | "
+        f"{number(r['wilcoxon_p_next'])} |\n"
+        for r in rows
+    )
+    if human:
+        body += (
+            f"| - | {human['name']} | {number(human['dice'])} | {number(human['cldice'])} | "
+            f"{number(human['hd95_mm'], 2)} | {number(human['betti0_error'], 2)} | | | | | |\n"
+        )
+    intro = (
+        "# scvbench leaderboard\n\n"
+        f"Test split of the `{dataset.get('preset') or dataset.get('name')}` data set "
+        f"(seed {dataset.get('seed')}; reference data `{str(settings['data_checksum'])[:12]}`, "
+        f"split `{str(settings['splits_checksum'])[:12]}`). Synthetic data where the data set "
+        "is a `scvbench synth` cohort. Ranked by the mean of the per-metric ranks; P(rank 1) and "
+        "the rank interval from 1,000 bootstrap resamples of the test slices (seed 0); Wilcoxon "
+        "signed-rank P on the per-slice Dice against the next entry. Rebuilt with "
+        "`scvbench leaderboard build`; `index.html` is the interactive page.\n\n"
+    )
+    return intro + header + body

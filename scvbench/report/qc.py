@@ -10,30 +10,22 @@ the left of the image.
 from __future__ import annotations
 
 import base64
-import html
 import json
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-from scvbench import __version__, io
+from scvbench import io
 from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.core.display import to_display
 from scvbench.report.figures import png_bytes
+from scvbench.report.pages import render
 
 __all__ = ["RATER_COLOURS", "draw_panel", "png_base64", "rater_masks", "write_participant_report"]
 
 RATER_COLOURS = ("#ff4d4d", "#4dff88", "#ff9f1a", "#d24dff")
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
-h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee}
-img{max-width:100%;background:#000}.legend span{display:inline-block;width:1em;height:.6em;
-margin:0 .3em 0 1em}.note{color:#555;font-size:.9em}
-"""
 
 
 def rater_masks(bids_dir: Path, label: str) -> dict[str, Path]:
@@ -165,27 +157,15 @@ def write_participant_report(
         ("Brain pixels (analysis slice)", str(int(brain[:, :, analysis].sum()))),
         ("Raters", ", ".join(raters) or "none imported yet (scvbench annotations import)"),
     ]
-    legend = '<span style="background:#ffd11a"></span>brain<span style="background:#1ad1ff">'
-    legend += "</span>hemisphere border"
-    for name in raters:
-        legend += f'<span style="background:{colours[name]}"></span>veins, {html.escape(name)}'
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>sub-{html.escape(label)}: scvbench QC</title><style>{_STYLE}</style></head><body>",
-        f"<h1>sub-{html.escape(label)}: SWI MinIP quality control</h1>",
-        "<table>",
-        *(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in rows_html
-        ),
-        "</table>",
-        f"<p class='legend'>{legend}</p>",
-        "<p class='note'>Anterior up; the patient's right on the left (radiological view).</p>",
-    ]
-    for title, data in figures:
-        parts.append(f"<h2>{html.escape(title)}</h2>")
-        parts.append(f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
-    parts.append(f"<p class='note'>scvbench {html.escape(__version__)}</p></body></html>")
+    page = render(
+        "qc.html",
+        title=f"sub-{label}: scvbench QC",
+        width=1100,
+        label=label,
+        rows=[(key, str(value)) for key, value in rows_html],
+        raters=[(name, colours[name]) for name in raters],
+        figures=[(title, f"data:image/png;base64,{data}") for title, data in figures],
+    )
     path = deriv / "sourcedata" / "qc" / f"sub-{label}.html"
-    io.write_text(path, "\n".join(parts) + "\n")
+    io.write_text(path, page)
     return path

@@ -18,11 +18,12 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from scvbench import __version__, io
+from scvbench import io
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.bids.spec import sidecar as json_sidecar
 from scvbench.bids.tables import load_covariates
 from scvbench.report.figures import png_bytes
+from scvbench.report.pages import Markup, number, render
 from scvbench.report.qc import RATER_COLOURS, draw_panel, png_base64, rater_masks
 from scvbench.results import EvaluationResult
 
@@ -32,37 +33,14 @@ MODEL_COLOUR = "#ff33cc"
 #: The group level's folder in ``OUTPUT_DIR`` (statistics and evaluation).
 GROUP_DIR = "group"
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1150px;color:#222}
-h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:.4em 0}
-td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee}
-th{background:#f6f6f6}img{max-width:100%}.note{color:#555;font-size:.9em}
-.warn{color:#a40}.legend span{display:inline-block;width:1em;height:.6em;margin:0 .3em 0 1em}
-details{margin:.6em 0}
-"""
-
 
 def _esc(value) -> str:
     return html.escape(str(value))
 
 
-def _number(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
 def _page(title: str, body: list[str]) -> str:
-    return "\n".join(
-        [
-            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-            f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>",
-            *body,
-            f"<p class='note'>scvbench {_esc(__version__)}</p></body></html>",
-            "",
-        ]
-    )
+    """A report page: ``body`` holds HTML fragments whose values were escaped with ``_esc``."""
+    return render("fragments.html", title=title, body=[Markup(part) for part in body])
 
 
 def _rows(rows) -> str:
@@ -77,7 +55,7 @@ def _frame(table: pd.DataFrame, digits: int = 3) -> str:
     shown = table.copy()
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda v: _number(v, digits))
+            shown[column] = shown[column].map(lambda v: number(v, digits))
     return shown.to_html(index=False, border=0, escape=True, na_rep="n/a")
 
 
@@ -126,8 +104,8 @@ def participant_report(
     figure = png_base64(fig, dpi=110)
 
     legend = f'<span style="background:{MODEL_COLOUR}"></span>veins, {_esc(model)} (solid)'
-    for number, name in enumerate(raters, start=1):
-        style = ("solid", "dashed", "dotted", "dashdot")[number % 4]
+    for index, name in enumerate(raters, start=1):
+        style = ("solid", "dashed", "dotted", "dashdot")[index % 4]
         legend += f'<span style="background:{colours[name]}"></span>{_esc(name)} ({style})'
     legend += '<span style="background:#ffd11a"></span>brain'
     legend += '<span style="background:#1ad1ff"></span>hemisphere border'
@@ -225,13 +203,13 @@ def group_report(
         row = {
             "participant": f"<a href='{_esc(pid)}.html'>{_esc(pid)}</a>",
             "sex": _esc(info.get("sex", "n/a")),
-            "age": _number(info.get("age"), 0),
+            "age": number(info.get("age"), 0),
         }
         if groups is not None:
             row["DWML"] = _esc(groups.get(pid, "n/a"))
         for column in ("count", "tortuosity", "diameter_mm"):
             for side in ("right", "left"):
-                row[f"{column} {side[0].upper()}"] = _number(
+                row[f"{column} {side[0].upper()}"] = number(
                     float(wide.loc[pid, (column, side)]), 0 if column == "count" else 3
                 )
         rows.append(row)
@@ -260,12 +238,12 @@ def group_report(
         test_rows = "".join(
             f"<tr><td>{_esc(t['measure'])}</td><td>{_esc(t['hemisphere'])}</td>"
             f"<td>{_esc(' vs '.join(t['groups']))}</td><td>{t['n1']} / {t['n2']}</td>"
-            f"<td>{_number(t['Z'])}</td><td>{_number(t['p'])}</td></tr>"
+            f"<td>{number(t['Z'])}</td><td>{number(t['p'])}</td></tr>"
             for t in tests
         )
         logistic = stats.get("logistic", {})
         kept = ", ".join(
-            f"{t['name']} (OR {t['odds_ratio']:.4g}, P {_number(t['p'])})"
+            f"{t['name']} (OR {t['odds_ratio']:.4g}, P {number(t['p'])})"
             for t in logistic.get("terms", [])
             if t["name"] != "constant"
         )
@@ -286,8 +264,7 @@ def group_report(
         score_rows = [
             (
                 name,
-                f"{_number(seg[key].mean)} ({_number(seg[key].ci_low)}, "
-                f"{_number(seg[key].ci_high)})",
+                f"{number(seg[key].mean)} ({number(seg[key].ci_low)}, {number(seg[key].ci_high)})",
             )
             for name, key in (
                 ("Dice", "dice"),
@@ -301,11 +278,11 @@ def group_report(
             for measure in ("tortuosity", "diameter_mm", "count"):
                 agreement = morph.get(side, {}).get(measure)
                 value = None if agreement is None else agreement.icc_a1
-                score_rows.append((f"ICC(A,1) {measure} {side}", _number(value)))
+                score_rows.append((f"ICC(A,1) {measure} {side}", number(value)))
         reproduction = evaluation.association.get("reference", {})
         if reproduction.get("reproduction_score") is not None:
             score_rows.append(
-                ("Association reproduction", _number(reproduction["reproduction_score"], 2))
+                ("Association reproduction", number(reproduction["reproduction_score"], 2))
             )
         body += [
             f"<h2>Evaluation against the reference masks ({_esc(reference.rater)}, "

@@ -31,7 +31,7 @@ import pandas as pd
 from scvbench import __version__, io
 from scvbench.core.ranking import RANK_METRICS, rank
 from scvbench.errors import ScvbenchError
-from scvbench.report.leaderboard import fmt, human_row, render_page, slug
+from scvbench.report.leaderboard import human_row, render_page, render_readme, slug
 from scvbench.results import EvaluationResult
 
 __all__ = ["RANK_METRICS", "add_entry", "build", "load_entries", "rank"]
@@ -243,34 +243,7 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     frame = pd.DataFrame(rows, columns=columns)
     io.write_text(board / "leaderboard.csv", frame.to_csv(index=False, float_format="%.6g"))
     settings = json.loads((board / "leaderboard.json").read_text())
-    dataset = settings.get("dataset", {})
-    header = (
-        "| rank | model | Dice | clDice | HD95 (mm) | Betti-0 error | morphometry ICC | "
-        "reproduction | P(rank 1) | rank 95 % | Wilcoxon P vs next |\n" + "|---" * 11 + "|\n"
-    )
-    body = "".join(
-        f"| {r['rank']} | {r['name']} | {fmt(r['dice'])} | {fmt(r['cldice'])} | "
-        f"{fmt(r['hd95_mm'], 2)} | {fmt(r['betti0_error'], 2)} | {fmt(r['morphometry_icc'])} | "
-        f"{fmt(r['reproduction'], 2)} | {fmt(r['p_rank1'], 2)} | {r['rank_interval']} | "
-        f"{fmt(r['wilcoxon_p_next'])} |\n"
-        for r in rows
-    )
-    if human:
-        body += (
-            f"| - | {human['name']} | {fmt(human['dice'])} | {fmt(human['cldice'])} | "
-            f"{fmt(human['hd95_mm'], 2)} | {fmt(human['betti0_error'], 2)} | | | | | |\n"
-        )
-    intro = (
-        "# scvbench leaderboard\n\n"
-        f"Test split of the `{dataset.get('preset') or dataset.get('name')}` data set "
-        f"(seed {dataset.get('seed')}; reference data `{str(settings['data_checksum'])[:12]}`, "
-        f"split `{str(settings['splits_checksum'])[:12]}`). Synthetic data where the data set "
-        "is a `scvbench synth` cohort. Ranked by the mean of the per-metric ranks; P(rank 1) and "
-        "the rank interval from 1,000 bootstrap resamples of the test slices (seed 0); Wilcoxon "
-        "signed-rank P on the per-slice Dice against the next entry. Rebuilt with "
-        "`scvbench leaderboard build`; `index.html` is the interactive page.\n\n"
-    )
-    io.write_text(board / "README.md", intro + header + body)
+    io.write_text(board / "README.md", render_readme(rows, human, settings))
     io.write_text(board / "index.html", render_page(rows, human, entries, settings))
     return {
         "readme": board / "README.md",

@@ -8,7 +8,7 @@ NPROCS ?= 2
 DEMO_MODELS ?= frangi unet attention_unet deeplabv3plus
 DEMO_ITERATIONS ?= 100
 
-.PHONY: demo test bench lint figure clean baselines browser slurm
+.PHONY: demo test bench lint figure clean baselines browser slurm docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,11 @@ baselines: $(STAMP)
 	$(BIN)/scvbench baselines $(DEMO_DIR)/bids $(DEMO_DIR)/runs \
 		frangi unet attention_unet deeplabv3plus --fold 0 --recipe cpu
 
+# The documentation site: the command reference regenerated, then MkDocs (Material) into site/.
+docs: $(STAMP)
+	$(BIN)/python docs/gen_reference.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -p no:cacheprovider
 
@@ -99,4 +104,4 @@ figure: $(STAMP)
 	$(BIN)/python -m scvbench.steps.synth.preview $(DEMO_DIR)/figure docs/synth_minip.png
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_DIR) site .pytest_cache .ruff_cache

@@ -99,7 +99,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=options.positive_int,
         default=default_threads(),
         help="CPUs to use: participants derived at once and inference threads "
-        f"(default: all available, here {default_threads()})",
+        "(default: all the CPUs this process may use)",
     )
     p.add_argument(
         "--mem",

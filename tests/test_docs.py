@@ -1,0 +1,93 @@
+"""The documentation: the site builds with --strict (no broken link), the reference is current."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location(
+        "gen_reference", ROOT / "docs" / "gen_reference.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_command_reference_is_current():
+    """docs/reference.md is every command's --help as the code prints it (make docs)."""
+    columns = os.environ.get("COLUMNS")
+    try:
+        text = _generator().reference()
+    finally:
+        if columns is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = columns
+    assert text == (ROOT / "docs" / "reference.md").read_text(), "run make docs"
+    for command in ("synth", "convert", "derive", "evaluate", "baselines", "run", "slurm"):
+        assert f"## scvbench {command}\n" in text
+
+
+def test_site_builds_strict(tmp_path):
+    mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent))
+    if mkdocs is None:
+        pytest.skip("mkdocs is not installed (pip install -e '.[dev]')")
+    run = subprocess.run(
+        [mkdocs, "build", "--strict", "-f", str(ROOT / "mkdocs.yml"), "-d", str(tmp_path / "site")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    pages = {
+        p.relative_to(tmp_path / "site").as_posix() for p in (tmp_path / "site").rglob("*.html")
+    }
+    assert {"index.html", "reference/index.html", "architecture/index.html"} <= pages
+
+
+def test_strict_build_fails_on_a_broken_link(tmp_path):
+    """The check is real: a page linking to a missing page fails the build."""
+    mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent))
+    if mkdocs is None:
+        pytest.skip("mkdocs is not installed (pip install -e '.[dev]')")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# Home\n\nSee [the missing page](missing.md).\n")
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\nstrict: true\n")
+    run = subprocess.run(
+        [
+            mkdocs,
+            "build",
+            "--strict",
+            "-f",
+            str(tmp_path / "mkdocs.yml"),
+            "-d",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        check=False,
+    )
+    assert run.returncode != 0 and "missing.md" in run.stderr
+
+
+def test_readme_is_concise_and_links_resolve():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) < 10_000
+    import re
+
+    for target in re.findall(r"\]\(([^)#]+)\)", readme):
+        if "://" not in target:
+            assert (ROOT / target).exists(), target

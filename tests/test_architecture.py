@@ -176,6 +176,17 @@ def test_imports_inside_functions_only_for_heavy_dependencies():
     assert inner == []
 
 
+def test_nested_imports_are_stated():
+    """A module that imports inside functions says so once, near its imports."""
+    silent = [
+        module
+        for module, path in MODULES.items()
+        if any(nested for _, _, nested, _ in _imports(module, path))
+        and "imported inside the functions" not in path.read_text()
+    ]
+    assert silent == []
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_module_is_short(module):
     lines = len(MODULES[module].read_text().splitlines())

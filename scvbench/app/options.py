@@ -11,6 +11,7 @@ import nibabel as nib
 import numpy as np
 
 from scvbench.bids import layout
+from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.models.checkpoint import load_checkpoint
 from scvbench.steps.train import untrained_state
@@ -55,9 +56,9 @@ class RunOptions:
     mem_gb: float | None = None
     checkpoint: Path | None = None
     model: str | None = None
-    slab_mm: float = 20.0
-    step_mm: float = 1.0
-    threshold: float = 0.5
+    slab_mm: float = DEFAULTS.slab_mm
+    step_mm: float = DEFAULTS.step_mm
+    threshold: float = DEFAULTS.threshold
     overwrite: bool = False
     dry_run: bool = False
 

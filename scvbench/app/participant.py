@@ -28,6 +28,9 @@ from scvbench.steps.derive import Settings, copy_derived, derivation_state, deri
 from scvbench.steps.morph import morph_participant
 from scvbench.steps.predict import predict
 
+# torch is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["read_record", "run_participants"]
 
 log = logging.getLogger(__name__)

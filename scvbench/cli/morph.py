@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from scvbench.cli import options
+from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.steps import morph
 
@@ -68,8 +69,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-area-mm2",
         type=options.non_negative_float,
-        default=2.0,
-        help="components smaller than this are specks, not vessels (default: 2)",
+        default=DEFAULTS.min_area_mm2,
+        help="components smaller than this are specks, not vessels "
+        f"(default: {DEFAULTS.min_area_mm2:g})",
     )
     p.add_argument("-o", "--out", type=Path, help="OUT.tsv for one MASK; OUT_DIR for a dataset")
     p.set_defaults(func=execute)

@@ -71,7 +71,9 @@ def _diagonal(shape, spacing) -> float:
     return float(np.hypot(shape[0] * spacing[0], shape[1] * spacing[1]))
 
 
-def worst_case(reference: np.ndarray, spacing=(1.0, 1.0), min_area_mm2: float = 2.0) -> dict:
+def worst_case(
+    reference: np.ndarray, spacing=(1.0, 1.0), min_area_mm2: float = DEFAULTS.min_area_mm2
+) -> dict:
     """The scores of a missing or unusable prediction for ``reference`` (fixed in advance)."""
     reference = np.asarray(reference) > 0
     spacing = tuple(np.broadcast_to(np.asarray(spacing, float), (2,)))
@@ -100,7 +102,7 @@ def segmentation_scores(
     reference: np.ndarray,
     brain: np.ndarray | None = None,
     spacing=(1.0, 1.0),
-    min_area_mm2: float = 2.0,
+    min_area_mm2: float = DEFAULTS.min_area_mm2,
 ) -> dict:
     """The scores of :data:`SCORES` for one slice (see the module docstring).
 

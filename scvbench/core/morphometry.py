@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from scvbench.core import skeleton as _skeleton
+from scvbench.defaults import DEFAULTS
 
 __all__ = ["HEMISPHERES", "VESSEL_COLUMNS", "measure", "measure_slices", "summarize"]
 
@@ -151,7 +152,7 @@ def measure(
     mask: np.ndarray,
     spacing=1.0,
     hemispheres: np.ndarray | None = None,
-    min_area_mm2: float = 2.0,
+    min_area_mm2: float = DEFAULTS.min_area_mm2,
 ) -> pd.DataFrame:
     """Measure every vessel of a 2-D vein mask, one row per vessel.
 
@@ -234,7 +235,7 @@ def measure_slices(
     spacing=1.0,
     hemispheres: np.ndarray | None = None,
     slices=None,
-    min_area_mm2: float = 2.0,
+    min_area_mm2: float = DEFAULTS.min_area_mm2,
 ) -> pd.DataFrame:
     """:func:`measure` every axial slice ``mask[:, :, k]`` of a 3-D mask; adds a ``slice`` column.
 

@@ -28,6 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+# statsmodels is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = [
     "MEASURES",
     "MIN_GROUP",

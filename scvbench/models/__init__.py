@@ -19,6 +19,9 @@ from typing import Any
 
 from scvbench.errors import ScvbenchError
 
+# MONAI and the networks (torch) are imported inside the functions that use them: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["ENTRY_POINT_GROUP", "available_models", "check_name", "create_model"]
 
 ENTRY_POINT_GROUP = "scvbench.models"

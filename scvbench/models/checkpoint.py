@@ -8,6 +8,9 @@ from scvbench import io
 from scvbench.errors import ScvbenchError
 from scvbench.models import create_model
 
+# torch is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = [
     "CHECKPOINT_BEST",
     "CHECKPOINT_LAST",

@@ -22,6 +22,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+# MONAI is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["ASPP", "DeepLabV3Plus"]
 
 

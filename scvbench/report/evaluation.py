@@ -16,6 +16,9 @@ from scvbench.report.figures import png_bytes
 from scvbench.report.pages import data_uri, number, render
 from scvbench.results import EvaluationResult
 
+# matplotlib is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = [
     "GALLERY",
     "summary_markdown",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 
+# matplotlib is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["png_bytes"]
 
 

@@ -11,6 +11,9 @@ from scvbench.errors import ScvbenchError
 from scvbench.report.figures import png_bytes
 from scvbench.report.pages import data_uri, number, render
 
+# matplotlib is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["human_row", "rank_plot", "render_page", "render_readme", "slug"]
 
 

@@ -23,6 +23,9 @@ from scvbench.core.display import to_display
 from scvbench.report.figures import png_bytes
 from scvbench.report.pages import render
 
+# matplotlib is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["RATER_COLOURS", "draw_panel", "png_base64", "rater_masks", "write_participant_report"]
 
 RATER_COLOURS = ("#ff4d4d", "#4dff88", "#ff9f1a", "#d24dff")

@@ -27,6 +27,9 @@ from scvbench.report.pages import Markup, number, render
 from scvbench.report.qc import RATER_COLOURS, draw_panel, png_base64, rater_masks
 from scvbench.results import EvaluationResult
 
+# matplotlib is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["group_report", "participant_report"]
 
 MODEL_COLOUR = "#ff33cc"

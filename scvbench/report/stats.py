@@ -8,6 +8,9 @@ from scvbench.core.stats import HEMISPHERES, MEASURES
 from scvbench.report.figures import png_bytes
 from scvbench.report.pages import Markup, data_uri, render
 
+# matplotlib is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["boxplots", "forest_plot", "markdown_table", "render_report", "study_table"]
 
 

@@ -38,7 +38,6 @@ __all__ = ["RANK_METRICS", "add_entry", "build", "load_entries", "rank"]
 
 SCHEMA_VERSION = "1.0"
 CASE_COLUMNS = ["participant_id", "slice", "dice", "cldice", "hd95_mm", "betti0_error"]
-BOOTSTRAP = 1000
 
 
 def _code_reference() -> str:

@@ -29,6 +29,7 @@ from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.bids.spec import sidecar as bids_sidecar
 from scvbench.core.morphometry import HEMISPHERES, measure_slices, summarize
+from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 
 __all__ = [
@@ -116,7 +117,7 @@ def morph_file(
     mask_path: str | Path,
     hemi_path: str | Path | None = None,
     slices: list[int] | None = None,
-    min_area_mm2: float = 2.0,
+    min_area_mm2: float = DEFAULTS.min_area_mm2,
 ) -> pd.DataFrame:
     """Measure a vein-mask NIfTI; without ``hemi_path`` every vessel is in hemisphere ``both``."""
     mask, affine = load_mask(mask_path)
@@ -181,7 +182,7 @@ def morph_participant(
     deriv: Path,
     out_dir: Path,
     all_slices: bool = False,
-    min_area_mm2: float = 2.0,
+    min_area_mm2: float = DEFAULTS.min_area_mm2,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Measure one participant's vein mask; write its per-vessel table into ``out_dir``.
 
@@ -218,7 +219,7 @@ def morph_dataset(
     out_dir: str | Path | None = None,
     desc: str | None = None,
     all_slices: bool = False,
-    min_area_mm2: float = 2.0,
+    min_area_mm2: float = DEFAULTS.min_area_mm2,
     derivatives: str | Path | None = None,
 ) -> pd.DataFrame:
     """Measure every participant's vein mask in ``masks_dir``; return the group table.

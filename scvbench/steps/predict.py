@@ -29,11 +29,15 @@ from tqdm import tqdm
 from scvbench import __version__, io
 from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
+from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
 from scvbench.models.checkpoint import build_model, load_checkpoint
 from scvbench.steps.splits import labelled_slices
 from scvbench.steps.train.data import Fit, load_cases
+
+# torch is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
 
 __all__ = ["predict", "predict_slices"]
 
@@ -159,7 +163,7 @@ def predict(
     checkpoint: str | Path | dict,
     out: str | Path,
     participants: list[str] | None = None,
-    threshold: float = 0.5,
+    threshold: float = DEFAULTS.threshold,
     batch_size: int | None = None,
     progress: bool = True,
     derivatives: str | Path | None = None,

@@ -13,6 +13,7 @@ import numpy as np
 
 from scvbench import io
 from scvbench.bids import layout
+from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.parallel import map_participants
 from scvbench.report.qc import write_participant_report
@@ -138,8 +139,8 @@ def _plan(
 def derive_dataset(
     bids_dir: str | os.PathLike[str],
     participant_labels: list[str] | None = None,
-    slab_mm: float = 20.0,
-    step_mm: float = 1.0,
+    slab_mm: float = DEFAULTS.slab_mm,
+    step_mm: float = DEFAULTS.step_mm,
     slices: list[int] | None = None,
     nprocs: int = 1,
     overwrite: bool = False,

@@ -15,6 +15,7 @@ from scvbench.bids.spec import DERIVATIVES, RAW
 from scvbench.core import brain
 from scvbench.core.display import to_display, window_to_uint8
 from scvbench.core.mip import minimum_intensity_projection, slab_window
+from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.steps.annotate import EXPORT_NAME
 
@@ -49,8 +50,8 @@ _DSEG_TSV = "index\tname\tabbreviation\n1\tleft hemisphere\tL\n2\tright hemisphe
 class Settings:
     """What a derivation depends on besides its input files."""
 
-    slab_mm: float = 20.0
-    step_mm: float = 1.0
+    slab_mm: float = DEFAULTS.slab_mm
+    step_mm: float = DEFAULTS.step_mm
     slices: tuple[int, ...] | None = None
 
     def record(self) -> dict:

@@ -27,6 +27,7 @@ from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.core.agreement import morphometry_agreement
 from scvbench.core.metrics import SCORES, segmentation_scores, summarise, worst_case
+from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
 from scvbench.report.evaluation import GALLERY, summary_markdown, write_report
@@ -58,8 +59,6 @@ __all__ = ["SCHEMA_VERSION", "evaluate"]
 
 log = logging.getLogger(__name__)
 
-BOOTSTRAP = 1000
-
 
 def evaluate(
     submission: str | Path,
@@ -68,7 +67,7 @@ def evaluate(
     split: str = "test",
     splits_path: str | Path | None = None,
     rater: str | None = None,
-    threshold: float = 0.5,
+    threshold: float = DEFAULTS.threshold,
     strict: bool = False,
     published: str | None = None,
     human_rater: str | None = None,

@@ -14,6 +14,8 @@ import numpy as np
 from scipy import ndimage
 from skimage import measure
 
+from scvbench.defaults import DEFAULTS
+
 __all__ = ["RATERS", "Rater", "labelme_document", "outline_vessels"]
 
 LABELME_VERSION = "5.5.0"
@@ -29,9 +31,10 @@ class Rater:
     bias_px: float  # systematic outward (+) or inward (-) offset of the outline
 
 
+_REFERENCE, _SECOND = DEFAULTS.raters
 RATERS = (
-    Rater("rater1", miss_faint=0.10, jitter_px=0.25, bias_px=0.0),
-    Rater("rater2", miss_faint=0.30, jitter_px=0.35, bias_px=0.15),
+    Rater(_REFERENCE, miss_faint=0.10, jitter_px=0.25, bias_px=0.0),
+    Rater(_SECOND, miss_faint=0.30, jitter_px=0.35, bias_px=0.15),
 )
 
 

@@ -18,6 +18,9 @@ import pydicom
 from scvbench.core.mip import minimum_intensity_projection, slab_window
 from scvbench.steps.convert.series import find_series
 
+# matplotlib is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["load_series", "main", "render_preview"]
 
 

@@ -15,6 +15,7 @@ from scvbench.core.mip import (
     minimum_intensity_projection,
     slab_window,
 )
+from scvbench.defaults import DEFAULTS
 from scvbench.steps.synth import annotate
 from scvbench.steps.synth.anatomy import load_template
 from scvbench.steps.synth.dicom import write_series
@@ -61,8 +62,8 @@ class SynthSettings:
 
     preset: Preset
     seed: int
-    slab_mm: float = 20.0
-    step_mm: float = 1.0
+    slab_mm: float = DEFAULTS.slab_mm
+    step_mm: float = DEFAULTS.step_mm
 
 
 @dataclass

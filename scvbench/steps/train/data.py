@@ -29,6 +29,9 @@ from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
 from scvbench.steps.splits import labelled_slices
 
+# MONAI is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["Case", "Fit", "load_cases", "normalise", "train_transforms"]
 
 

@@ -45,6 +45,9 @@ from scvbench.steps.splits import N_FOLDS, SPLITS_FILE, load_splits, reference_m
 from scvbench.steps.train.config import TrainConfig, resolve_config
 from scvbench.steps.train.data import Fit, load_cases, train_transforms
 
+# MONAI and torch are imported inside the functions that use them: heavy, and not
+# needed by the commands that only import this module.
+
 __all__ = ["hardware", "train", "train_folds", "validation_dice"]
 
 log = logging.getLogger(__name__)

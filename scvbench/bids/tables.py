@@ -13,7 +13,7 @@ import pandas as pd
 from scvbench.core.stats import HEMISPHERES, MEASURES
 from scvbench.errors import ScvbenchError
 
-__all__ = ["load_covariates", "load_wide", "read_tsv"]
+__all__ = ["load_covariates", "load_wide", "read_tsv", "require_columns"]
 
 
 def read_tsv(path: Path, required: list[str], what: str) -> pd.DataFrame:
@@ -24,13 +24,18 @@ def read_tsv(path: Path, required: list[str], what: str) -> pd.DataFrame:
         raise ScvbenchError(f"{path}: no such file ({what})") from None
     except (OSError, ValueError, UnicodeDecodeError) as err:
         raise ScvbenchError(f"{path}: not a readable tab-separated {what} ({err})") from None
+    require_columns(table, path, required, what)
+    return table
+
+
+def require_columns(table: pd.DataFrame, path: str | Path, required: list[str], what: str) -> None:
+    """Raise one error naming ``path`` and the missing columns when ``table`` lacks any."""
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise ScvbenchError(
             f"{path}: the {what} has no column {', '.join(missing)} (columns: "
-            f"{', '.join(map(str, table.columns))})"
+            f"{', '.join(map(str, table.columns))}; it needs {', '.join(required)})"
         )
-    return table
 
 
 def load_wide(

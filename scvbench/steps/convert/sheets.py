@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from scvbench import io
+from scvbench.bids.tables import require_columns
 from scvbench.errors import ScvbenchError
 from scvbench.steps.convert.plan import ParticipantPlan
 
@@ -21,12 +22,7 @@ def _read_table(path: Path, required: list[str], what: str) -> pd.DataFrame:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as err:
         raise ScvbenchError(f"{path}: cannot read the {what} sheet ({err})") from None
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise ScvbenchError(
-            f"{path}: the {what} sheet has no column {', '.join(missing)}; "
-            f"it needs {', '.join(required)}"
-        )
+    require_columns(table, path, required, f"{what} sheet")
     return table
 
 

@@ -191,3 +191,25 @@ def test_nested_imports_are_stated():
 def test_module_is_short(module):
     lines = len(MODULES[module].read_text().splitlines())
     assert lines <= MAX_LINES, f"{module} has {lines} lines"
+
+
+def _undocumented(prefix: str) -> list[str]:
+    """Public functions under ``prefix`` without numpydoc Parameters (when they take any) and
+    Returns sections."""
+    found = []
+    for module, path in MODULES.items():
+        if not module.startswith(prefix):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                doc = ast.get_docstring(node) or ""
+                takes = node.args.args or node.args.kwonlyargs
+                if (takes and "Parameters\n---" not in doc) or not (
+                    "Returns\n---" in doc or "Yields\n---" in doc
+                ):
+                    found.append(f"{module}.{node.name}")
+    return found
+
+
+def test_core_functions_document_parameters_and_returns():
+    assert _undocumented("scvbench.core") == []

@@ -18,6 +18,19 @@ def morphometry_agreement(
 
     Units are slices x hemispheres; a pair with a missing value (no vessel: no diameter or
     tortuosity) is left out of that measure and counted in ``n_missing``.
+
+    Parameters
+    ----------
+    pairs : DataFrame
+        One row per case and hemisphere with ``hemisphere`` and ``<measure>_submission`` /
+        ``<measure>_reference`` columns.
+    measures : tuple of str
+        The measures to compare.
+
+    Returns
+    -------
+    dict
+        ``{hemisphere: {measure: Agreement}}``.
     """
     out: dict = {}
     for side in ("left", "right"):

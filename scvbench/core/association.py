@@ -99,6 +99,20 @@ def participant_table(pairs: pd.DataFrame, source: str, people: pd.DataFrame) ->
     ``pairs`` has per slice and hemisphere ``<column>_<source>`` values (see
     :func:`scvbench.steps.evaluate.evaluate`); ``people`` is indexed by participant_id with sex,
     age, education_years and dwml.
+
+    Parameters
+    ----------
+    pairs : DataFrame
+        Per slice and hemisphere ``<measure>_<source>`` values.
+    source : str
+        Whose values: ``submission``, ``reference`` or ``truth``.
+    people : DataFrame
+        Covariates indexed by participant_id.
+
+    Returns
+    -------
+    DataFrame
+        The wide table :func:`scvbench.core.stats.run_study` takes.
     """
     rows = {}
     for (pid, side), group in pairs.groupby(["participant_id", "hemisphere"]):
@@ -116,7 +130,22 @@ def _significant(test: dict) -> bool | None:
 
 
 def compare(submission: dict, comparison: dict, published: bool = False) -> dict:
-    """Test-by-test agreement of two :func:`scvbench.core.stats.run_study` results."""
+    """Test-by-test agreement of two :func:`scvbench.core.stats.run_study` results.
+
+    Parameters
+    ----------
+    submission, comparison : dict
+        Two results of :func:`scvbench.core.stats.run_study` (``comparison`` may be the study's
+        published values).
+    published : bool
+        ``comparison`` is the published study (Z only where it reported one).
+
+    Returns
+    -------
+    dict
+        ``tests`` (one row per test: both Z, direction, significance, reproduced),
+        ``n_tests`` and ``reproduction_score`` (the share reproduced, or None without tests).
+    """
     theirs = {tuple(t[k] for k in _KEY): t for t in comparison["mann_whitney"]}
     tests = []
     for test in submission["mann_whitney"]:
@@ -163,7 +192,21 @@ def _odds_ratios(result: dict) -> dict[str, float]:
 def reproduction(
     submission_wide: pd.DataFrame, reference_wide: pd.DataFrame, published: str | None = None
 ) -> dict:
-    """The study's analysis on both tables, compared; ``published`` adds the paper's values."""
+    """The study's analysis on both tables, compared; ``published`` adds the paper's values.
+
+    Parameters
+    ----------
+    submission_wide, reference_wide : DataFrame
+        Per-participant tables of :func:`participant_table`.
+    published : str, optional
+        ``"paper"`` to also compare with the published study.
+
+    Returns
+    -------
+    dict
+        ``n_participants``, the ``reference`` (and ``published``) comparisons of
+        :func:`compare`, and ``logistic`` (the odds ratios of both).
+    """
     reference = run_study(reference_wide)
     terms = [n for n in _odds_ratios(reference)]
     submission = run_study(submission_wide, terms=terms or None)

@@ -135,6 +135,22 @@ def midsagittal_plane(
     The image is smoothed and resampled to ``resolution_mm``; the plane (yaw, roll, offset) that
     maximises the correlation between the image and its reflection is found with Powell's method
     from the vertical plane through the mask's centroid, after a coarse search over yaw and offset.
+
+    Parameters
+    ----------
+    volume : ndarray
+        3-D image in RAS+ voxel order.
+    mask : ndarray of bool
+        The brain (from :func:`brain_mask`).
+    spacing : tuple of float
+        Voxel size in mm.
+    resolution_mm : float
+        Voxel size of the coarse search grid.
+
+    Returns
+    -------
+    Plane
+        Unit normal and a point of the plane, in voxel-index mm.
     """
     volume = np.asarray(volume, dtype=np.float32)
     mask = np.asarray(mask, bool)
@@ -190,6 +206,22 @@ def hemisphere_labels(
 
     ``slice_positions`` gives the (fractional) voxel index along axis 2 of each output slice, for
     a projection whose slice ``m`` sits at its window's centre; by default ``0 .. shape[2] - 1``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the label volume.
+    plane : Plane
+        The mid-sagittal plane.
+    spacing : sequence of float
+        Voxel size in mm.
+    slice_positions : ndarray, optional
+        The slice-axis position (mm) of each slice, for a MinIP whose slices are window centres.
+
+    Returns
+    -------
+    ndarray of uint8
+        1 left, 2 right.
     """
     spacing = np.asarray(spacing, float)
     k = np.arange(shape[2], dtype=float) if slice_positions is None else slice_positions
@@ -219,6 +251,25 @@ def lateral_ventricles(
     (white-matter) intensity of the voxels more than ``depth_mm`` inside the brain outline of
     their slice. Components of at least ``min_volume_ml`` whose centroid lies within
     ``max_lateral_mm`` of the mid-sagittal plane are kept. Empty if none is found.
+
+    Parameters
+    ----------
+    volume : ndarray
+        Magnitude or SWI volume, RAS+ voxel order.
+    mask : ndarray of bool
+        The brain.
+    spacing : tuple of float
+        Voxel size in mm.
+    plane : Plane
+        The mid-sagittal plane.
+    depth_mm, min_volume_ml, max_lateral_mm, csf_ratio, opening_mm : float
+        How deep, large, close to the midline and bright a ventricle is, and the opening that
+        separates it from the sulci.
+
+    Returns
+    -------
+    ndarray of bool
+        The ventricles.
     """
     volume = np.asarray(volume, dtype=np.float32)
     mask = np.asarray(mask, bool)
@@ -281,6 +332,18 @@ def ventricle_slice_range(
     The edges are where the ventricles' axial section, followed up and down from its largest,
     first falls below ``edge_fraction`` of that largest section (thin partial-volume tips and
     small CSF spaces hanging below are not the ventricles' level). ``None`` if empty.
+
+    Parameters
+    ----------
+    ventricles : ndarray of bool
+        The ventricle mask of :func:`lateral_ventricles`.
+    edge_fraction : float
+        A slice counts when it holds at least this fraction of the largest slice's area.
+
+    Returns
+    -------
+    tuple of int or None
+        The run of such slices around the largest one, or None without ventricles.
 
     Examples
     --------

@@ -74,7 +74,22 @@ def _diagonal(shape, spacing) -> float:
 def worst_case(
     reference: np.ndarray, spacing=(1.0, 1.0), min_area_mm2: float = DEFAULTS.min_area_mm2
 ) -> dict:
-    """The scores of a missing or unusable prediction for ``reference`` (fixed in advance)."""
+    """The scores of a missing or unusable prediction for ``reference`` (fixed in advance).
+
+    Parameters
+    ----------
+    reference : ndarray of bool
+        The reference mask of the slice (inside the brain).
+    spacing : tuple of float
+        Pixel size in mm.
+    min_area_mm2 : float
+        Components smaller than this are not vessels (for the count error).
+
+    Returns
+    -------
+    dict
+        One value per score of :data:`SCORES`: Dice and clDice 0, HD95 and ASSD the image diagonal.
+    """
     reference = np.asarray(reference) > 0
     spacing = tuple(np.broadcast_to(np.asarray(spacing, float), (2,)))
     return {
@@ -105,6 +120,22 @@ def segmentation_scores(
     min_area_mm2: float = DEFAULTS.min_area_mm2,
 ) -> dict:
     """The scores of :data:`SCORES` for one slice (see the module docstring).
+
+    Parameters
+    ----------
+    prediction, reference : ndarray of bool
+        2-D masks of one slice.
+    brain : ndarray of bool, optional
+        Only pixels inside it are scored.
+    spacing : tuple of float
+        Pixel size in mm.
+    min_area_mm2 : float
+        Components smaller than this are not vessels (for the count error).
+
+    Returns
+    -------
+    dict
+        One value per score of :data:`SCORES`.
 
     Examples
     --------
@@ -158,7 +189,22 @@ def segmentation_scores(
 def bootstrap_ci(
     values: np.ndarray, seed: int = DEFAULTS.seed, n_boot: int = DEFAULTS.bootstrap
 ) -> tuple[float, float]:
-    """Bootstrap 95 % confidence interval of the mean (percentile method)."""
+    """Bootstrap 95 % confidence interval of the mean (percentile method).
+
+    Parameters
+    ----------
+    values : ndarray
+        One value per case.
+    seed : int
+        Seed of the resampling.
+    n_boot : int
+        Number of resamples.
+
+    Returns
+    -------
+    tuple of float
+        The 2.5 and 97.5 percentiles of the resampled means (the mean twice for fewer than 2).
+    """
     if len(values) < 2:
         return float(values.mean()), float(values.mean())
     rng = np.random.default_rng(seed)
@@ -168,7 +214,18 @@ def bootstrap_ci(
 
 
 def summarise(cases: pd.DataFrame) -> dict:
-    """Mean, median and bootstrap 95 % CI of the mean for each score over the cases."""
+    """Mean, median and bootstrap 95 % CI of the mean for each score over the cases.
+
+    Parameters
+    ----------
+    cases : DataFrame
+        One row per case with a column per score of :data:`SCORES`.
+
+    Returns
+    -------
+    dict
+        ``{score: ScoreSummary}``.
+    """
     out = {}
     for name in SCORES:
         values = cases[name].to_numpy(float)

@@ -207,6 +207,22 @@ def minimum_intensity_projection(
     factor of one copy of the volume (``benchmarks/test_bench_mip.py``). ``threads`` workers
     share the in-plane pixels (numpy releases the GIL, so 2 threads run nearly twice as fast).
 
+    Parameters
+    ----------
+    volume : ndarray
+        3-D image.
+    window : SlabWindow
+        Window and step in slices (:func:`slab_window`).
+    axis : int
+        The slice axis.
+    threads : int
+        Tiles computed at once.
+
+    Returns
+    -------
+    ndarray
+        One slice per whole window, in ``volume``'s dtype.
+
     Examples
     --------
     >>> v = np.arange(8, dtype=float).reshape(1, 1, 8)[..., ::-1]
@@ -219,5 +235,22 @@ def minimum_intensity_projection(
 def maximum_intensity_projection(
     volume: np.ndarray, window: SlabWindow, axis: int = 2, threads: int = 1
 ) -> np.ndarray:
-    """Return the sliding-slab maximum (the projection of a mask or label volume)."""
+    """Return the sliding-slab maximum (the projection of a mask or label volume).
+
+    Parameters
+    ----------
+    volume : ndarray
+        3-D image or mask.
+    window : SlabWindow
+        Window and step in slices.
+    axis : int
+        The slice axis.
+    threads : int
+        Tiles computed at once.
+
+    Returns
+    -------
+    ndarray
+        One slice per whole window.
+    """
     return _sliding(volume, window, axis, np.maximum, threads)

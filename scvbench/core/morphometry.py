@@ -95,7 +95,18 @@ END_REACH = 16
 
 
 def thin(image: np.ndarray) -> np.ndarray:
-    """Topology-preserving thinning of a 2-D mask (identical to ``skimage.morphology.thin``)."""
+    """Topology-preserving thinning of a 2-D mask (identical to ``skimage.morphology.thin``).
+
+    Parameters
+    ----------
+    image : ndarray
+        2-D mask.
+
+    Returns
+    -------
+    ndarray of bool
+        The one-pixel-wide skeleton.
+    """
     return _skeleton.thin(np.array(image, dtype=np.bool_), _skeleton.LUTS)
 
 
@@ -213,6 +224,19 @@ def summarize(vessels: pd.DataFrame, hemispheres=("left", "right")) -> pd.DataFr
 
     Every hemisphere in ``hemispheres`` gets a row, with count 0 and NaN measures when it has no
     vessel. Extra grouping columns of ``vessels`` are not used; group before calling.
+
+    Parameters
+    ----------
+    vessels : DataFrame
+        The table of :func:`measure`.
+    hemispheres : tuple of str
+        Hemispheres that get a row even without vessels (count 0).
+
+    Returns
+    -------
+    DataFrame
+        One row per hemisphere: ``count``, ``diameter_mm``, ``tortuosity`` (means) and their
+        medians.
     """
     rows = []
     for name in hemispheres:
@@ -241,6 +265,24 @@ def measure_slices(
 
     ``slices`` defaults to the slices with any vein pixel. ``spacing`` is the in-plane pixel
     size (axis 0, axis 1) in mm.
+
+    Parameters
+    ----------
+    mask : ndarray
+        3-D binary vein mask, slices on the last axis.
+    spacing : float or tuple of float
+        In-plane pixel size in mm.
+    hemispheres : ndarray, optional
+        3-D labels on the same grid (1 left, 2 right).
+    slices : iterable of int, optional
+        The slices to measure (default: every slice with a vein).
+    min_area_mm2 : float
+        Components smaller than this are specks, not vessels.
+
+    Returns
+    -------
+    DataFrame
+        The rows of :func:`measure` for each slice, with its ``slice``.
     """
     mask = np.asarray(mask)
     if mask.ndim != 3:

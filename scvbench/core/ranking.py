@@ -29,7 +29,20 @@ RANK_METRICS = (
 
 
 def aligned_cases(entries: list[dict]) -> tuple[list[tuple], dict[str, np.ndarray]]:
-    """The case keys common to all entries and each entry's per-case scores in that order."""
+    """The case keys common to all entries and each entry's per-case scores in that order.
+
+    Parameters
+    ----------
+    entries : list of dict
+        Leaderboard entries with their per-case scores (``cases``).
+
+    Returns
+    -------
+    keys : list of tuple
+        ``(participant_id, slice)`` of the common cases, sorted.
+    values : dict
+        Per entry, an array (cases x ranked case metrics).
+    """
     keys = None
     tables = {}
     for entry in entries:
@@ -46,7 +59,20 @@ def aligned_cases(entries: list[dict]) -> tuple[list[tuple], dict[str, np.ndarra
 
 
 def mean_ranks(matrix: np.ndarray, higher: list[bool]) -> np.ndarray:
-    """Mean rank per entry (rows) over metrics (columns); NaN ranks last."""
+    """Mean rank per entry (rows) over metrics (columns); NaN ranks last.
+
+    Parameters
+    ----------
+    matrix : ndarray
+        Entries x metrics.
+    higher : list of bool
+        Per metric, whether higher is better.
+
+    Returns
+    -------
+    ndarray
+        Mean rank of each entry (1 = best; ties share the mean rank).
+    """
     ranks = []
     for j, better in enumerate(higher):
         column = matrix[:, j].astype(float)
@@ -59,7 +85,23 @@ def mean_ranks(matrix: np.ndarray, higher: list[bool]) -> np.ndarray:
 def rank(
     entries: list[dict], n_boot: int = DEFAULTS.bootstrap, seed: int = DEFAULTS.seed
 ) -> pd.DataFrame:
-    """Final rank, metric values, probability of rank 1, 95 % rank interval, neighbour tests."""
+    """Final rank, metric values, probability of rank 1, 95 % rank interval, neighbour tests.
+
+    Parameters
+    ----------
+    entries : list of dict
+        Leaderboard entries.
+    n_boot : int
+        Bootstrap resamples of the test cases.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    DataFrame
+        One row per entry in rank order: ``rank``, ``name``, the metrics, ``p_rank1``,
+        ``rank_low``, ``rank_high`` and ``wilcoxon_p_next``.
+    """
     if not entries:
         return pd.DataFrame()
     names = [e["name"] for e in entries]

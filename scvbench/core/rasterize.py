@@ -65,6 +65,29 @@ def rasterize_shapes(
     Polygons, rectangles and circles are filled; ``line``/``linestrip`` shapes need
     ``line_width`` (pixels). Shapes of other labels are skipped and reported; a line without a
     width or a point-like shape is an error naming ``source``.
+
+    Parameters
+    ----------
+    shapes : list of dict
+        The ``shapes`` of a Labelme document.
+    shape : tuple of int
+        The image's (rows, columns).
+    labels : tuple of str
+        Labels that mark veins.
+    line_width : float, optional
+        Width in pixels of line shapes.
+    source : str
+        The file, named in errors.
+
+    Returns
+    -------
+    Rasterized
+        The mask, the number of shapes used and the skipped ones.
+
+    Raises
+    ------
+    ValueError
+        A shape without valid points, or of a kind that cannot outline a vein.
     """
     result = Rasterized(np.zeros(shape, bool))
     for number, item in enumerate(shapes, 1):

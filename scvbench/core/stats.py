@@ -58,6 +58,16 @@ def _clean(values) -> np.ndarray:
 def describe(values) -> dict:
     """``n``, median, Q1, Q3 (SPSS weighted-average percentiles), mean and SD of finite values.
 
+    Parameters
+    ----------
+    values : array_like
+        Measurements (NaN dropped).
+
+    Returns
+    -------
+    dict
+        ``n``, ``median``, ``q1``, ``q3``, ``mean``, ``sd`` (None where undefined).
+
     Examples
     --------
     >>> describe([1, 2, 3, 4])["q1"]
@@ -78,7 +88,18 @@ def describe(values) -> dict:
 
 
 def normality(values) -> dict:
-    """Kolmogorov-Smirnov test of normality with the Lilliefors correction: ``D``, ``p``."""
+    """Kolmogorov-Smirnov test of normality with the Lilliefors correction: ``D``, ``p``.
+
+    Parameters
+    ----------
+    values : array_like
+        Measurements (NaN dropped).
+
+    Returns
+    -------
+    dict
+        ``n``, ``D`` and ``p`` (None, with a ``note``, for fewer than 5 or constant values).
+    """
     from statsmodels.stats.diagnostic import lilliefors
 
     x = _clean(values)
@@ -94,6 +115,17 @@ def mann_whitney(first, second) -> dict:
     Returns ``U`` (the smaller U), ``Z`` (tie-corrected, no continuity correction, <= 0), two-sided
     ``p``, the group sizes, mean ranks and the rank-biserial correlation ``r_rb`` (> 0 when
     ``second`` tends to be larger). Groups smaller than :data:`MIN_GROUP` give ``p`` = None.
+
+    Parameters
+    ----------
+    first, second : array_like
+        The two groups' measurements.
+
+    Returns
+    -------
+    dict
+        ``U``, ``Z`` (tie-corrected, no continuity correction), two-sided ``p`` and the group sizes;
+        None values when a group is too small.
 
     Examples
     --------
@@ -133,7 +165,18 @@ def mann_whitney(first, second) -> dict:
 
 
 def spearman(values, covariate) -> dict:
-    """Spearman's rho and two-sided p between paired finite values."""
+    """Spearman's rho and two-sided p between paired finite values.
+
+    Parameters
+    ----------
+    values, covariate : array_like
+        Paired measurements.
+
+    Returns
+    -------
+    dict
+        ``n``, ``rho`` and ``p``.
+    """
     a = np.asarray(values, dtype=float)
     b = np.asarray(covariate, dtype=float)
     keep = np.isfinite(a) & np.isfinite(b)
@@ -150,6 +193,21 @@ def logistic(table: pd.DataFrame, outcome: str, terms: list[str]) -> dict:
     ``wald``, ``p``, ``odds_ratio``, ``ci_low``, ``ci_high``), ``n``, ``events``, the
     log-likelihoods and Nagelkerke's R². Perfect separation or a singular design gives a result
     with ``terms`` empty and a ``note`` saying so.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per participant.
+    outcome : str
+        The 0/1 column.
+    terms : list of str
+        Predictor columns.
+
+    Returns
+    -------
+    dict
+        ``outcome``, ``n``, ``events`` and ``terms`` (B, SE, Wald, P, odds ratio and its 95 % CI
+        each), with a ``note`` when the model cannot be fitted.
     """
     import statsmodels.api as sm
 
@@ -225,6 +283,22 @@ def run_study(wide: pd.DataFrame, fdr: bool = False, terms: list[str] | None = N
     The logistic model takes the measures that differed between DWML groups (p < 0.05) unless
     ``terms`` names them. With ``fdr`` the Mann-Whitney p values also get Benjamini-Hochberg
     adjusted values ``p_fdr``.
+
+    Parameters
+    ----------
+    wide : DataFrame
+        One row per participant: ``<measure>_<hemisphere>`` columns, ``sex`` and, when known,
+        ``dwml``, ``age``, ``education_years``.
+    fdr : bool
+        Add Benjamini-Hochberg adjusted P values.
+    terms : list of str, optional
+        Logistic predictors (default: the measures that differed by DWML).
+
+    Returns
+    -------
+    dict
+        ``n``, ``descriptives``, ``normality``, ``mann_whitney``, ``correlations`` and
+        ``logistic``.
     """
     measures = [(m, h) for m in MEASURES for h in HEMISPHERES]
     out: dict = {
@@ -302,6 +376,16 @@ def icc(first, second) -> dict:
     (consistency, ICC(3,1)) from the two-way ANOVA mean squares of ``n`` targets x 2 raters, with
     the 95 % confidence interval of ``ICC(A,1)`` (McGraw and Wong's F-based bounds). Pairs with a
     missing value are dropped; fewer than 3 pairs give None values.
+
+    Parameters
+    ----------
+    first, second : array_like
+        Paired measurements of the same units.
+
+    Returns
+    -------
+    dict
+        ``icc_a1`` (absolute agreement) and ``icc_c1`` (consistency), None when undefined.
 
     Examples
     --------

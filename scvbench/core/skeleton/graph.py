@@ -25,7 +25,22 @@ _EVEN, _ODD, _CORNER = 0.980, 1.406, 0.091
 
 @numba.njit(cache=True)
 def background_distance(comp, r, c, sy, sx):
-    """Distance (mm) from pixel (r, c) to the nearest background pixel centre (as scipy's EDT)."""
+    """Distance (mm) from pixel (r, c) to the nearest background pixel centre (as scipy's EDT).
+
+    Parameters
+    ----------
+    comp : ndarray of bool
+        The vessel.
+    r, c : int
+        The pixel.
+    sy, sx : float
+        Pixel size in mm along rows and columns.
+
+    Returns
+    -------
+    float
+        The distance in mm.
+    """
     h, w = comp.shape
     best = np.inf
     k = 1
@@ -45,7 +60,22 @@ def background_distance(comp, r, c, sy, sx):
 
 @numba.njit(cache=True)
 def degrees(skel, rows, cols, index):
-    """Number of skeleton neighbours of each node."""
+    """Number of skeleton neighbours of each node.
+
+    Parameters
+    ----------
+    skel : ndarray of bool
+        The skeleton.
+    rows, cols : ndarray of int
+        The nodes' pixels (:func:`nodes`).
+    index : ndarray of int
+        Node number per pixel, -1 off the skeleton.
+
+    Returns
+    -------
+    ndarray of int
+        Neighbours of each node (0 to 8).
+    """
     n = len(rows)
     degree = np.zeros(n, np.int64)
     for i in range(n):
@@ -57,7 +87,20 @@ def degrees(skel, rows, cols, index):
 
 @numba.njit(cache=True)
 def nodes(skel):
-    """Skeleton pixels in row-major order and an image of their node numbers (-1 elsewhere)."""
+    """Skeleton pixels in row-major order and an image of their node numbers (-1 elsewhere).
+
+    Parameters
+    ----------
+    skel : ndarray of bool
+        The skeleton.
+
+    Returns
+    -------
+    rows, cols : ndarray of int
+        The nodes' pixels.
+    index : ndarray of int
+        Node number per pixel, -1 off the skeleton.
+    """
     h, w = skel.shape
     index = -np.ones((h, w), np.int64)
     n = 0
@@ -78,7 +121,22 @@ def nodes(skel):
 
 @numba.njit(cache=True)
 def prune_spurs(skel, distance, sy, sx):
-    """Remove end branches shorter than 1.5 x the vessel radius at their junction (5 rounds)."""
+    """Remove end branches shorter than 1.5 x the vessel radius at their junction (5 rounds).
+
+    Parameters
+    ----------
+    skel : ndarray of bool
+        The skeleton (changed in place).
+    distance : ndarray of float
+        Distance to the background (mm) of each skeleton pixel.
+    sy, sx : float
+        Pixel size in mm along rows and columns.
+
+    Returns
+    -------
+    ndarray of bool
+        The pruned skeleton.
+    """
     for _ in range(5):
         rows, cols, index = nodes(skel)
         degree = degrees(skel, rows, cols, index)
@@ -128,7 +186,26 @@ def _find(parent, i):
 
 @numba.njit(cache=True)
 def pixel_graph(rows, cols, index, degree, sy, sx):
-    """Weighted 8-neighbour edges of the skeleton (CSR), junction clusters as their MST."""
+    """Weighted 8-neighbour edges of the skeleton (CSR), junction clusters as their MST.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int
+        The nodes' pixels (:func:`nodes`).
+    index : ndarray of int
+        Node number per pixel.
+    degree : ndarray of int
+        Neighbours of each node (:func:`degrees`).
+    sy, sx : float
+        Pixel size in mm along rows and columns.
+
+    Returns
+    -------
+    indptr, indices, weights : ndarray
+        The graph in CSR form, edge weights the step lengths in mm.
+    total : float
+        The sum of the edge weights (the skeleton length).
+    """
     n = len(rows)
     # Edges between two junction pixels are kept only where Kruskal's spanning tree needs them.
     src = np.empty(4 * n, np.int64)  # each pixel has at most 4 neighbours after it
@@ -179,7 +256,22 @@ def pixel_graph(rows, cols, index, degree, sy, sx):
 
 @numba.njit(cache=True)
 def dijkstra(indptr, indices, weights, source):
-    """Shortest distances from ``source`` over a CSR graph, and each node's predecessor."""
+    """Shortest distances from ``source`` over a CSR graph, and each node's predecessor.
+
+    Parameters
+    ----------
+    indptr, indices, weights : ndarray
+        The graph in CSR form.
+    source : int
+        The start node.
+
+    Returns
+    -------
+    dist : ndarray of float
+        Distance of every node (inf where unreachable).
+    pred : ndarray of int
+        Predecessor of every node on its shortest path (-1 for the source and the unreachable).
+    """
     n = len(indptr) - 1
     dist = np.full(n, np.inf)
     pred = -np.ones(n, np.int64)
@@ -201,7 +293,20 @@ def dijkstra(indptr, indices, weights, source):
 
 @numba.njit(cache=True)
 def chain_length(rows, cols, sy, sx):
-    """Length of a pixel chain in mm (Vossepoel-Smeulders weights, corner correction)."""
+    """Length of a pixel chain in mm (Vossepoel-Smeulders weights, corner correction).
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int
+        The chain's pixels in order.
+    sy, sx : float
+        Pixel size in mm along rows and columns.
+
+    Returns
+    -------
+    float
+        The length in mm.
+    """
     """Vossepoel-Smeulders length (mm) of a pixel chain."""
     total = 0.0
     corners = 0

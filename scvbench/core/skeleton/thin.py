@@ -22,6 +22,20 @@ def fill_pinholes(image, label, max_size):
 
     A hole is a 4-connected set of background (0) pixels that the background outside cannot
     reach; holes holding another vessel's pixels are not filled.
+
+    Parameters
+    ----------
+    image : ndarray of int
+        Component labels.
+    label : int
+        The component.
+    max_size : int
+        Largest hole filled, in pixels.
+
+    Returns
+    -------
+    ndarray of bool
+        The component with its small holes filled.
     """
     h, w = image.shape
     comp = image == label
@@ -81,7 +95,20 @@ def fill_pinholes(image, label, max_size):
 
 @numba.njit(cache=True)
 def thin(image, luts):
-    """Guo-Hall thinning, the tables and order of ``skimage.morphology.thin``; in place."""
+    """Guo-Hall thinning, the tables and order of ``skimage.morphology.thin``; in place.
+
+    Parameters
+    ----------
+    image : ndarray of bool
+        The mask (changed in place).
+    luts : ndarray of bool
+        The two subiterations' lookup tables (:data:`LUTS`).
+
+    Returns
+    -------
+    ndarray of bool
+        The skeleton.
+    """
     skel = image
     h, w = skel.shape
     flags = np.zeros((h, w), np.bool_)

@@ -136,6 +136,24 @@ def measure_vessel(image, label, sy, sx, luts, end_drop, end_reach):
 
     Returns the values named by :data:`FIELDS` as a float array (``n_pixels`` 0 when the
     skeleton has fewer than two pixels).
+
+    Parameters
+    ----------
+    image : ndarray of int
+        Component labels in a box around the vessel.
+    label : int
+        The vessel's label.
+    sy, sx : float
+        Pixel size in mm along rows and columns.
+    luts : ndarray of bool
+        Thinning lookup tables.
+    end_drop, end_reach : float
+        The end fits: radii dropped at each tip and samples used.
+
+    Returns
+    -------
+    ndarray of float
+        The values of :data:`FIELDS`.
     """
     out = np.zeros(len(FIELDS))
     comp = fill_pinholes(image, label, 8)
@@ -232,6 +250,26 @@ def measure_region(region, others, sy, sx, min_area, luts, end_drop, end_reach):
     ``others`` marks the vein pixels of the other hemispheres (a vessel touching them was cut by
     the border). Returns one row per measured vessel, columns :data:`REGION_FIELDS`, in the order
     of the components' first pixels (row-major).
+
+    Parameters
+    ----------
+    region : ndarray of bool
+        The vein pixels of one hemisphere.
+    others : ndarray of bool
+        The vein pixels of the other hemispheres.
+    sy, sx : float
+        Pixel size in mm along rows and columns.
+    min_area : float
+        Smallest vessel area in mm².
+    luts : ndarray of bool
+        Thinning lookup tables.
+    end_drop, end_reach : float
+        The end fits: radii dropped at each tip and samples used.
+
+    Returns
+    -------
+    ndarray of float
+        One row per vessel, columns :data:`REGION_FIELDS`.
     """
     h, w = region.shape
     labels = np.zeros((h + 2, w + 2), np.int32)  # one pixel of margin

@@ -211,5 +211,6 @@ def _undocumented(prefix: str) -> list[str]:
     return found
 
 
-def test_core_functions_document_parameters_and_returns():
-    assert _undocumented("scvbench.core") == []
+@pytest.mark.parametrize("layer", ["scvbench.core", "scvbench.steps"])
+def test_public_functions_document_parameters_and_returns(layer):
+    assert _undocumented(layer) == []

@@ -40,6 +40,16 @@ _NAME = re.compile(r"^(?P<who>.+?)_minip-(?P<slice>\d+)$")
 def parse_name(stem: str) -> tuple[str, int] | None:
     """``(who, slice)`` from a name like ``sub-001_minip-012`` or ``P0223674_minip-012``.
 
+    Parameters
+    ----------
+    stem : str
+        A file name without its extension.
+
+    Returns
+    -------
+    tuple of (str, int) or None
+        Who (``sub-<label>`` or a PatientID) and the MinIP slice, or None for another name.
+
     Examples
     --------
     >>> parse_name("sub-001_minip-012")
@@ -54,7 +64,18 @@ def parse_name(stem: str) -> tuple[str, int] | None:
 
 
 def read_labelme(path: Path) -> dict:
-    """Load a Labelme JSON document, or raise one clear error naming the file."""
+    """Load a Labelme JSON document, or raise one clear error naming the file.
+
+    Parameters
+    ----------
+    path : Path
+        A Labelme ``.json`` file.
+
+    Returns
+    -------
+    dict
+        The document (with its ``shapes`` list).
+    """
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -145,6 +166,27 @@ def import_annotations(
     ``sub-<label>/anat/sub-<label>_acq-swi_label-vein_desc-<rater>_mask.nii.gz`` (0 outside the
     labelled slices) and a sidecar listing the labelled slices and the rater; unchanged masks are
     not rewritten.
+
+    Parameters
+    ----------
+    labelme_dir : path
+        Folder of Labelme files, any nesting.
+    bids_dir : path
+        The dataset derived with ``scvbench derive``.
+    rater : str, optional
+        Rater name for every file (default: each file's ``scvbench`` block or its folder).
+    key_file : path, optional
+        PatientID-to-label key, for files named by PatientID.
+    labels : tuple of str
+        Labelme labels that mark veins.
+    line_width : float, optional
+        Width in pixels of line shapes.
+
+    Returns
+    -------
+    ImportReport
+        Per participant and rater the slices imported, the masks written or unchanged, and the
+        shapes skipped.
     """
     labelme_dir, bids_dir = Path(labelme_dir), Path(bids_dir)
     if not labelme_dir.is_dir():

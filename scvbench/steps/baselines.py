@@ -47,7 +47,26 @@ MODEL_NOTES = {
 def split_dice(
     submission: Path, bids_dir: Path, rater: str, out: Path, splits_path: Path | None = None
 ) -> dict:
-    """Vein Dice inside the brain per test slice, by ``scvbench evaluate`` (output in ``out``)."""
+    """Vein Dice inside the brain per test slice, by ``scvbench evaluate`` (output in ``out``).
+
+    Parameters
+    ----------
+    submission : Path
+        The model's submission folder.
+    bids_dir : Path
+        The derived dataset.
+    rater : str
+        The reference rater.
+    out : Path
+        Where ``scvbench evaluate`` writes.
+    splits_path : Path, optional
+        The split file (default: the dataset's).
+
+    Returns
+    -------
+    dict
+        ``slices``, ``mean``, ``median``, ``min`` and ``max`` of the per-slice Dice.
+    """
     evaluate(submission, bids_dir, out, split="test", splits_path=splits_path, rater=rater)
     dice = pd.read_csv(out / "cases.tsv", sep="\t")["dice"].to_numpy(float)
     return {
@@ -121,6 +140,30 @@ def record_baseline(
     """Train, predict and score ``name``; write ``out_root/<name>/``.
 
     ``overrides`` go to the recipe (e.g. ``size``, ``iterations``).
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The derived dataset with its split.
+    runs_dir : Path
+        Where the training run, submission and evaluation go (``runs_dir/<name>``).
+    name : str
+        A registered model.
+    fold : int
+        The fold to train on.
+    recipe : str
+        A training recipe.
+    out_root : Path
+        Where the card goes (``out_root/<name>/``).
+    splits_path : Path, optional
+        The split file.
+    **overrides
+        Training settings over the recipe's.
+
+    Returns
+    -------
+    dict
+        ``results.json`` of the card: training summary, test Dice, hardware, data set and checksums.
     """
     splits_path = Path(splits_path) if splits_path else bids_dir / SPLITS_FILE
     splits = load_splits(splits_path)

@@ -96,6 +96,22 @@ def make_entry(
     ``association_path``: the same submission's results on the ``association`` split (with
     the same split file), whose association reproduction score the entry then carries; the
     test split is usually too small for the study's group tests.
+
+    Parameters
+    ----------
+    results_path : Path
+        ``results.json`` of ``scvbench evaluate --split test``.
+    name : str, optional
+        The entry's name (default: the model the submission names).
+    run_dir : Path, optional
+        The training run (its ``summary.json``: time and hardware).
+    association_path : Path, optional
+        ``results.json`` of the same submission on the association split.
+
+    Returns
+    -------
+    dict
+        The entry document.
     """
     results_path = Path(results_path)
     result = _load_results(results_path)
@@ -163,7 +179,28 @@ def add_entry(
     replace: bool = False,
     association_path: str | Path | None = None,
 ) -> Path:
-    """Check an entry against the leaderboard's checksums and write it."""
+    """Check an entry against the leaderboard's checksums and write it.
+
+    Parameters
+    ----------
+    results_path : path
+        ``results.json`` of the test split.
+    board : path
+        The leaderboard folder.
+    name : str, optional
+        The entry's name.
+    run_dir : path, optional
+        The training run.
+    replace : bool
+        Replace an entry of the same name.
+    association_path : path, optional
+        ``results.json`` of the association split.
+
+    Returns
+    -------
+    Path
+        The entry file written.
+    """
     board = Path(board)
     entry = make_entry(Path(results_path), name, run_dir, association_path)
     settings_path = board / "leaderboard.json"
@@ -194,7 +231,18 @@ def add_entry(
 
 
 def load_entries(board: str | Path = "leaderboard") -> list[dict]:
-    """Every entry of the leaderboard, by name."""
+    """Every entry of the leaderboard, by name.
+
+    Parameters
+    ----------
+    board : path
+        The leaderboard folder.
+
+    Returns
+    -------
+    list of dict
+        The entries, sorted by file name.
+    """
     entries = []
     for path in sorted((Path(board) / "entries").glob("*.json")):
         try:
@@ -205,7 +253,18 @@ def load_entries(board: str | Path = "leaderboard") -> list[dict]:
 
 
 def build(board: str | Path = "leaderboard") -> dict[str, Path]:
-    """Render ``README.md``, ``leaderboard.csv`` and ``index.html`` from the entries."""
+    """Render ``README.md``, ``leaderboard.csv`` and ``index.html`` from the entries.
+
+    Parameters
+    ----------
+    board : path
+        The leaderboard folder.
+
+    Returns
+    -------
+    dict
+        ``readme``, ``csv`` and ``html``: the files written.
+    """
     board = Path(board)
     entries = load_entries(board)
     if not entries:

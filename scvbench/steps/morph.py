@@ -84,7 +84,18 @@ def _load(path: Path, what: str):
 
 
 def load_mask(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """A binary vein mask and its affine; a non-binary image is an error naming the file."""
+    """A binary vein mask and its affine; a non-binary image is an error naming the file.
+
+    Parameters
+    ----------
+    path : path
+        A vein-mask NIfTI.
+
+    Returns
+    -------
+    tuple of ndarray
+        The boolean mask (RAS+ voxel order) and its affine.
+    """
     data, affine = _load(Path(path), "vein mask")
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         raise ScvbenchError(f"{path}: the mask contains NaN or infinite values")
@@ -109,7 +120,20 @@ def _tidy(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_table(path: Path, table: pd.DataFrame) -> None:
-    """Write a morphometry table as BIDS TSV (``n/a`` for missing values), atomically."""
+    """Write a morphometry table as BIDS TSV (``n/a`` for missing values), atomically.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.tsv`` to write.
+    table : DataFrame
+        A morphometry table.
+
+    Returns
+    -------
+    None
+        The file is written atomically.
+    """
     io.write_text(path, table.to_csv(sep="\t", index=False, na_rep="n/a", float_format="%.6g"))
 
 
@@ -119,7 +143,24 @@ def morph_file(
     slices: list[int] | None = None,
     min_area_mm2: float = DEFAULTS.min_area_mm2,
 ) -> pd.DataFrame:
-    """Measure a vein-mask NIfTI; without ``hemi_path`` every vessel is in hemisphere ``both``."""
+    """Measure a vein-mask NIfTI; without ``hemi_path`` every vessel is in hemisphere ``both``.
+
+    Parameters
+    ----------
+    mask_path : path
+        A binary vein-mask NIfTI.
+    hemi_path : path, optional
+        Hemisphere labels on the same grid.
+    slices : list of int, optional
+        The slices to measure (default: the labelled ones).
+    min_area_mm2 : float
+        Components smaller than this are specks.
+
+    Returns
+    -------
+    DataFrame
+        One row per vessel.
+    """
     mask, affine = load_mask(mask_path)
     hemispheres = None
     if hemi_path is not None:
@@ -188,6 +229,28 @@ def morph_participant(
 
     Returns the per-vessel table and the per-hemisphere summary (the group table's rows).
     ``deriv`` is the ``scvbench`` derivative dataset with the hemispheres and MinIP sidecar.
+
+    Parameters
+    ----------
+    label : str
+        The participant label.
+    mask_path : Path
+        Its vein mask.
+    deriv : Path
+        The ``scvbench`` derivative dataset (hemispheres, MinIP sidecar).
+    out_dir : Path
+        Where the per-vessel table goes.
+    all_slices : bool
+        Summarise every measured slice (default: the one nearest the analysis slice).
+    min_area_mm2 : float
+        Components smaller than this are specks.
+
+    Returns
+    -------
+    vessels : DataFrame
+        One row per vessel.
+    summary : DataFrame
+        One row per hemisphere, the rows of the group table.
     """
     hemi_path = deriv / DERIVATIVES["hemispheres"].relpath(label)
     sidecar_path = deriv / DERIVATIVES["minip"].relpath(label, ".json")
@@ -228,6 +291,28 @@ def morph_dataset(
     measured slice) and ``OUT_DIR/acq-swi_desc-scv_morph.tsv`` (per participant and hemisphere);
     ``out_dir`` defaults to ``masks_dir``; hemispheres come from the ``scvbench`` derivatives in
     ``derivatives`` (default ``BIDS_DIR/derivatives``).
+
+    Parameters
+    ----------
+    bids_dir : path
+        The derived dataset.
+    masks_dir : path
+        A derivative dataset of vein masks (annotations or a submission).
+    out_dir : path, optional
+        Where the tables go (default: ``masks_dir``).
+    desc : str, optional
+        Which masks, when there are several (a rater).
+    all_slices : bool
+        Pool every measured slice in the group table.
+    min_area_mm2 : float
+        Components smaller than this are specks.
+    derivatives : path, optional
+        Where the ``scvbench`` derivatives are.
+
+    Returns
+    -------
+    DataFrame
+        The group table: one row per participant and hemisphere.
     """
     bids_dir, masks_dir = Path(bids_dir), Path(masks_dir)
     out_dir = Path(out_dir) if out_dir is not None else masks_dir

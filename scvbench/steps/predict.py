@@ -64,6 +64,11 @@ def default_batch_size() -> int:
 
     On 2 CPU cores a batch of 8 slices of 512 x 512 took 1.3-2x as long per slice as one slice
     at a time (``benchmarks/test_bench_inference.py``): the activations no longer fit the cache.
+
+    Returns
+    -------
+    int
+        8 with CUDA, else 1.
     """
     import torch
 
@@ -105,6 +110,22 @@ def predict_slices(
 
     Under ``torch.inference_mode()``, in batches of ``batch_size`` (default
     :func:`default_batch_size`), on the model's device, in the faster memory layout.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network that returns two-class logits.
+    images : ndarray
+        Normalised slices (n, 1, rows, cols).
+    size : int
+        The training input size.
+    batch_size : int, optional
+        Slices per forward pass (default: :func:`default_batch_size`).
+
+    Returns
+    -------
+    ndarray
+        The vein probability (n, rows, cols).
     """
     import torch
 
@@ -174,6 +195,30 @@ def predict(
     with ``config`` and ``model``: see :func:`scvbench.steps.train.untrained_state`).
     ``derivatives`` is the folder holding the ``scvbench`` derivatives (default
     ``BIDS_DIR/derivatives``).
+
+    Parameters
+    ----------
+    bids_dir : path
+        The derived dataset.
+    checkpoint : path or dict
+        A checkpoint of ``scvbench train`` or a loaded state.
+    out : path
+        The submission folder.
+    participants : list of str, optional
+        Participants to segment (default: all derived).
+    threshold : float
+        Vein where the probability is at least this.
+    batch_size : int, optional
+        Slices per forward pass.
+    progress : bool
+        A progress bar.
+    derivatives : path, optional
+        Where the ``scvbench`` derivatives are.
+
+    Returns
+    -------
+    list of str
+        The participants segmented.
     """
     if not 0.0 < threshold < 1.0:
         raise ScvbenchError(f"threshold must be between 0 and 1, got {threshold}")

@@ -58,6 +58,18 @@ def reference_masks(bids_dir: str | Path, rater: str | None = None) -> tuple[str
     """The reference vein masks of ``derivatives/annotations``: (rater, {label: path}).
 
     ``rater`` defaults to the first rater (``desc``) in alphabetical order.
+
+    Parameters
+    ----------
+    bids_dir : path
+        The derived dataset.
+    rater : str, optional
+        Whose masks.
+
+    Returns
+    -------
+    tuple
+        (rater, {participant label: mask path}).
     """
     root = Path(bids_dir) / "derivatives" / "annotations"
     found: dict[str, dict[str, Path]] = {}
@@ -82,7 +94,18 @@ def reference_masks(bids_dir: str | Path, rater: str | None = None) -> tuple[str
 
 
 def labelled_slices(mask: Path) -> list[int]:
-    """The ``LabelledSlices`` of a vein mask's sidecar, sorted; one error naming the sidecar."""
+    """The ``LabelledSlices`` of a vein mask's sidecar, sorted; one error naming the sidecar.
+
+    Parameters
+    ----------
+    mask : Path
+        A vein mask.
+
+    Returns
+    -------
+    list of int
+        The slices that carry labels.
+    """
     sidecar_path = sidecar(mask)
     try:
         return sorted(int(k) for k in json.loads(sidecar_path.read_text())["LabelledSlices"])
@@ -124,7 +147,18 @@ def _table(bids_dir: Path, labels: list[str]) -> pd.DataFrame:
 
 
 def assignment_checksum(splits: dict) -> str:
-    """SHA-256 of the assignment (test, folds, association) in a canonical JSON form."""
+    """SHA-256 of the assignment (test, folds, association) in a canonical JSON form.
+
+    Parameters
+    ----------
+    splits : dict
+        A split document.
+
+    Returns
+    -------
+    str
+        Hex SHA-256.
+    """
     core = {
         "test": sorted(splits["test"]),
         "folds": [{"train": sorted(f["train"]), "val": sorted(f["val"])} for f in splits["folds"]],
@@ -134,7 +168,23 @@ def assignment_checksum(splits: dict) -> str:
 
 
 def make_splits(bids_dir: str | Path, seed: int = 0, rater: str | None = None) -> dict:
-    """Assign the development participants to test and 4 folds; see the module docstring."""
+    """Assign the development participants to test and 4 folds; see the module docstring.
+
+    Parameters
+    ----------
+    bids_dir : path
+        The derived dataset.
+    seed : int
+        Seed of the assignment.
+    rater : str, optional
+        Whose reference masks define the development participants.
+
+    Returns
+    -------
+    dict
+        ``seed``, ``reference`` (the rater), ``stratified_by``, ``test``, ``folds`` (train and
+        val lists), ``association`` and ``checksum``.
+    """
     bids_dir = Path(bids_dir)
     rater, masks = reference_masks(bids_dir, rater)
     table = _table(bids_dir, sorted(masks))
@@ -212,7 +262,26 @@ def write_splits(
     rater: str | None = None,
     force: bool = False,
 ) -> tuple[Path, dict]:
-    """Write the split file; an existing different split is kept unless ``force``."""
+    """Write the split file; an existing different split is kept unless ``force``.
+
+    Parameters
+    ----------
+    bids_dir : path
+        The derived dataset.
+    out : path, optional
+        The split file (default: ``BIDS_DIR/code/scvbench/splits.json``).
+    seed : int
+        Seed of the assignment.
+    rater : str, optional
+        Whose reference masks define the development participants.
+    force : bool
+        Replace a different existing split.
+
+    Returns
+    -------
+    tuple
+        (the file, the split).
+    """
     splits = make_splits(bids_dir, seed, rater)
     path = Path(out) if out is not None else Path(bids_dir) / SPLITS_FILE
     if path.exists() and not force:
@@ -231,7 +300,18 @@ def write_splits(
 
 
 def load_splits(path: str | Path) -> dict:
-    """Read a split file and check its checksum and that no participant is in two sets."""
+    """Read a split file and check its checksum and that no participant is in two sets.
+
+    Parameters
+    ----------
+    path : path
+        A split file.
+
+    Returns
+    -------
+    dict
+        The split.
+    """
     path = Path(path)
     try:
         splits = json.loads(path.read_text())

@@ -44,7 +44,28 @@ def run_stats(
     fdr: bool = False,
     terms: list[str] | None = None,
 ) -> dict:
-    """Run the study's statistics and write every output to ``out_dir``; return the result."""
+    """Run the study's statistics and write every output to ``out_dir``; return the result.
+
+    Parameters
+    ----------
+    morph : path
+        The group morphometry table.
+    participants : path
+        ``participants.tsv``.
+    out_dir : path
+        Where the outputs go.
+    phenotype : path, optional
+        ``phenotype/fazekas.tsv`` (DWML = ``fazekas_dwm`` >= 1).
+    fdr : bool
+        Add Benjamini-Hochberg adjusted P values.
+    terms : list of str, optional
+        Logistic predictors.
+
+    Returns
+    -------
+    dict
+        What ``stats.json`` holds.
+    """
     wide = load_wide(morph, participants, phenotype)
     if terms is not None:
         known = [f"{m}_{h}" for m in MEASURES for h in HEMISPHERES]

@@ -73,7 +73,18 @@ SIDECAR_KEYS = frozenset(
 
 
 def clean_sidecar(sidecar: dict) -> dict:
-    """Return the allow-listed part of a dcm2niix sidecar (a new dict; the input is kept)."""
+    """Return the allow-listed part of a dcm2niix sidecar (a new dict; the input is kept).
+
+    Parameters
+    ----------
+    sidecar : dict
+        The sidecar dcm2niix wrote.
+
+    Returns
+    -------
+    dict
+        Only the allow-listed acquisition fields.
+    """
     return {key: value for key, value in sidecar.items() if key in SIDECAR_KEYS}
 
 
@@ -84,6 +95,20 @@ def clean_nifti(source: Path, target: Path, rescale: float | None = None) -> Non
     copied byte for byte, never re-encoded. ``rescale`` multiplies the scaling (``scl_slope`` and
     ``scl_inter``), used to express phase in radians without touching the data. Compression is
     gzip level 1 with no time stamp, so a re-run writes identical bytes.
+
+    Parameters
+    ----------
+    source : Path
+        dcm2niix's uncompressed NIfTI.
+    target : Path
+        The ``.nii.gz`` to write.
+    rescale : float, optional
+        Multiply the data by this (phase to radians).
+
+    Returns
+    -------
+    None
+        ``target`` is written with an empty ``descrip`` and no extensions.
     """
     raw = Path(source).read_bytes()
     header = nib.Nifti1Header.from_fileobj(BytesIO(raw))

@@ -31,7 +31,25 @@ log = logging.getLogger(__name__)
 
 
 def run_dcm2niix(series: SeriesInfo, work: Path) -> tuple[Path, Path]:
-    """Convert one series; return its NIfTI and sidecar paths."""
+    """Convert one series; return its NIfTI and sidecar paths.
+
+    Parameters
+    ----------
+    series : SeriesInfo
+        The series' files.
+    work : Path
+        An empty work folder.
+
+    Returns
+    -------
+    tuple of Path
+        The NIfTI and its JSON sidecar in ``work``.
+
+    Raises
+    ------
+    ScvbenchError
+        dcm2niix failed or wrote other than one image; its error line is quoted.
+    """
     source = work / "in"
     source.mkdir(parents=True)
     for path in series.files:
@@ -79,7 +97,20 @@ def _phase_scale(image_path: Path) -> tuple[float | None, str]:
 
 
 def convert_participant(p: ParticipantPlan, bids_dir: Path) -> str:
-    """Convert, de-identify and move in one participant's series; return its label."""
+    """Convert, de-identify and move in one participant's series; return its label.
+
+    Parameters
+    ----------
+    p : ParticipantPlan
+        The participant's chosen series.
+    bids_dir : Path
+        The dataset; the work folder lies inside it and is removed when done.
+
+    Returns
+    -------
+    str
+        The participant label.
+    """
     work_root = bids_dir / WORK
     work_root.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_root, prefix=f"sub-{p.label}.") as tmp:

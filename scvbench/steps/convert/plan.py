@@ -42,7 +42,18 @@ class ParticipantPlan:
 
 
 def load_rules(config: Path | None) -> tuple[Rule, ...]:
-    """Rules from a JSON config (``{"rules": [{"kind": ..., "match": {field: regex}}]}``) first."""
+    """Rules from a JSON config (``{"rules": [{"kind": ..., "match": {field: regex}}]}``) first.
+
+    Parameters
+    ----------
+    config : Path, optional
+        The JSON file of ``--config``.
+
+    Returns
+    -------
+    tuple of Rule
+        The config's rules, then the built-in table.
+    """
     if config is None:
         return BUILTIN_RULES
     try:
@@ -68,7 +79,24 @@ def load_rules(config: Path | None) -> tuple[Rule, ...]:
 def plan(
     dicom_dir: Path, rules: tuple[Rule, ...] = BUILTIN_RULES, mapping: dict[str, str] | None = None
 ) -> tuple[list[ParticipantPlan], list[Skipped]]:
-    """Find, classify and name every series under ``dicom_dir``, one plan per patient."""
+    """Find, classify and name every series under ``dicom_dir``, one plan per patient.
+
+    Parameters
+    ----------
+    dicom_dir : Path
+        Folder of DICOM files, any nesting.
+    rules : tuple of Rule
+        Series classification rules.
+    mapping : dict, optional
+        PatientID to participant label (default: sequential labels).
+
+    Returns
+    -------
+    plans : list of ParticipantPlan
+        One per patient, with each series' kind, BIDS name or reason to skip.
+    skipped : list of Skipped
+        Files that are not DICOM images, with the reason.
+    """
     series, skipped = find_series(dicom_dir)
     by_patient: dict[str, list[SeriesInfo]] = {}
     for s in series:
@@ -111,7 +139,20 @@ def plan(
 
 
 def format_plan(plans: list[ParticipantPlan], skipped: list[Skipped]) -> str:
-    """The plan as text: one line per series, ``->`` a BIDS name or ``skip:`` the reason."""
+    """The plan as text: one line per series, ``->`` a BIDS name or ``skip:`` the reason.
+
+    Parameters
+    ----------
+    plans : list of ParticipantPlan
+        From :func:`plan`.
+    skipped : list of Skipped
+        Files skipped.
+
+    Returns
+    -------
+    str
+        The text ``--dry-run`` prints.
+    """
     lines = []
     for p in plans:
         lines.append(f"sub-{p.label}:")

@@ -59,7 +59,13 @@ class ConversionReport:
 
 
 def template_dir() -> Path:
-    """The ``bids_template`` folder: beside the package in a source tree, else installed data."""
+    """The ``bids_template`` folder: beside the package in a source tree, else installed data.
+
+    Returns
+    -------
+    Path
+        The folder with ``dataset_description.json``, ``README``, ``CHANGES`` and the sidecars.
+    """
     candidates = [
         Path(str(resources.files("scvbench"))).resolve().parent / "bids_template",
         Path(sys.prefix) / "share" / "scvbench" / "bids_template",
@@ -97,6 +103,32 @@ def convert_dataset(
 
     Participants already in ``bids_dir`` are left as they are unless ``overwrite``; each
     participant appears whole or not at all. Returns what was converted, kept and failed.
+
+    Parameters
+    ----------
+    dicom_dir, bids_dir : path
+        The DICOM tree and the dataset to create or extend.
+    demographics, fazekas : path, optional
+        The study's sheets (CSV, by PatientID).
+    config : path, optional
+        JSON series rules tried before the built-in table.
+    key_file : path, optional
+        Where the PatientID-to-label key goes (outside ``bids_dir``).
+    mapping : dict, optional
+        PatientID to participant label.
+    participant_labels : list of str, optional
+        Convert only these.
+    dry_run : bool
+        Plan only; write nothing.
+    overwrite : bool
+        Convert participants already present again.
+    nprocs : int
+        Participants converted at once.
+
+    Returns
+    -------
+    ConversionReport
+        The plans, the participants converted, present or failed, and the sheets' problems.
     """
     dicom_dir, bids_dir = Path(dicom_dir), Path(bids_dir).resolve()
     if not dicom_dir.is_dir():

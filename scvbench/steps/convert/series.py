@@ -173,7 +173,20 @@ class Classification:
 
 
 def classify(series: SeriesInfo, rules: Sequence[Rule] = BUILTIN_RULES) -> Classification:
-    """Classify ``series`` by the first matching rule; unmatched series are reported, not used."""
+    """Classify ``series`` by the first matching rule; unmatched series are reported, not used.
+
+    Parameters
+    ----------
+    series : SeriesInfo
+        The series' header values.
+    rules : sequence of Rule
+        Tried in order.
+
+    Returns
+    -------
+    Classification
+        The kind (``swi``, ``mag``, ``phase``, ``flair``, ...) or None, and the reason.
+    """
     if series.modality and series.modality != "MR":
         return Classification(None, f"modality {series.modality}, not MR")
     for rule in rules:
@@ -213,6 +226,18 @@ def find_series(root: str | os.PathLike[str]) -> tuple[list[SeriesInfo], list[Sk
 
     Returns the series (ordered by patient, study and series number) and the skipped files.
     Files of one series are ordered by InstanceNumber, then path.
+
+    Parameters
+    ----------
+    root : path
+        Folder of DICOM files, any nesting.
+
+    Returns
+    -------
+    series : list of SeriesInfo
+        One per series, files sorted along the slice normal.
+    skipped : list of Skipped
+        Files that are not DICOM images, with the reason.
     """
     root = Path(root)
     groups: dict[str, list[tuple[int, Path, object]]] = defaultdict(list)

@@ -34,7 +34,22 @@ def _unknown(path: Path, number: int) -> str:
 
 
 def load_demographics(path: Path, patient_ids: set[str]) -> tuple[dict[str, dict], list[str]]:
-    """Checked demographics rows by PatientID, and one message per bad row (rows skipped)."""
+    """Checked demographics rows by PatientID, and one message per bad row (rows skipped).
+
+    Parameters
+    ----------
+    path : Path
+        The demographics CSV.
+    patient_ids : set of str
+        The patients that have DICOM data.
+
+    Returns
+    -------
+    rows : dict
+        PatientID to its checked values.
+    problems : list of str
+        One message per bad row, naming the file and the row.
+    """
     try:
         sheet = _read_table(path, ["patient_id", "sex", "age"], "demographics")
     except ScvbenchError as err:
@@ -76,7 +91,22 @@ _PHENOTYPE_ORDER = [
 
 
 def load_fazekas(path: Path, labels: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
-    """The phenotype table of the checked rows, and one message per bad row (rows skipped)."""
+    """The phenotype table of the checked rows, and one message per bad row (rows skipped).
+
+    Parameters
+    ----------
+    path : Path
+        The Fazekas CSV.
+    labels : dict
+        PatientID to participant label.
+
+    Returns
+    -------
+    table : DataFrame
+        ``phenotype/fazekas.tsv`` rows.
+    problems : list of str
+        One message per bad row.
+    """
     try:
         sheet = _read_table(path, ["patient_id", *_FAZEKAS_COLUMNS], "Fazekas")
     except ScvbenchError as err:
@@ -101,7 +131,20 @@ def load_fazekas(path: Path, labels: dict[str, str]) -> tuple[pd.DataFrame, list
 
 
 def participants_table(plans: list[ParticipantPlan], sheet: dict[str, dict]) -> pd.DataFrame:
-    """The participants table of ``plans``; checked sheet values win over DICOM headers."""
+    """The participants table of ``plans``; checked sheet values win over DICOM headers.
+
+    Parameters
+    ----------
+    plans : list of ParticipantPlan
+        The converted participants.
+    sheet : dict
+        Checked demographics by PatientID.
+
+    Returns
+    -------
+    DataFrame
+        ``participants.tsv`` rows.
+    """
     rows = []
     for p in plans:
         row = {
@@ -126,7 +169,20 @@ def participants_table(plans: list[ParticipantPlan], sheet: dict[str, dict]) -> 
 
 
 def merge_tsv(path: Path, new: pd.DataFrame) -> None:
-    """Add ``new`` rows to a BIDS table, replacing rows of the same participant_id."""
+    """Add ``new`` rows to a BIDS table, replacing rows of the same participant_id.
+
+    Parameters
+    ----------
+    path : Path
+        The table (created when missing).
+    new : DataFrame
+        Rows with a ``participant_id`` column.
+
+    Returns
+    -------
+    None
+        The table is written atomically, sorted by participant_id.
+    """
     if path.is_file():
         old = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         old = old[~old["participant_id"].isin(new["participant_id"])]

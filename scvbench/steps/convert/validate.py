@@ -43,7 +43,20 @@ def _executable() -> str:
 
 
 def validate(bids_dir: str | Path, recursive: bool = False) -> ValidationResult:
-    """Validate ``bids_dir``; with ``recursive`` also the derivative datasets inside it."""
+    """Validate ``bids_dir``; with ``recursive`` also the derivative datasets inside it.
+
+    Parameters
+    ----------
+    bids_dir : path
+        The dataset.
+    recursive : bool
+        Also the derivative datasets.
+
+    Returns
+    -------
+    ValidationResult
+        Errors, warnings and the expected ``NOT_INCLUDED`` on ``_morph.tsv`` tables.
+    """
     args = [_executable(), "--json", str(bids_dir)]
     if recursive:
         args.insert(1, "--recursive")
@@ -71,7 +84,23 @@ def validate(bids_dir: str | Path, recursive: bool = False) -> ValidationResult:
 
 
 def require_valid(bids_dir: str | Path) -> None:
-    """Raise one error listing the validator's first errors unless ``bids_dir`` is valid."""
+    """Raise one error listing the validator's first errors unless ``bids_dir`` is valid.
+
+    Parameters
+    ----------
+    bids_dir : path
+        The dataset.
+
+    Returns
+    -------
+    None
+        Nothing when the dataset is valid.
+
+    Raises
+    ------
+    ScvbenchError
+        With the validator's first errors.
+    """
     result = validate(bids_dir)
     if not result.valid:
         shown = "; ".join(f"{code} {where}" for code, where in result.errors[:5])

@@ -83,6 +83,22 @@ def copy_derived(
     own ``derivatives/scvbench``, a BIDS-App's output); participants ``target`` lacks are copied
     when ``source`` has them up to date: what deriving them again would write, the MinIP
     sidecar (which marks a participant complete) last. Returns the labels copied.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The raw dataset.
+    source, target : Path
+        ``scvbench`` derivative datasets of ``bids_dir``.
+    labels : list of str
+        The participants wanted.
+    settings : Settings
+        Slab, step and slices they must have been derived with.
+
+    Returns
+    -------
+    list of str
+        The labels copied.
     """
     copied = []
     for label in labels:
@@ -174,6 +190,32 @@ def derive_dataset(
         Where each participant is computed before its files are moved in (default a hidden
         folder inside the derivative dataset); participants running in parallel into one
         dataset, as SLURM array tasks do, each use their own.
+
+    Parameters
+    ----------
+    bids_dir : path
+        The dataset made by ``scvbench convert``.
+    participant_labels : list of str, optional
+        Derive only these (with or without ``sub-``).
+    slab_mm, step_mm : float
+        MinIP slab thickness and step.
+    slices : list of int, optional
+        The analysis slices of the one participant named.
+    nprocs : int
+        Participants derived at once.
+    overwrite : bool
+        Derive participants again whose inputs or settings changed.
+    progress : bool, optional
+        Progress bar (default: on a terminal).
+    derivatives : path, optional
+        Where ``scvbench/`` goes (default ``bids_dir/derivatives``).
+    work_dir : path, optional
+        Where each participant is staged.
+
+    Returns
+    -------
+    DeriveReport
+        The participants derived, up to date and failed (with the reason).
     """
     bids_dir = Path(bids_dir)
     for name, value in (("--slab-mm", slab_mm), ("--step-mm", step_mm)):

@@ -64,7 +64,18 @@ def _voxel_size(affine: np.ndarray) -> tuple[float, float, float]:
 
 
 def output_names(label: str) -> dict[str, str]:
-    """The derivative files of a participant, relative to the derivative dataset."""
+    """The derivative files of a participant, relative to the derivative dataset.
+
+    Parameters
+    ----------
+    label : str
+        The participant label.
+
+    Returns
+    -------
+    dict
+        Kind (``minip``, ``minip_json``, ``brain``, ...) to relative path.
+    """
     return {
         "minip": DERIVATIVES["minip"].relpath(label),
         "minip_json": DERIVATIVES["minip"].relpath(label, ".json"),
@@ -77,7 +88,20 @@ def output_names(label: str) -> dict[str, str]:
 
 
 def input_paths(bids_dir: Path, label: str) -> dict[str, Path]:
-    """The raw images a participant is derived from: the MinIP source and the brain-mask source."""
+    """The raw images a participant is derived from: the MinIP source and the brain-mask source.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The raw dataset.
+    label : str
+        The participant label.
+
+    Returns
+    -------
+    dict
+        ``projection`` (the SWI, else the magnitude) and ``mask`` (the magnitude, else the SWI).
+    """
     swi = layout.raw_path(bids_dir, label, "swi")
     mag = layout.raw_path(bids_dir, label, "mag")
     if swi is None and mag is None:
@@ -86,7 +110,20 @@ def input_paths(bids_dir: Path, label: str) -> dict[str, Path]:
 
 
 def read_sidecar(deriv: Path, label: str) -> dict | None:
-    """The MinIP sidecar of a derived participant, or None."""
+    """The MinIP sidecar of a derived participant, or None.
+
+    Parameters
+    ----------
+    deriv : Path
+        The ``scvbench`` derivative dataset.
+    label : str
+        The participant label.
+
+    Returns
+    -------
+    dict or None
+        The sidecar, or None when missing or unreadable.
+    """
     path = deriv / DERIVATIVES["minip"].relpath(label, ".json")
     if not path.is_file():
         return None
@@ -97,7 +134,22 @@ def read_sidecar(deriv: Path, label: str) -> dict | None:
 
 
 def derivation_state(bids_dir: Path, label: str, settings: Settings) -> dict:
-    """What a participant's derivatives depend on: the settings and the raw files' SHA-256."""
+    """What a participant's derivatives depend on: the settings and the raw files' SHA-256.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The raw dataset.
+    label : str
+        The participant label.
+    settings : Settings
+        Slab, step and slices.
+
+    Returns
+    -------
+    dict
+        The settings and ``{file: SHA-256}`` of the inputs, as recorded in the MinIP sidecar.
+    """
     inputs = input_paths(bids_dir, label)
     checksums = {
         layout.bids_uri(path.relative_to(bids_dir).as_posix()): layout.sha256(path)
@@ -154,7 +206,26 @@ def derive_participant(
     staging: Path,
     threads: int = 1,
 ) -> dict:
-    """Compute every derivative of one participant into ``staging``; return the MinIP sidecar."""
+    """Compute every derivative of one participant into ``staging``; return the MinIP sidecar.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The raw dataset.
+    label : str
+        The participant label.
+    settings : Settings
+        Slab, step and slices.
+    staging : Path
+        An empty folder laid out as the derivative dataset.
+    threads : int
+        Threads of the MinIP kernel.
+
+    Returns
+    -------
+    dict
+        The MinIP sidecar (written last, by the caller).
+    """
     inputs = input_paths(bids_dir, label)
     state = derivation_state(bids_dir, label, settings)
     source, affine = io.load_canonical(inputs["projection"])

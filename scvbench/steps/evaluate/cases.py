@@ -22,6 +22,22 @@ def split_cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str
     """(rater, split checksum, [(participant, reference mask, labelled slices)]) of a split.
 
     The reference rater defaults to the split file's (``all``: the first rater).
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The derived dataset.
+    split : str
+        ``test``, ``association`` or ``all``.
+    splits_path : Path, optional
+        The split file (default: the dataset's).
+    rater : str, optional
+        The reference rater (default: the split file's).
+
+    Returns
+    -------
+    tuple
+        (rater, split checksum or None, [(participant_id, reference mask, labelled slices)]).
     """
     checksum = None
     if split == "all":
@@ -42,7 +58,26 @@ def split_cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str
 
 
 def load_prediction(root: Path, pid: str, grid, threshold: float, problems: list[str]):
-    """The submission's 3-D mask of ``pid`` (bool) and the slices it predicted, or None."""
+    """The submission's 3-D mask of ``pid`` (bool) and the slices it predicted, or None.
+
+    Parameters
+    ----------
+    root : Path
+        The submission's root folder.
+    pid : str
+        ``sub-<label>``.
+    grid : tuple
+        (shape, affine) of the reference.
+    threshold : float
+        For a probseg without a mask.
+    problems : list of str
+        Appended with one line per problem found.
+
+    Returns
+    -------
+    tuple
+        (mask or None, predicted slices or None).
+    """
     label = pid.removeprefix("sub-")
     mask_path = root / DERIVATIVES["vein_mask"].relpath(label)
     prob_path = root / DERIVATIVES["vein_probseg"].relpath(label)
@@ -93,7 +128,18 @@ def load_prediction(root: Path, pid: str, grid, threshold: float, problems: list
 
 
 def linked_dataset(submission: Path) -> Path:
-    """The BIDS dataset a submission folder links as ``raw`` (how ``predict`` writes it)."""
+    """The BIDS dataset a submission folder links as ``raw`` (how ``predict`` writes it).
+
+    Parameters
+    ----------
+    submission : Path
+        A submission folder.
+
+    Returns
+    -------
+    Path
+        The linked BIDS dataset.
+    """
     description = root_description(submission)
     try:
         link = json.loads(description.read_text())["DatasetLinks"]["raw"]
@@ -111,7 +157,18 @@ def linked_dataset(submission: Path) -> Path:
 
 
 def root_description(submission: Path) -> Path:
-    """The submission's ``dataset_description.json`` (inside an archive: its root folder's)."""
+    """The submission's ``dataset_description.json`` (inside an archive: its root folder's).
+
+    Parameters
+    ----------
+    submission : Path
+        A submission folder.
+
+    Returns
+    -------
+    Path
+        Its ``dataset_description.json``.
+    """
     if not submission.exists():
         raise ScvbenchError(f"{submission}: no such submission folder or archive")
     if not submission.is_dir():
@@ -123,7 +180,18 @@ def root_description(submission: Path) -> Path:
 
 
 def data_checksum(cases) -> str:
-    """SHA-256 over the reference masks scored (participant, slices, file hash)."""
+    """SHA-256 over the reference masks scored (participant, slices, file hash).
+
+    Parameters
+    ----------
+    cases : list of tuple
+        From :func:`split_cases`.
+
+    Returns
+    -------
+    str
+        Hex SHA-256.
+    """
     digest = hashlib.sha256()
     for pid, path, slices in sorted(cases, key=lambda c: c[0]):
         digest.update(f"{pid}:{slices}:{sha256(path)}\n".encode())
@@ -131,7 +199,18 @@ def data_checksum(cases) -> str:
 
 
 def dataset_identity(bids_dir: Path) -> dict:
-    """Name of the BIDS dataset and, for a synthetic cohort, its preset and seed."""
+    """Name of the BIDS dataset and, for a synthetic cohort, its preset and seed.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The derived dataset.
+
+    Returns
+    -------
+    dict
+        ``name`` and, for a synthetic cohort, ``preset`` and ``seed``.
+    """
     identity: dict = {"name": None, "preset": None, "seed": None}
     try:
         identity["name"] = json.loads((bids_dir / "dataset_description.json").read_text())["Name"]

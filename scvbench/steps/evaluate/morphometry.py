@@ -26,6 +26,20 @@ def truth_pairs(truth_dir: Path, key_file: Path, pairs: pd.DataFrame) -> pd.Data
 
     ``truth_dir`` is a synthetic cohort's ``truth/`` folder (``morphometry.tsv``, keyed by
     PatientID and MinIP slice), ``key_file`` the PatientID-to-participant key of ``convert``.
+
+    Parameters
+    ----------
+    truth_dir : Path
+        A synthetic cohort's ``truth/`` folder.
+    key_file : Path
+        The PatientID-to-participant key of ``convert``.
+    pairs : DataFrame
+        Per case and hemisphere, the submission's and reference's measures.
+
+    Returns
+    -------
+    DataFrame
+        ``pairs`` with ``<measure>_truth`` columns.
     """
     table_path = Path(truth_dir) / "morphometry.tsv"
     try:
@@ -55,7 +69,24 @@ def truth_pairs(truth_dir: Path, key_file: Path, pairs: pd.DataFrame) -> pd.Data
 def association_scores(
     bids_dir: Path, pairs: pd.DataFrame, published: str | None, with_truth: bool = False
 ) -> dict:
-    """The study's statistics on the submission's and the reference's morphometry, compared."""
+    """The study's statistics on the submission's and the reference's morphometry, compared.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The dataset with ``participants.tsv`` (and ``phenotype/fazekas.tsv``).
+    pairs : DataFrame
+        Per case and hemisphere measures of each source.
+    published : str, optional
+        ``"paper"`` to compare with the published study too.
+    with_truth : bool
+        ``pairs`` has truth columns: compare with the truth too.
+
+    Returns
+    -------
+    dict
+        The ``association`` part of ``results.json``.
+    """
     phenotype = bids_dir / "phenotype" / "fazekas.tsv"
     note = None
     if not phenotype.is_file():
@@ -75,7 +106,26 @@ def association_scores(
 
 
 def morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> pd.DataFrame:
-    """Per-hemisphere count, mean diameter and tortuosity of one slice, predicted and reference."""
+    """Per-hemisphere count, mean diameter and tortuosity of one slice, predicted and reference.
+
+    Parameters
+    ----------
+    pid : str
+        ``sub-<label>``.
+    k : int
+        The MinIP slice.
+    prediction, reference : ndarray of bool
+        The slice's masks inside the brain.
+    hemispheres : ndarray
+        The slice's hemisphere labels.
+    spacing : tuple of float
+        Pixel size in mm.
+
+    Returns
+    -------
+    DataFrame
+        One row per hemisphere: ``<measure>_submission`` and ``<measure>_reference``.
+    """
     out = []
     for source, mask in (("submission", prediction), ("reference", reference)):
         table = summarize(measure(mask, spacing, hemispheres))
@@ -97,6 +147,24 @@ def human_reference(
 
     ``human_rater`` defaults to the first other rater (alphabetically) who labelled every
     case's slices.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The derived dataset.
+    deriv : Path
+        The ``scvbench`` derivative dataset.
+    rater : str
+        The reference rater.
+    cases : list of tuple
+        The evaluation's cases.
+    human_rater : str, optional
+        The second rater (default: another rater with masks of the same slices).
+
+    Returns
+    -------
+    dict or None
+        ``rater``, ``n_cases`` and ``overall`` scores, or None without a second rater.
     """
     root = bids_dir / "derivatives" / "annotations"
     others = (

@@ -79,6 +79,38 @@ def evaluate(
 
     MinIP, brain masks and hemispheres come from the ``scvbench`` derivatives in
     ``derivatives`` (default ``BIDS_DIR/derivatives``).
+
+    Parameters
+    ----------
+    submission : path
+        A folder, ``.zip`` or ``.tar.gz``.
+    bids_dir : path, optional
+        The derived dataset (default: the one the submission links as raw).
+    out : path
+        The output folder.
+    split : str
+        ``test``, ``association`` or ``all``.
+    splits_path : path, optional
+        The split file.
+    rater : str, optional
+        The reference rater (default: the split file's).
+    threshold : float
+        For probseg-only cases.
+    strict : bool
+        Any problem stops the evaluation (:class:`InvalidSubmission`).
+    published : str, optional
+        ``"paper"``: compare with the published study.
+    human_rater : str, optional
+        The rater scored as the human reference.
+    truth, key_file : path, optional
+        A synthetic cohort's truth and its PatientID key: compare with the truth.
+    derivatives : path, optional
+        Where the ``scvbench`` derivatives are.
+
+    Returns
+    -------
+    EvaluationResult
+        What ``results.json`` holds; ``cases.tsv``, ``summary.md`` and ``report.html`` beside it.
     """
     if split not in SPLITS:
         raise ScvbenchError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")

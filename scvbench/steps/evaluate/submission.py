@@ -129,7 +129,18 @@ def _untar(archive: Path, dest: Path) -> None:
 
 
 def submission_root(folder: Path) -> Path:
-    """The submission's root: the folder with dataset_description.json (one level down at most)."""
+    """The submission's root: the folder with dataset_description.json (one level down at most).
+
+    Parameters
+    ----------
+    folder : Path
+        An unpacked submission.
+
+    Returns
+    -------
+    Path
+        The folder holding ``dataset_description.json`` (``folder`` when none does).
+    """
     if (folder / "dataset_description.json").exists():
         return folder
     children = [c for c in folder.iterdir() if not c.name.startswith(".")]
@@ -140,7 +151,23 @@ def submission_root(folder: Path) -> Path:
 
 @contextlib.contextmanager
 def open_submission(path: str | Path) -> Iterator[Path]:
-    """Yield the submission's root folder; an archive is checked and unpacked to a temp folder."""
+    """Yield the submission's root folder; an archive is checked and unpacked to a temp folder.
+
+    Parameters
+    ----------
+    path : path
+        A folder, ``.zip`` or ``.tar.gz``.
+
+    Yields
+    ------
+    Path
+        The root folder (a temporary one, removed afterwards, for an archive).
+
+    Raises
+    ------
+    UnsafeArchive
+        Absolute or parent paths, links, devices, or over the size caps.
+    """
     path = Path(path)
     if path.is_dir():
         yield submission_root(path)

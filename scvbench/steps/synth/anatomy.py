@@ -143,7 +143,13 @@ def _sss_course(icv: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.nda
 
 @functools.cache
 def load_template() -> Template:
-    """Build (once per process) and return the template-space maps."""
+    """Build (once per process) and return the template-space maps.
+
+    Returns
+    -------
+    Template
+        Tissue, CSF, ventricle and hemisphere maps on the 1 mm template grid.
+    """
     t1, affine = _load("t1")
     gm, _ = _load("gm")
     wm, _ = _load("wm")

@@ -81,6 +81,24 @@ def outline_vessels(
     """Return ``(shapes, outlined_ids)``: Labelme shapes for the vessels a rater outlines.
 
     ``labels`` is an image (rows x columns) of vessel ids, 0 = background.
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        The true vessels of one MinIP slice, one label each, in display orientation.
+    spacing : tuple of float
+        Pixel size in mm.
+    rater : Rater
+        How the rater misses faint veins and where the outline lands.
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    shapes : list of dict
+        Labelme polygons.
+    outlined_ids : list of int
+        The vessel labels outlined.
     """
     shapes = []
     outlined = []
@@ -111,7 +129,24 @@ def outline_vessels(
 def labelme_document(
     shapes: list[dict], image_path: str, height: int, width: int, extra: dict
 ) -> dict:
-    """A Labelme JSON document (no embedded image) with scvbench's provenance under ``scvbench``."""
+    """A Labelme JSON document (no embedded image) with scvbench's provenance under ``scvbench``.
+
+    Parameters
+    ----------
+    shapes : list of dict
+        Labelme shapes.
+    image_path : str
+        The exported PNG's name.
+    height, width : int
+        The image size.
+    extra : dict
+        scvbench's provenance (slice, slab, rater).
+
+    Returns
+    -------
+    dict
+        The document as Labelme writes it.
+    """
     return {
         "version": LABELME_VERSION,
         "flags": {},

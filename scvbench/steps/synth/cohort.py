@@ -82,6 +82,16 @@ def role_counts(n_subjects: int) -> dict[str, int]:
     Returns a dict with ``development``, ``association``, the number of men in each, and the number
     of DWML subjects in each. For 364 subjects this is exactly the study's 200/164 split with
     102/84 men and 53 DWML among the 164.
+
+    Parameters
+    ----------
+    n_subjects : int
+        Cohort size (at least 1).
+
+    Returns
+    -------
+    dict
+        ``development`` and ``association`` counts, and their split by sex.
     """
     if n_subjects < 1:
         raise ValueError(f"the cohort needs at least 1 subject, got {n_subjects}")
@@ -135,6 +145,17 @@ def effect_parameters(effect: str) -> dict:
 
     Keys are ``"<measure>_<hemisphere>"``; values map the group level (sex for count, DWML 0/1
     for diameter and tortuosity, ``"all"`` under the null effect) to ``[median, q1, q3]``.
+
+    Parameters
+    ----------
+    effect : str
+        ``paper`` or ``null``.
+
+    Returns
+    -------
+    dict
+        ``grouping`` (the variable each measure depends on) and, per
+        ``<measure>_<hemisphere>``, each group's [median, q1, q3].
     """
     if effect not in EFFECTS:
         raise ValueError(f"unknown effect {effect!r}; choose one of {', '.join(EFFECTS)}")
@@ -151,7 +172,22 @@ def effect_parameters(effect: str) -> dict:
 
 
 def cohort_targets(cohort: pd.DataFrame, rng: np.random.Generator, effect: str) -> pd.DataFrame:
-    """Draw per-hemisphere target count, mean diameter and mean tortuosity for every subject."""
+    """Draw per-hemisphere target count, mean diameter and mean tortuosity for every subject.
+
+    Parameters
+    ----------
+    cohort : DataFrame
+        One row per subject with its group (DWML, sex).
+    rng : numpy.random.Generator
+        The cohort's random stream.
+    effect : str
+        ``paper`` or ``null``.
+
+    Returns
+    -------
+    DataFrame
+        ``cohort`` with ``count_<hemi>``, ``diameter_<hemi>`` and ``tortuosity_<hemi>``.
+    """
     if effect not in EFFECTS:
         raise ValueError(f"unknown effect {effect!r}; choose one of {', '.join(EFFECTS)}")
     out = cohort.copy()

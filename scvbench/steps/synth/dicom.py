@@ -18,7 +18,18 @@ UID_ROOT = "1.2.826.0.1.3680043.8.498."
 
 
 def uid(*parts: object) -> str:
-    """A deterministic DICOM UID from ``parts`` (same parts, same UID)."""
+    """A deterministic DICOM UID from ``parts`` (same parts, same UID).
+
+    Parameters
+    ----------
+    *parts : object
+        What the UID identifies (seed, patient, series, ...).
+
+    Returns
+    -------
+    str
+        A UID under scvbench's root (pydicom's ``generate_uid``).
+    """
     return generate_uid(prefix=UID_ROOT, entropy_srcs=[str(p) for p in parts])
 
 
@@ -84,6 +95,24 @@ def write_series(
 
     Files are named ``IM0001`` ... (no extension) and carry full geometry (ImagePositionPatient,
     ImageOrientationPatient, PixelSpacing, SliceThickness, SpacingBetweenSlices, SliceLocation).
+
+    Parameters
+    ----------
+    folder : Path
+        The series folder.
+    volume : ndarray of uint16
+        The image, ``grid.shape``.
+    grid : ScannerGrid
+        Where the slices lie.
+    study : StudyInfo
+        The patient and study attributes.
+    series : SeriesSpec
+        Series number, description and image type.
+
+    Returns
+    -------
+    list of Path
+        One file per slice.
     """
     if volume.shape != grid.shape:
         raise ValueError(f"volume shape {volume.shape} does not match grid {grid.shape}")

@@ -18,7 +18,18 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def rotation(rx: float, ry: float, rz: float) -> np.ndarray:
-    """Rotation matrix for angles in degrees about x, then y, then z."""
+    """Rotation matrix for angles in degrees about x, then y, then z.
+
+    Parameters
+    ----------
+    rx, ry, rz : float
+        Angles in degrees.
+
+    Returns
+    -------
+    ndarray
+        3 x 3 rotation matrix.
+    """
     ax, ay, az = np.deg2rad([rx, ry, rz])
     cx, sx, cy, sy, cz, sz = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay), np.cos(az), np.sin(az)
     mx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
@@ -50,7 +61,18 @@ class HeadPose:
 
 
 def draw_pose(rng: np.random.Generator) -> HeadPose:
-    """Draw a head slightly rotated, scaled and shifted, as heads lie in a head coil."""
+    """Draw a head slightly rotated, scaled and shifted, as heads lie in a head coil.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    HeadPose
+        Rotation, scale and shift of the head.
+    """
     angles = (rng.uniform(-8, 8), rng.uniform(-4, 4), rng.uniform(-7, 7))
     shift = (rng.uniform(-6, 6), rng.uniform(-8, 8), rng.uniform(-6, 6))
     return HeadPose(

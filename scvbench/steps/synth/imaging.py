@@ -62,7 +62,22 @@ VEIN_SIGNAL = 0.25  # intravascular signal left at TE 20 ms, relative to the tis
 
 
 def swi_grid(preset: Preset, pose: HeadPose, rng: np.random.Generator) -> ScannerGrid:
-    """The SWI acquisition grid: the study's matrix and FOV, positioned on the head."""
+    """The SWI acquisition grid: the study's matrix and FOV, positioned on the head.
+
+    Parameters
+    ----------
+    preset : Preset
+        Matrix and slices of the cohort.
+    pose : HeadPose
+        The head.
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    ScannerGrid
+        The SWI slab, placed around the lateral ventricles.
+    """
     anchor = pose.to_ras(np.array([[0.0, -17.0, 11.0]]))[0]
     centre_lps = anchor * np.array([-1.0, -1.0, 1.0]) + rng.uniform(-3, 3, 3)
     rows, cols = preset.swi_matrix
@@ -79,7 +94,24 @@ def swi_grid(preset: Preset, pose: HeadPose, rng: np.random.Generator) -> Scanne
 def flair_grid(
     preset: Preset, pose: HeadPose, swi: ScannerGrid, rng: np.random.Generator
 ) -> ScannerGrid:
-    """The FLAIR acquisition grid, sharing the head pose of the SWI."""
+    """The FLAIR acquisition grid, sharing the head pose of the SWI.
+
+    Parameters
+    ----------
+    preset : Preset
+        Matrix and slices of the cohort.
+    pose : HeadPose
+        The head.
+    swi : ScannerGrid
+        The SWI grid, whose slab the FLAIR covers.
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    ScannerGrid
+        The FLAIR slices.
+    """
     anchor = pose.to_ras(np.array([[0.0, -17.0, 16.0]]))[0]
     centre_lps = anchor * np.array([-1.0, -1.0, 1.0]) + rng.uniform(-2, 2, 3)
     rows, cols = preset.flair_matrix
@@ -94,7 +126,22 @@ def flair_grid(
 
 
 def template_x(grid: ScannerGrid, pose: HeadPose, template: Template) -> np.ndarray:
-    """Template x (mm, left < 0) of every voxel of ``grid``: the true mid-sagittal split."""
+    """Template x (mm, left < 0) of every voxel of ``grid``: the true mid-sagittal split.
+
+    Parameters
+    ----------
+    grid : ScannerGrid
+        A scanner grid.
+    pose : HeadPose
+        The head.
+    template : Template
+        The template.
+
+    Returns
+    -------
+    ndarray
+        Template x in mm per voxel.
+    """
     m = np.linalg.inv(pose.matrix) @ grid.ras_affine
     i, j, k = (np.arange(n, dtype=np.float32) for n in grid.shape)
     return (
@@ -113,7 +160,26 @@ def render_swi(
     other: TubeRaster,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
-    """Magnitude, phase and scanner SWI of the subject on the SWI grid."""
+    """Magnitude, phase and scanner SWI of the subject on the SWI grid.
+
+    Parameters
+    ----------
+    grid : ScannerGrid
+        The SWI grid.
+    pose : HeadPose
+        The head.
+    template : Template
+        The anatomy.
+    scv, other : TubeRaster
+        The superficial veins and the other veins (sinus, medullary veins).
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    dict
+        ``mag``, ``phase`` (radians) and ``swi`` volumes (float32).
+    """
     tissue = resample(template.swi, grid, pose, template.affine)
     chi = resample(template.chi, grid, pose, template.affine)
     vessel = np.maximum(scv.fraction, other.fraction)
@@ -145,7 +211,28 @@ def render_swi(
 def render_flair(
     grid: ScannerGrid, pose: HeadPose, template: Template, row: dict, rng: np.random.Generator
 ) -> tuple[np.ndarray, list[dict]]:
-    """Render the FLAIR; return it with the deep white-matter lesions drawn (RAS mm, radius)."""
+    """Render the FLAIR; return it with the deep white-matter lesions drawn (RAS mm, radius).
+
+    Parameters
+    ----------
+    grid : ScannerGrid
+        The FLAIR grid.
+    pose : HeadPose
+        The head.
+    template : Template
+        The anatomy.
+    row : dict
+        The subject's cohort row (its Fazekas rating).
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    flair : ndarray
+        The FLAIR volume.
+    lesions : list of dict
+        Centre (RAS mm) and radius of each lesion drawn.
+    """
     offsets = np.linspace(-2.0, 2.0, 5) / grid.spacing[2]
     base = np.mean(
         [resample(template.flair, grid, pose, template.affine, slice_offset=o) for o in offsets],

@@ -90,7 +90,26 @@ _SITES = [
 def fake_study(
     patient_id: str, sex: str, age: int, rng: np.random.Generator, seed: int
 ) -> StudyInfo:
-    """Invent one visit's patient and study attributes, consistent with ``sex`` and ``age``."""
+    """Invent one visit's patient and study attributes, consistent with ``sex`` and ``age``.
+
+    Parameters
+    ----------
+    patient_id : str
+        The PatientID.
+    sex : str
+        ``M`` or ``F``.
+    age : int
+        Age in years.
+    rng : numpy.random.Generator
+        The subject's random stream.
+    seed : int
+        The cohort's seed (for the UIDs).
+
+    Returns
+    -------
+    StudyInfo
+        Invented names, dates, institution and identifiers: the PHI ``convert`` must remove.
+    """
     study_day = dt.date(2018, 1, 1) + dt.timedelta(days=int(rng.integers(0, 4 * 365)))
     birth = study_day - dt.timedelta(days=int(age * 365.25 + rng.integers(1, 360)))
     seconds = int(rng.integers(7 * 3600 + 1800, 19 * 3600))

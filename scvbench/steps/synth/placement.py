@@ -52,7 +52,24 @@ def choose_slices(
     role: str,
     rng: np.random.Generator,
 ) -> tuple[list[int], int, tuple[int, int]]:
-    """Annotated MinIP slices (3 for development, the analysis slice for association)."""
+    """Annotated MinIP slices (3 for development, the analysis slice for association).
+
+    Parameters
+    ----------
+    brain, ventricles : ndarray of bool
+        The subject's brain and ventricles on the SWI grid.
+    window : SlabWindow
+        The MinIP window.
+    role : str
+        ``development`` or ``association``.
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    tuple
+        (annotated MinIP slices, the main one, the MinIP slice range at the ventricles).
+    """
     n_proj = window.n_projections(brain.shape[2])
     has_vent = np.flatnonzero(ventricles.any(axis=(0, 1)))
     k_lo, k_hi = (int(has_vent.min()), int(has_vent.max())) if has_vent.size else (0, 0)
@@ -84,7 +101,26 @@ def choose_slices(
 def vessel_values(
     mean: float, n: int, spread: float, rng: np.random.Generator, floor: float
 ) -> np.ndarray:
-    """Per-vessel values whose mean over the ``n`` vessels equals ``mean`` (above ``floor``)."""
+    """Per-vessel values whose mean over the ``n`` vessels equals ``mean`` (above ``floor``).
+
+    Parameters
+    ----------
+    mean : float
+        The target mean.
+    n : int
+        Number of vessels.
+    spread : float
+        Log-normal spread of the values.
+    rng : numpy.random.Generator
+        The subject's random stream.
+    floor : float
+        Smallest allowed value.
+
+    Returns
+    -------
+    ndarray
+        ``n`` values.
+    """
     factors = np.exp(rng.normal(0.0, spread, n))
     excess = (mean - floor) * factors / factors.mean()
     return floor + excess
@@ -98,7 +134,28 @@ def place_veins(
     n_slices: int,
     rng: np.random.Generator,
 ) -> list[Vein]:
-    """Superficial veins placed for each hemisphere to the subject's targets."""
+    """Superficial veins placed for each hemisphere to the subject's targets.
+
+    Parameters
+    ----------
+    row : dict
+        The subject's cohort row (targets per hemisphere).
+    ctx : PlacementContext
+        Brain depth and hemispheres.
+    window : SlabWindow
+        The MinIP window.
+    main : int
+        The main annotated slice.
+    n_slices : int
+        Slices of the SWI volume.
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    list of Vein
+        The placed superficial veins.
+    """
     dz = ctx.spacing[2]
     centre_mm = window.centre(main) * dz
     half = (window.window - 1) / 2 * dz
@@ -151,7 +208,22 @@ def place_veins(
 def medullary_veins(
     ctx: PlacementContext, k_range: tuple[int, int], rng: np.random.Generator
 ) -> list[Vein]:
-    """Deep medullary veins (distractors) in the slices of ``k_range``."""
+    """Deep medullary veins (distractors) in the slices of ``k_range``.
+
+    Parameters
+    ----------
+    ctx : PlacementContext
+        Brain depth and hemispheres.
+    k_range : tuple of int
+        MinIP slices at the ventricles.
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    list of Vein
+        The distractor veins.
+    """
     slices = np.arange(k_range[0], k_range[1] + 1)
     veins = []
     for hemi, code in HEMI_CODES.items():
@@ -165,7 +237,22 @@ def brain_depth_context(
 ) -> PlacementContext:
     # A vein is visible on a MinIP only where every slice of the slab is brain (elsewhere the dark
     # skull wins the minimum), so placement measures depth in the brain common to a slab.
-    """The placement context: depth in the brain common to a slab, per hemisphere."""
+    """The placement context: depth in the brain common to a slab, per hemisphere.
+
+    Parameters
+    ----------
+    brain, hemi, ventricles : ndarray
+        The subject's brain, hemispheres and ventricles on the SWI grid.
+    window : SlabWindow
+        The MinIP window.
+    spacing : sequence of float
+        Voxel size in mm.
+
+    Returns
+    -------
+    PlacementContext
+        What vein placement needs.
+    """
     common = ndimage.minimum_filter1d(
         brain.astype(np.uint8), size=window.window, axis=2, mode="nearest"
     ).astype(bool)
@@ -187,7 +274,32 @@ def truth_tables(
     analysis: int | None,
     veins: list[Vein],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Measure the true MinIP masks: per-vessel rows (with design values) and summaries."""
+    """Measure the true MinIP masks: per-vessel rows (with design values) and summaries.
+
+    Parameters
+    ----------
+    patient_id, role : str
+        The subject and its role.
+    labels_minip : ndarray of int
+        The true veins on the MinIP grid, one label each.
+    hemi_minip : ndarray
+        Hemispheres on the MinIP grid.
+    spacing : tuple of float
+        Pixel size in mm.
+    annotated : list of int
+        The annotated slices.
+    analysis : int or None
+        The analysis slice.
+    veins : list of Vein
+        The designed veins.
+
+    Returns
+    -------
+    vessels : DataFrame
+        One row per measured vessel, with its design values.
+    morphometry : DataFrame
+        One row per slice and hemisphere.
+    """
     by_label = {v.label: v for v in veins if v.kind == "scv"}
     vessel_tables = []
     summaries = []

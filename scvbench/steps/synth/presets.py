@@ -59,7 +59,18 @@ PRESETS: dict[str, Preset] = {
 
 
 def get_preset(name: str) -> Preset:
-    """Return the preset called ``name``; unknown names raise ``ValueError`` listing the choices."""
+    """Return the preset called ``name``; unknown names raise ``ValueError`` listing the choices.
+
+    Parameters
+    ----------
+    name : str
+        ``tiny``, ``demo`` or ``paper``.
+
+    Returns
+    -------
+    Preset
+        Image and cohort size.
+    """
     try:
         return PRESETS[name]
     except KeyError:

@@ -25,7 +25,18 @@ __all__ = ["load_series", "main", "render_preview"]
 
 
 def load_series(folder: Path) -> tuple[np.ndarray, float]:
-    """Stack a DICOM series into (rows, columns, slices) ordered along the slice normal."""
+    """Stack a DICOM series into (rows, columns, slices) ordered along the slice normal.
+
+    Parameters
+    ----------
+    folder : Path
+        A DICOM series folder.
+
+    Returns
+    -------
+    tuple
+        (volume, slice spacing in mm).
+    """
     slices = [pydicom.dcmread(p) for p in sorted(folder.iterdir()) if p.is_file()]
     iop = np.asarray(slices[0].ImageOrientationPatient, dtype=float)
     normal = np.cross(iop[:3], iop[3:])
@@ -44,7 +55,22 @@ def _find_series(patient_dir: Path, description: str) -> Path:
 
 
 def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -> Path:
-    """Write the three-panel PNG for one subject (the first association subject by default)."""
+    """Write the three-panel PNG for one subject (the first association subject by default).
+
+    Parameters
+    ----------
+    synth_dir : Path
+        A cohort of ``scvbench synth``.
+    out_png : Path
+        The picture to write.
+    patient : str, optional
+        The PatientID.
+
+    Returns
+    -------
+    Path
+        ``out_png``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,7 +121,18 @@ def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
+    """Command-line entry point.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        ``SYNTH_DIR OUT.png [--patient ID]``.
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m scvbench.steps.synth.preview", description=__doc__.splitlines()[0]
     )

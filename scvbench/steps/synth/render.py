@@ -22,7 +22,22 @@ GAMMA_HZ_PER_T = 42.577478e6
 
 
 def voxel_to_template(grid: ScannerGrid, pose: HeadPose, template_affine: np.ndarray) -> np.ndarray:
-    """4 x 4 map from grid voxel indices to template voxel indices."""
+    """4 x 4 map from grid voxel indices to template voxel indices.
+
+    Parameters
+    ----------
+    grid : ScannerGrid
+        A scanner grid.
+    pose : HeadPose
+        The head.
+    template_affine : ndarray
+        The template's voxel-to-mm affine.
+
+    Returns
+    -------
+    ndarray
+        4 x 4 affine.
+    """
     return (
         np.linalg.inv(template_affine) @ np.linalg.inv(pose.matrix) @ LPS_TO_RAS @ grid.lps_affine
     )
@@ -40,6 +55,26 @@ def resample(
 
     ``slice_offset`` shifts the sampled planes along the slice axis, in voxels (used to average
     sub-planes of a thick slice).
+
+    Parameters
+    ----------
+    volume : ndarray
+        A template-space map.
+    grid : ScannerGrid
+        The target grid.
+    pose : HeadPose
+        The head.
+    template_affine : ndarray
+        The template's affine.
+    order : int
+        Spline order of the interpolation.
+    slice_offset : float
+        Shift along the slice axis, in slices.
+
+    Returns
+    -------
+    ndarray of float32
+        The map on ``grid``.
     """
     m = voxel_to_template(grid, pose, template_affine)
     offset = m[:3, 3] + m[:3, 2] * slice_offset
@@ -97,7 +132,28 @@ def rasterize_tube(
     label_radius_floor: float = 0.0,
     chunk_mm: float = 8.0,
 ) -> None:
-    """Draw a tube into ``raster`` (see :class:`TubeRaster`)."""
+    """Draw a tube into ``raster`` (see :class:`TubeRaster`).
+
+    Parameters
+    ----------
+    raster : TubeRaster
+        Where the tube is drawn (changed in place).
+    points_mm : ndarray
+        The centre line (n, 3) in grid mm.
+    radius : float or ndarray
+        Radius in mm, one or per point.
+    label : int
+        Label of the tube's voxels (0: none).
+    label_radius_floor : float
+        Smallest radius used for the label.
+    chunk_mm : float
+        Length of the pieces drawn at once.
+
+    Returns
+    -------
+    None
+        ``raster`` holds the tube.
+    """
     points = np.asarray(points_mm, dtype=float)
     radius = np.broadcast_to(np.asarray(radius, dtype=float), (len(points),))
     dense, rad = _densify(points, radius, step=0.08)
@@ -140,6 +196,20 @@ def dipole_field_ppm(
 
     ``b0_direction`` is the main field's unit vector in the grid's axes. The volume is zero-padded
     by an eighth along every axis to keep wrap-around small.
+
+    Parameters
+    ----------
+    chi : ndarray
+        Susceptibility (ppm).
+    spacing : tuple of float
+        Voxel size in mm.
+    b0_direction : ndarray
+        Unit vector of B0 in the grid's axes.
+
+    Returns
+    -------
+    ndarray
+        The field perturbation in ppm.
     """
     pad = [(n // 8, n // 8) for n in chi.shape]
     padded = np.pad(chi.astype(np.float32), pad)
@@ -163,7 +233,22 @@ def dipole_field_ppm(
 def bias_field(
     shape: tuple[int, ...], rng: np.random.Generator, strength: float = 0.18
 ) -> np.ndarray:
-    """A smooth multiplicative receive-coil bias: brighter towards the head's surface."""
+    """A smooth multiplicative receive-coil bias: brighter towards the head's surface.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The volume's shape.
+    rng : numpy.random.Generator
+        The subject's random stream.
+    strength : float
+        Relative amplitude.
+
+    Returns
+    -------
+    ndarray
+        Multiplicative field around 1.
+    """
     axes = [np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in shape]
     x, y, z = np.meshgrid(*axes, indexing="ij", sparse=True)
     c = rng.normal(0.0, 1.0, 7)
@@ -181,6 +266,24 @@ def swi_from_complex(
     Returns ``(swi, highpass_phase)``: the phase is high-passed per slice by dividing by a
     Gaussian low-pass of the complex signal; the mask is ``(pi + phase) / pi`` where the phase is
     negative and 1 elsewhere, applied ``power`` times to the magnitude (Haacke et al. 2004).
+
+    Parameters
+    ----------
+    signal : ndarray of complex
+        The complex image.
+    spacing : tuple of float
+        Voxel size in mm.
+    filter_mm : float
+        Width of the homodyne low-pass filter.
+    power : int
+        Times the phase mask is applied.
+
+    Returns
+    -------
+    swi : ndarray
+        The SWI magnitude.
+    highpass_phase : ndarray
+        The high-passed phase.
     """
     sigma = (filter_mm / spacing[0], filter_mm / spacing[1], 0.0)
     spectrum = fft.fft2(signal.astype(np.complex64), axes=(0, 1))

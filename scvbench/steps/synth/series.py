@@ -26,18 +26,46 @@ __all__ = [
 
 
 def to_uint12(values: np.ndarray) -> np.ndarray:
-    """Values scaled to the 12-bit range of the scanner's stored pixels."""
+    """Values scaled to the 12-bit range of the scanner's stored pixels.
+
+    Parameters
+    ----------
+    values : ndarray
+        Intensities.
+
+    Returns
+    -------
+    ndarray of uint16
+        0 to 4095.
+    """
     return np.clip(np.rint(values), 0, 4095).astype(np.uint16)
 
 
 def phase_to_uint12(phase: np.ndarray) -> np.ndarray:
     # Siemens: stored 0..4095 with slope 2, intercept -4096 maps to -4096..4094 = -pi..pi.
-    """Phase in radians as Siemens stores it (-pi..pi to 0..4095)."""
+    """Phase in radians as Siemens stores it (-pi..pi to 0..4095).
+
+    Parameters
+    ----------
+    phase : ndarray
+        Phase in radians.
+
+    Returns
+    -------
+    ndarray of uint16
+        0 to 4095.
+    """
     return np.clip(np.rint((phase / np.pi * 4096.0 + 4096.0) / 2.0), 0, 4095).astype(np.uint16)
 
 
 def swi_series() -> dict[str, SeriesSpec]:
-    """The DICOM series of the SWI protocol: magnitude, phase, SWI, mIP."""
+    """The DICOM series of the SWI protocol: magnitude, phase, SWI, mIP.
+
+    Returns
+    -------
+    dict
+        Kind to :class:`SeriesSpec`.
+    """
     common = dict(
         protocol="t2_swi_tra_p2_1.0mm",
         sequence_name="*swi3d1r",
@@ -107,7 +135,20 @@ SCANNER_MIP_MM = 8.0
 
 
 def scanner_mip(swi: np.ndarray, grid: ScannerGrid) -> tuple[np.ndarray, ScannerGrid]:
-    """The scanner's own thin-slab mIP series (8 mm, not overlapping), as Siemens exports it."""
+    """The scanner's own thin-slab mIP series (8 mm, not overlapping), as Siemens exports it.
+
+    Parameters
+    ----------
+    swi : ndarray
+        The scanner SWI.
+    grid : ScannerGrid
+        Its grid.
+
+    Returns
+    -------
+    tuple
+        (the mIP volume, its grid).
+    """
     window = slab_window(SCANNER_MIP_MM, SCANNER_MIP_MM, grid.spacing[2])
     mip = minimum_intensity_projection(swi, window)
     first = window.centre(0) - (grid.shape[2] - 1) / 2

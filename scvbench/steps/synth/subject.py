@@ -78,6 +78,22 @@ class SubjectResult:
 
 
 def subject_rng(seed: int, index: int, stream: int) -> np.random.Generator:
+    """The random stream ``stream`` of subject ``index``: independent of every other draw.
+
+    Parameters
+    ----------
+    seed : int
+        The cohort's seed.
+    index : int
+        The subject's number.
+    stream : int
+        Which stream (geometry, SWI, FLAIR, raters).
+
+    Returns
+    -------
+    numpy.random.Generator
+        The same stream for the same arguments, whatever else is drawn.
+    """
     return np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EB, int(index), stream]))
 
 
@@ -93,6 +109,20 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
     out : Path
         Cohort folder; this writes ``dicom/<folder>/``, ``truth/<patient_id>/`` and
         ``annotations/<rater>/<patient_id>_minip-<m>.json``.
+
+    Parameters
+    ----------
+    row : dict
+        The subject's cohort row.
+    settings : SynthSettings
+        Preset, seed, slab and step.
+    out : Path
+        The cohort folder.
+
+    Returns
+    -------
+    SubjectResult
+        Its annotated and analysis slices and its truth tables.
     """
     template = load_template()
     preset = settings.preset

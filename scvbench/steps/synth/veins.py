@@ -67,6 +67,22 @@ def sinuous_curve(
     ``m`` (half waves) starts at 1 or 2 and grows until the offset stays within
     ``max_amplitude`` (a fraction of the chord): a tortuous vein in a thin cortex band meanders.
     Scale the result by the chord length.
+
+    Parameters
+    ----------
+    tortuosity : float
+        Length over chord (1 or more).
+    rng : numpy.random.Generator
+        The subject's random stream.
+    max_amplitude : float
+        Largest lateral swing, as a fraction of the chord.
+    n : int
+        Points of the curve.
+
+    Returns
+    -------
+    ndarray
+        (n, 2) points.
     """
     target = max(float(tortuosity), 1.0)
     b = float(rng.uniform(-0.3, 0.3))
@@ -140,6 +156,32 @@ def place_superficial_vein(
     they fit along the cortex; after 40 failed attempts the vein may also turn up to 60 degrees
     away from the surface's tangent. Returns the centre line in ``grid_mm`` or ``None`` when no
     place was found.
+
+    Parameters
+    ----------
+    ctx : PlacementContext
+        Brain depth and hemispheres.
+    code : int
+        The hemisphere.
+    z_level, z_half_range : float
+        Where along the slice axis, in mm.
+    tortuosity, radius : float
+        The vein's design.
+    others : list of Vein
+        Veins already placed (not crossed).
+    rng : numpy.random.Generator
+        The subject's random stream.
+    depth_range : tuple of float
+        Depth below the brain surface in mm.
+    attempts : int
+        Tries before giving up.
+    crowding : int
+        The number of veins this hemisphere's slab must hold (shortens the chords).
+
+    Returns
+    -------
+    ndarray or None
+        The centre line (n, 3) in mm, or None when no place was found.
     """
     k = ctx.slice_of(z_level)
     depth = ctx.depth(k)
@@ -212,6 +254,24 @@ def deep_medullary_veins(
 
     Each runs outwards, away from the ventricle, and stops at least 14 mm under the brain surface
     (so it never meets a superficial vein).
+
+    Parameters
+    ----------
+    ctx : PlacementContext
+        Brain depth and hemispheres.
+    code : int
+        The hemisphere.
+    slices : ndarray of int
+        Slices where they may lie.
+    count : int
+        How many.
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    list of ndarray
+        Centre lines (n, 3) in mm.
     """
     lines = []
     for _ in range(count * 4):

@@ -74,7 +74,24 @@ LOSSES = ("dicece", "cldice")
 
 
 def resolve_config(model: str, recipe: str, fold: int, **overrides) -> TrainConfig:
-    """The recipe's settings for ``model``, then ``overrides`` (None values ignored)."""
+    """The recipe's settings for ``model``, then ``overrides`` (None values ignored).
+
+    Parameters
+    ----------
+    model : str
+        A registered model.
+    recipe : str
+        ``cpu`` or ``paper``.
+    fold : int
+        The fold.
+    **overrides
+        Settings of :class:`TrainConfig` (``model_config`` is merged into the recipe's).
+
+    Returns
+    -------
+    TrainConfig
+        The resolved configuration.
+    """
     if recipe not in RECIPES:
         raise ScvbenchError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
     settings = dict(RECIPES[recipe])
@@ -103,6 +120,16 @@ def untrained_state(model: str) -> dict:
 
     Such a model runs with its default parameters, without ``scvbench train``; a model with
     trainable weights is refused (it needs a checkpoint).
+
+    Parameters
+    ----------
+    model : str
+        A registered model.
+
+    Returns
+    -------
+    dict
+        ``config`` and ``model`` (its state dict), as a checkpoint holds them.
     """
     check_name(model)
     config = asdict(resolve_config(model, "cpu", 0))

@@ -54,7 +54,20 @@ class Case:
 
 
 def normalise(image: np.ndarray, brain: np.ndarray) -> np.ndarray:
-    """Scale so that the brain's 1st and 99th percentiles map to 0 and 1 (clipped to -1..2)."""
+    """Scale so that the brain's 1st and 99th percentiles map to 0 and 1 (clipped to -1..2).
+
+    Parameters
+    ----------
+    image : ndarray
+        A MinIP slice.
+    brain : ndarray of bool
+        Its brain mask.
+
+    Returns
+    -------
+    ndarray of float32
+        The normalised slice.
+    """
     values = image[brain > 0] if (brain > 0).any() else image.ravel()
     low, high = np.percentile(values, [1, 99]) if values.size else (0.0, 1.0)
     scale = high - low if high > low else 1.0
@@ -80,6 +93,24 @@ def load_cases(
     Without ``rater`` no labels are loaded and ``slices`` (participant -> slice indices, default
     the MinIP's analysis slices) says which slices to take. ``derivatives`` is the folder
     holding the ``scvbench`` derivatives (default ``BIDS_DIR/derivatives``).
+
+    Parameters
+    ----------
+    bids_dir : path
+        The derived dataset.
+    participants : list of str
+        ``sub-<label>`` ids.
+    rater : str, optional
+        Whose reference masks.
+    slices : dict, optional
+        Participant to slices, for participants without reference masks.
+    derivatives : path, optional
+        Where the ``scvbench`` derivatives are.
+
+    Returns
+    -------
+    list of Case
+        One per slice.
     """
     bids_dir = Path(bids_dir)
     deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
@@ -182,7 +213,28 @@ def train_transforms(
     noise_std: float = 0.05,
     size: int = 512,
 ):
-    """The study's augmentation: translation, rotation, left-right mirror, Gaussian noise."""
+    """The study's augmentation: translation, rotation, left-right mirror, Gaussian noise.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the random transforms.
+    translate : float
+        Largest shift, as a fraction of the size.
+    rotate_deg : float
+        Largest rotation in degrees.
+    flip : float
+        Probability of a left-right mirror.
+    noise_std : float
+        Standard deviation of the Gaussian noise.
+    size : int
+        The input size.
+
+    Returns
+    -------
+    monai.transforms.Compose
+        Dictionary transforms of ``image``, ``label`` and ``brain``.
+    """
     from monai.transforms import (
         Compose,
         RandAffined,

@@ -86,7 +86,22 @@ def _batch(images, labels, brains, transforms, seed: int, step: int, batch_size:
 
 
 def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float:
-    """Mean over slices of the vein Dice inside the brain (1 when both are empty)."""
+    """Mean over slices of the vein Dice inside the brain (1 when both are empty).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (set to eval mode).
+    images, labels, brains : ndarray
+        Validation slices (n, 1, size, size).
+    batch_size : int
+        Slices per forward pass.
+
+    Returns
+    -------
+    float
+        The mean Dice (NaN without slices).
+    """
     import torch
 
     model.eval()
@@ -108,7 +123,13 @@ def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float
 
 
 def hardware() -> dict:
-    """What the run ran on: CPU, threads, torch, GPU."""
+    """What the run ran on: CPU, threads, torch, GPU.
+
+    Returns
+    -------
+    dict
+        ``machine``, ``processor``, ``cpus``, ``torch_threads``, ``torch`` and ``gpu``.
+    """
     import torch
 
     return {
@@ -195,6 +216,28 @@ def train(
     batch (the same draw as one process makes) and DistributedDataParallel averages the
     gradients; only rank 0 validates and writes. Returns a summary: steps, best validation
     Dice and its step, seconds.
+
+    Parameters
+    ----------
+    bids_dir : path
+        The derived dataset with its split.
+    out : path
+        The run folder.
+    config : TrainConfig
+        The resolved configuration.
+    splits_path : path, optional
+        The split file.
+    progress : bool
+        A progress bar.
+    stop_after : int, optional
+        Stop after this many steps in total (a checkpoint is written).
+    ddp : bool
+        DistributedDataParallel under ``torchrun``.
+
+    Returns
+    -------
+    dict
+        The run's summary (also ``summary.json``).
     """
     import torch
 

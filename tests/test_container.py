@@ -1,7 +1,7 @@
 """The Dockerfile and the Apptainer definition: lint-clean, in step, and their entry point run.
 
 Docker and Apptainer cannot run here; the entry point is run as the container runs it: the
-Dockerfile's ENTRYPOINT words with the docker command line of the README, in the image's
+Dockerfile's ENTRYPOINT words with the docker command line of the docs, in the image's
 environment, the dataset checked unchanged afterwards (it is mounted read-only).
 """
 
@@ -103,8 +103,8 @@ def test_apptainer_definition_matches_the_dockerfile():
     assert docker_copied <= copied
 
 
-def test_readme_shows_the_container_commands():
-    readme = (ROOT / "README.md").read_text()
+def test_docs_show_the_container_commands():
+    readme = (ROOT / "docs" / "bids-app.md").read_text()  # the BIDS-App page of the docs site
     assert "docker build -t scvbench" in readme and "apptainer build scvbench.sif" in readme
     assert re.search(r"docker run .*-v .*:/data:ro", readme)
     assert re.search(r"apptainer run .*-B .*:/data:ro", readme)

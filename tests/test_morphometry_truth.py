@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scvbench.core.agreement import icc
 from scvbench.core.morphometry import measure
-from scvbench.core.stats import icc
 from scvbench.steps.synth import generate_cohort
 from scvbench.steps.synth.placement import DIAMETER_MEASUREMENT_BIAS_MM, TORTUOSITY_MEASUREMENT_BIAS
 

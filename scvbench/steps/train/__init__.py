@@ -11,7 +11,8 @@ from scvbench.steps.train.config import (
     resolve_config,
     untrained_state,
 )
-from scvbench.steps.train.loop import hardware, train, train_folds, validation_dice
+from scvbench.steps.train.loop import train, train_folds
+from scvbench.steps.train.record import hardware, validation_dice
 
 __all__ = [
     "LOSSES",

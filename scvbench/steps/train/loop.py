@@ -21,10 +21,8 @@ checkpoints hold only tensors and plain values and load with ``torch.load(weight
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
-import platform
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -44,11 +42,12 @@ from scvbench.models.checkpoint import (
 from scvbench.steps.splits import N_FOLDS, SPLITS_FILE, load_splits, reference_masks
 from scvbench.steps.train.config import TrainConfig, resolve_config
 from scvbench.steps.train.data import Fit, load_cases, train_transforms
+from scvbench.steps.train.record import append_log, run_summary, validation_dice
 
 # MONAI and torch are imported inside the functions that use them: heavy, and not
 # needed by the commands that only import this module.
 
-__all__ = ["hardware", "train", "train_folds", "validation_dice"]
+__all__ = ["train", "train_folds"]
 
 log = logging.getLogger(__name__)
 
@@ -85,92 +84,6 @@ def _batch(images, labels, brains, transforms, seed: int, step: int, batch_size:
     return torch.stack(xs), torch.stack(ys)
 
 
-def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float:
-    """Mean over slices of the vein Dice inside the brain (1 when both are empty).
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        The network (set to eval mode).
-    images, labels, brains : ndarray
-        Validation slices (n, 1, size, size).
-    batch_size : int
-        Slices per forward pass.
-
-    Returns
-    -------
-    float
-        The mean Dice (NaN without slices).
-    """
-    import torch
-
-    model.eval()
-    scores = []
-    with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            x = torch.as_tensor(images[start : start + batch_size])
-            pred = model(x).argmax(dim=1).numpy() > 0
-            for p, y, b in zip(
-                pred,
-                labels[start : start + batch_size, 0] > 0,
-                brains[start : start + batch_size, 0] > 0,
-                strict=True,
-            ):
-                p, y = p & b, y & b
-                total = p.sum() + y.sum()
-                scores.append(1.0 if total == 0 else 2.0 * (p & y).sum() / total)
-    return float(np.mean(scores)) if scores else float("nan")
-
-
-def hardware() -> dict:
-    """What the run ran on: CPU, threads, torch, GPU.
-
-    Returns
-    -------
-    dict
-        ``machine``, ``processor``, ``cpus``, ``torch_threads``, ``torch`` and ``gpu``.
-    """
-    import torch
-
-    return {
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-
-
-def _write_log(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def _summary(config, steps, best, best_step, seconds, train_arrays, val_arrays, splits) -> dict:
-    """What ``summary.json`` says about a run."""
-    import torch
-
-    return {
-        "model": config.model,
-        "fold": config.fold,
-        "recipe": config.recipe,
-        "steps": steps,
-        "best_val_dice": best,
-        "best_step": best_step,
-        "train_seconds": round(seconds, 1),
-        "train_slices": len(train_arrays[0]),
-        "val_slices": len(val_arrays[0]),
-        "splits_checksum": splits["checksum"],
-        "torch_threads": torch.get_num_threads(),
-        "hardware": hardware(),
-    }
-
-
 def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> dict:
     """Fit a model's parameters on the training slices in one go (no steps), then validate."""
     started = time.perf_counter()
@@ -184,7 +97,7 @@ def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> 
     )
     io.write_json(out / "config.json", config_dict)
     (out / "log.csv").unlink(missing_ok=True)
-    _write_log(
+    append_log(
         out / "log.csv",
         {
             "step": 0,
@@ -194,7 +107,7 @@ def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> 
             "seconds": round(seconds, 2),
         },
     )
-    summary = _summary(config, 0, dice, 0, seconds, train_arrays, val_arrays, splits)
+    summary = run_summary(config, 0, dice, 0, seconds, train_arrays, val_arrays, splits)
     summary["train_dice"] = train_dice
     io.write_json(out / "summary.json", summary)
     return summary
@@ -356,7 +269,7 @@ def train(
                 "val_dice": round(dice, 6),
                 "seconds": round(seconds, 2),
             }
-            _write_log(out / "log.csv", row)
+            append_log(out / "log.csv", row)
             if dice > best:
                 best, best_step = dice, step
                 save_checkpoint(
@@ -383,7 +296,7 @@ def train(
                 },
             )
     bar.close()
-    summary = _summary(config, step, best, best_step, seconds, train_arrays, val_arrays, splits)
+    summary = run_summary(config, step, best, best_step, seconds, train_arrays, val_arrays, splits)
     summary["processes"] = world
     if ddp:
         dist.barrier()

@@ -1,0 +1,136 @@
+"""What a training run records: validation Dice, the log, the summary and the hardware."""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+# torch is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
+__all__ = ["append_log", "hardware", "run_summary", "validation_dice"]
+
+
+def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float:
+    """Mean over slices of the vein Dice inside the brain (1 when both are empty).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (set to eval mode).
+    images, labels, brains : ndarray
+        Validation slices (n, 1, size, size).
+    batch_size : int
+        Slices per forward pass.
+
+    Returns
+    -------
+    float
+        The mean Dice (NaN without slices).
+    """
+    import torch
+
+    model.eval()
+    scores = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            x = torch.as_tensor(images[start : start + batch_size])
+            pred = model(x).argmax(dim=1).numpy() > 0
+            for p, y, b in zip(
+                pred,
+                labels[start : start + batch_size, 0] > 0,
+                brains[start : start + batch_size, 0] > 0,
+                strict=True,
+            ):
+                p, y = p & b, y & b
+                total = p.sum() + y.sum()
+                scores.append(1.0 if total == 0 else 2.0 * (p & y).sum() / total)
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def hardware() -> dict:
+    """What the run ran on: CPU, threads, torch, GPU.
+
+    Returns
+    -------
+    dict
+        ``machine``, ``processor``, ``cpus``, ``torch_threads``, ``torch`` and ``gpu``.
+    """
+    import torch
+
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def append_log(path: Path, row: dict) -> None:
+    """Append ``row`` to the run's ``log.csv`` (with a header when the file is new).
+
+    Parameters
+    ----------
+    path : Path
+        ``log.csv``.
+    row : dict
+        Column to value.
+
+    Returns
+    -------
+    None
+        The row is appended.
+    """
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def run_summary(config, steps, best, best_step, seconds, train_arrays, val_arrays, splits) -> dict:
+    """What ``summary.json`` says about a run.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration.
+    steps, best_step : int
+        Steps done and the step of the best validation Dice.
+    best : float
+        The best validation Dice.
+    seconds : float
+        Training time.
+    train_arrays, val_arrays : tuple of ndarray
+        The training and validation slices.
+    splits : dict
+        The split file.
+
+    Returns
+    -------
+    dict
+        The summary.
+    """
+    import torch
+
+    return {
+        "model": config.model,
+        "fold": config.fold,
+        "recipe": config.recipe,
+        "steps": steps,
+        "best_val_dice": best,
+        "best_step": best_step,
+        "train_seconds": round(seconds, 1),
+        "train_slices": len(train_arrays[0]),
+        "val_slices": len(val_arrays[0]),
+        "splits_checksum": splits["checksum"],
+        "torch_threads": torch.get_num_threads(),
+        "hardware": hardware(),
+    }

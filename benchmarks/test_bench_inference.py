@@ -1,8 +1,8 @@
 """Inference speed of each learned model on CPU: 512 x 512 slices per second.
 
-``scvbench`` = :func:`scvbench.steps.predict.predict_slices` (``torch.inference_mode()``, the default
-batch size: 1 slice on a CPU, where batches of 8 ran 1.3-2x slower per slice; the faster of the
-contiguous and channels-last layouts, timed once per model; the slice fitted to the network
+``scvbench`` = :func:`scvbench.steps.predict.predict_slices` (``torch.inference_mode()``, the
+default batch size: 1 slice on a CPU, where batches of 8 ran 1.3-2x slower per slice; the faster
+of the contiguous and channels-last layouts, timed once per model; the slice fitted to the network
 size and the probabilities brought back to the image grid); ``plain`` = a plain loop:
 ``model.eval()``, one slice at a time under ``torch.no_grad()``. Models are built with the
 ``cpu`` recipe's configuration; 8 slices per round. Ratio = scvbench time / plain time (below 1

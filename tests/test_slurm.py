@@ -23,6 +23,8 @@ import pytest
 from helpers import copy_raw
 
 from scvbench.cli import main
+from scvbench.models.checkpoint import save_checkpoint
+from scvbench.steps.train import untrained_state
 
 SHIM = '''#!{python}
 """A stand-in for apptainer: run --cleanenv -B SRC:DST[:ro]... IMAGE ARGS."""
@@ -218,7 +220,7 @@ def test_scripts_for_docker_and_native_runtimes(derived, tmp_path):
     bids, _, labels = derived
     checkpoint = tmp_path / "models" / "unet.pt"
     checkpoint.parent.mkdir()
-    checkpoint.write_bytes(b"weights")
+    save_checkpoint(checkpoint, untrained_state("frangi"))  # the scripts load it first
     out = tmp_path / "out"
     args = ["slurm", str(bids), str(out), "--checkpoint", str(checkpoint), "--partition", "gpu"]
     args += ["--account", "lab", "--max-parallel", "2", "--time", "1-00:00:00"]
@@ -246,6 +248,12 @@ def test_scripts_for_docker_and_native_runtimes(derived, tmp_path):
         (["--model", "frangi", "--image", "missing.sif"], "no such image file"),
         (["--model", "frangi", "--runtime", "native", "--time", "2h"], "SLURM's form"),
         (["--checkpoint", "none.pt", "--runtime", "native"], "no such checkpoint"),
+        (["--model", "franji", "--runtime", "native"], "did you mean frangi?"),
+        (["--model", "unet", "--runtime", "native"], "has trainable weights"),
+        (["--model", "frangi", "--runtime", "native", "--partition", "gpu\ntouch X"], "new line"),
+        (["--model", "frangi", "--runtime", "native", "--account", "lab;touch X"], "SLURM names"),
+        (["--model", "frangi", "--runtime", "native", "--work-dir", "$(touch X)"], "environment"),
+        (["--model", "frangi", "--runtime", "native", "--work-dir", "/s\n/x"], "new line"),
     ],
 )
 def test_bad_slurm_arguments(derived, tmp_path, capsys, extra, message):
@@ -253,3 +261,38 @@ def test_bad_slurm_arguments(derived, tmp_path, capsys, extra, message):
     assert main(["slurm", str(bids), str(tmp_path / "out"), *extra]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_that_does_not_load_is_refused(derived, tmp_path, capsys):
+    bids, *_ = derived
+    broken = tmp_path / "model_best.pt"
+    broken.write_bytes(b"not a checkpoint")
+    args = ["slurm", str(bids), str(tmp_path / "out"), "--checkpoint", str(broken)]
+    assert main([*args, "--runtime", "native"]) == 1
+    assert "not a loadable checkpoint" in capsys.readouterr().err
+    assert main([*args, "--runtime", "native", "--threshold", "1.5"]) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_hostile_paths_stay_inert_under_slurm(derived, tmp_path, shim, capsys, monkeypatch):
+    """A dataset path and a work folder built to run commands run none when the jobs run."""
+    bids, _, labels = derived
+    image, log = shim
+    monkeypatch.chdir(tmp_path)  # where the jobs start: a command that ran would touch here
+    raw = copy_raw(bids, tmp_path / "bids $(touch PWNED) `touch PWNED2`", raters=())
+    scratch = tmp_path / 'scratch "q" `touch PWNED3` ;touch PWNED4'
+    out = tmp_path / "out $(touch PWNED5)"
+    label = sorted(labels.values())[0]
+    args = ["slurm", str(raw), str(out), "--image", str(image), "--model", "frangi"]
+    args += ["--participant-label", label, "--cpus", "1", "--mem", "1G", "--submit"]
+    args += ["--work-dir", str(scratch), "--skip-bids-validation"]
+    assert main(args) == 0
+    array, group = submitted(capsys)
+    wait(os.environ, [array, group], lambda queue: not queue.strip())
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c["args"][2] for c in calls] == ["participant", "group"]
+    assert all(c["code"] == 0 for c in calls)
+    assert [str(raw.resolve()), "/data", "ro"] in calls[0]["binds"]
+    assert (out / "group_report.html").is_file()
+    assert scratch.is_dir() and not any(scratch.iterdir())  # the quoted work folder was used
+    assert sorted(p.name for p in tmp_path.rglob("PWNED*")) == []

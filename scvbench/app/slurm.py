@@ -25,10 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scvbench import io
+from scvbench.app.shell import Live, check_value, expandable_path, sbatch_value, word
 from scvbench.bids import layout
 from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
+from scvbench.models import check_name
+from scvbench.models.checkpoint import load_checkpoint
 from scvbench.steps.convert.validate import require_valid
+from scvbench.steps.train import untrained_state
 
 __all__ = ["RUNTIMES", "SlurmOptions", "submit", "write_scripts"]
 
@@ -90,8 +94,26 @@ def _check(options: SlurmOptions) -> None:
             )
     if options.checkpoint is None and options.model is None:
         raise ScvbenchError("give the model: --checkpoint FILE or --model frangi")
-    if options.checkpoint is not None and not Path(options.checkpoint).is_file():
-        raise ScvbenchError(f"{options.checkpoint}: no such checkpoint")
+    if options.checkpoint is not None:
+        load_checkpoint(options.checkpoint)  # one error naming the file when it does not load
+    elif options.model is not None:
+        check_name(options.model)  # "did you mean ...?"
+        untrained_state(options.model)  # --model only for models that need no training
+    if not 0.0 < options.threshold < 1.0:
+        raise ScvbenchError(f"--threshold must be between 0 and 1, got {options.threshold:g}")
+    for name, value in (("--partition", options.partition), ("--account", options.account)):
+        if value is not None:
+            sbatch_value(value, name)
+    named = [("--image", options.image), ("--work-dir", options.work_dir)]
+    named += [("BIDS_DIR", str(options.bids_dir)), ("OUTPUT_DIR", str(options.output_dir))]
+    named += [("--script-dir", None if options.script_dir is None else str(options.script_dir))]
+    for name, value in named:
+        if value is not None:
+            check_value(value, name)
+    script_dir = str(options.script_dir or options.output_dir)
+    if '"' in script_dir:
+        raise ScvbenchError(f"{script_dir}: the script folder's path may not hold a double quote")
+    expandable_path(options.work_dir, "--work-dir")
     for name, value in (("--time", options.time), ("--group-time", options.group_time)):
         parts = value.replace("-", ":").split(":")
         if not all(p.isdigit() for p in parts) or not 1 <= len(parts) <= 4:
@@ -105,18 +127,13 @@ def _header(options: SlurmOptions, name: str, time: str, cpus: int, log: str) ->
         f"#SBATCH --cpus-per-task={cpus}",
         f"#SBATCH --mem={round(options.mem_gb * 1024)}M",
         f"#SBATCH --time={time}",
-        f"#SBATCH --output={log}",
+        f'#SBATCH --output="{log}"',  # sbatch reads quotes here, and no shell does
     ]
     if options.partition:
         lines.append(f"#SBATCH --partition={options.partition}")
     if options.account:
         lines.append(f"#SBATCH --account={options.account}")
     return lines
-
-
-def _word(word: str) -> str:
-    """A shell word: quoted, but with ``$`` expansions (``$label``, ``$(id -u)``) kept live."""
-    return f'"{word}"' if "$" in word else shlex.quote(word)
 
 
 def _command(
@@ -133,30 +150,30 @@ def _command(
     app = [level, *extra, *model, *_settings_args(options)]
     if options.runtime == "native":
         prefix = [sys.executable, "-m", "scvbench", "run", str(bids), str(out)]
-        workdir = ["-w", work]
+        workdir = ["-w", Live(f'"{work}"')]
     else:
         binds = [(bids, "/data", True), (out, "/out", False)]
         if options.checkpoint is not None:
             binds.append((Path(options.checkpoint).resolve().parent, "/model", True))
         if options.runtime == "docker":
-            prefix = ["docker", "run", "--rm", "--user", "$(id -u):$(id -g)"]
+            prefix = ["docker", "run", "--rm", "--user", Live('"$(id -u):$(id -g)"')]
             for source, target, ro in binds:
                 prefix += ["-v", f"{source}:{target}" + (":ro" if ro else "")]
-            prefix += ["-v", f"{work}:/work", options.image, "/data", "/out"]
+            prefix += ["-v", Live(f'"{work}:/work"'), options.image, "/data", "/out"]
         else:
             prefix = [options.runtime, "run", "--cleanenv"]
             for source, target, ro in binds:
                 prefix += ["-B", f"{source}:{target}" + (":ro" if ro else "")]
-            prefix += ["-B", f"{work}:/work", options.image, "/data", "/out"]
+            prefix += ["-B", Live(f'"{work}:/work"'), options.image, "/data", "/out"]
         workdir = ["-w", "/work"]
-    words = [*prefix, *app, *workdir, "--nprocs", "${SLURM_CPUS_PER_TASK:-1}"]
+    words = [*prefix, *app, *workdir, "--nprocs", Live('"${SLURM_CPUS_PER_TASK:-1}"')]
     words += ["--mem", f"{options.mem_gb:g}"]
     lines: list[str] = []
-    for word in words:  # one option (with its value) per line, the image on its own
-        if not lines or word.startswith("-") or word == options.image:
-            lines.append(_word(word))
+    for item in words:  # one option (with its value) per line, the image on its own
+        if not lines or item.startswith("-") or item == options.image:
+            lines.append(word(item))
         else:
-            lines[-1] += " " + _word(word)
+            lines[-1] += " " + word(item)
     return " \\\n    ".join(lines)
 
 
@@ -175,14 +192,15 @@ def write_scripts(options: SlurmOptions) -> dict[str, Path]:
     status = scripts / "participant_status.tsv"
     io.write_text(listing, "".join(f"{label}\n" for label in labels))
     array = f"1-{len(labels)}" + (f"%{options.max_parallel}" if options.max_parallel else "")
-    work = f"{options.work_dir}/scvbench-${{SLURM_ARRAY_JOB_ID}}-${{SLURM_ARRAY_TASK_ID}}"
+    scratch = expandable_path(options.work_dir, "--work-dir")
+    work = scratch + '"/scvbench-${SLURM_ARRAY_JOB_ID}-${SLURM_ARRAY_TASK_ID}"'
     run = _command(
         options,
         bids,
         out,
         "$work",
         "participant",
-        ["--participant-label", "$label", "--skip-bids-validation"],
+        ["--participant-label", Live('"$label"'), "--skip-bids-validation"],
     )
     participant = _header(
         options,
@@ -200,7 +218,7 @@ def write_scripts(options: SlurmOptions) -> dict[str, Path]:
         '    echo "no participant on line $SLURM_ARRAY_TASK_ID" >&2',
         "    exit 2",
         "fi",
-        f'work="{work}"',
+        f"work={work}",
         'mkdir -p "$work"',
         run,
         "code=$?",
@@ -210,7 +228,7 @@ def write_scripts(options: SlurmOptions) -> dict[str, Path]:
         'exit "$code"',
         "",
     ]
-    group_work = f"{options.work_dir}/scvbench-${{SLURM_JOB_ID}}-group"
+    group_work = scratch + '"/scvbench-${SLURM_JOB_ID}-group"'
     group = _header(
         options,
         "scvbench-group",
@@ -221,7 +239,7 @@ def write_scripts(options: SlurmOptions) -> dict[str, Path]:
     group += [
         "# Runs after every participant task succeeded (submit.sh: --dependency=afterok).",
         "set -uo pipefail",
-        f'work="{group_work}"',
+        f"work={group_work}",
         'mkdir -p "$work"',
         _command(options, bids, out, "$work", "group", ["--skip-bids-validation"]),
         "code=$?",

@@ -110,11 +110,19 @@ def add_minip(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def probability(text: str) -> float:
+    """An argparse type: a probability strictly between 0 and 1 (a threshold)."""
+    value = finite_float(False)(text)
+    if not value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def add_threshold(parser: argparse.ArgumentParser, what: str = "vein if p >=") -> None:
-    """``--threshold``: the vein probability threshold."""
+    """``--threshold``: the vein probability threshold, between 0 and 1."""
     parser.add_argument(
         "--threshold",
-        type=positive_float,
+        type=probability,
         default=DEFAULTS.threshold,
         help=f"{what} (default: {DEFAULTS.threshold:g})",
     )

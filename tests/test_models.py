@@ -81,3 +81,18 @@ def test_entry_point_models_plug_in(monkeypatch):
     model = create_model("vesselness2", sigmas=(1.0, 2.0))
     assert type(model).__name__ == "FrangiVesselness"
     assert type(create_model("unet", channels=(4, 8))).__name__ == "UNet"  # built-ins win
+
+
+def test_checkpoints_are_byte_reproducible(tmp_path):
+    """The same state saved twice gives the same bytes: a checkpoint's SHA-256 identifies it."""
+    import hashlib
+
+    from scvbench.models.checkpoint import load_checkpoint, save_checkpoint
+    from scvbench.steps.train import untrained_state
+
+    state = untrained_state("frangi")
+    save_checkpoint(tmp_path / "a" / "model_best.pt", state)
+    save_checkpoint(tmp_path / "b" / "model_best.pt", state)
+    digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.glob("*/*.pt")}
+    assert len(digests) == 1
+    assert load_checkpoint(tmp_path / "a" / "model_best.pt")["config"] == state["config"]

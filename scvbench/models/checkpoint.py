@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 from scvbench import io
@@ -54,8 +55,26 @@ def build_model(config: dict):
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Write ``state`` with ``torch.save``, atomically."""
+    """Write ``state`` with ``torch.save``, atomically and reproducibly.
+
+    The archive is built in memory: ``torch.save`` to a file names the archive's folder after
+    the file, and the temporary file of an atomic write has a random name, which made the same
+    weights hash differently (the checkpoint's SHA-256 is the model's identity in a submission).
+
+    Parameters
+    ----------
+    path : Path
+        The checkpoint file.
+    state : dict
+        Tensors and plain values.
+
+    Returns
+    -------
+    None
+        The file is written.
+    """
     import torch
 
-    with io.atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    buffer = BytesIO()
+    torch.save(state, buffer)
+    io.write_bytes(path, buffer.getvalue())

@@ -6,7 +6,9 @@ import io as stdio
 import json
 import shutil
 import tarfile
+import tempfile
 import zipfile
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -19,7 +21,10 @@ from scvbench.results import EvaluationResult
 
 @pytest.fixture()
 def reference_submission(derived, tmp_path):
-    """rater1's masks copied as a submission (names of a prediction)."""
+    """rater1's masks, written again, as a submission (names of a prediction).
+
+    The voxels and grid are the reference's, the files are not byte copies (those are refused).
+    """
     bids, _, _ = derived
     root = tmp_path / "submission"
     root.mkdir()
@@ -39,7 +44,8 @@ def reference_submission(derived, tmp_path):
         label = path.name.split("_")[0]
         target = root / label / "anat" / f"{label}_acq-swi_label-vein_mask.nii.gz"
         target.parent.mkdir(parents=True)
-        shutil.copy(path, target)
+        image = nib.load(path)
+        nib.save(nib.Nifti1Image(np.asarray(image.dataobj), image.affine), target)
     return bids, root
 
 
@@ -246,3 +252,42 @@ def test_reference_from_the_submissions_link_and_truth_comparison(
         == 1
     )
     assert "no truth for" in capsys.readouterr().err
+
+
+def _masks(bids):
+    return sorted((bids / "derivatives" / "annotations").glob("sub-*/anat/*rater1_mask.nii.gz"))
+
+
+def test_byte_copies_and_links_of_the_reference_are_refused(reference_submission, tmp_path, capsys):
+    """A submission must hold a model's predictions: a copy of, or a link to, the reference is
+    refused (it would score Dice 1 and rank first)."""
+    bids, root = reference_submission
+    first = _first_mask(root)
+    reference = next(p for p in _masks(bids) if p.name.startswith(first.name.split("_")[0]))
+    shutil.copy(reference, first)
+    assert _run(bids, root, tmp_path / "copy") == 2
+    err = capsys.readouterr().err
+    assert "byte-for-byte copy of the reference mask" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "copy").exists()
+    first.unlink()
+    first.symlink_to(reference)
+    assert _run(bids, root, tmp_path / "link") == 2
+    err = capsys.readouterr().err
+    assert "is a link" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "link").exists()
+
+
+def test_a_compressed_tar_bomb_is_refused_before_unpacking(reference_submission, tmp_path, capsys):
+    bids, _ = reference_submission
+    bomb = tmp_path / "bomb.tar.gz"
+    zeros = b"\0" * (64 * 1024 * 1024)
+    with tarfile.open(bomb, "w:gz") as tf:
+        info = tarfile.TarInfo("submission/zeros.bin")
+        info.size = len(zeros)
+        tf.addfile(info, stdio.BytesIO(zeros))
+    assert bomb.stat().st_size < 1024 * 1024
+    assert _run(bids, bomb, tmp_path / "bomb") == 2
+    err = capsys.readouterr().err
+    assert "compression bomb" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "bomb").exists()
+    assert not list(Path(tempfile.gettempdir()).glob("scvbench-submission-*/submission/zeros.bin"))

@@ -15,6 +15,7 @@ with reference masks). Each case is scored inside the brain mask and inside each
 
 from __future__ import annotations
 
+import filecmp
 import json
 import logging
 from pathlib import Path
@@ -143,6 +144,12 @@ def evaluate(
             mask, predicted = load_prediction(
                 root, pid, (reference.shape, affine), threshold, problems
             )
+            submitted = root / DERIVATIVES["vein_mask"].relpath(label)
+            if submitted.is_file() and filecmp.cmp(submitted, ref_path, shallow=False):
+                raise InvalidSubmission(
+                    f"{submission}: {submitted.relative_to(root)} is a byte-for-byte copy of the "
+                    f"reference mask {ref_path.name}; submit a model's predictions"
+                )
             for k in slices:
                 ref = reference[:, :, k] > 0
                 b = brain[:, :, k] > 0

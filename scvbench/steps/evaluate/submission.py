@@ -11,6 +11,7 @@ member that lies about its size is stopped too), and no member that expands more
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import stat
 import tarfile
@@ -110,6 +111,8 @@ def _unzip(archive: Path, dest: Path) -> None:
 
 
 def _untar(archive: Path, dest: Path) -> None:
+    archive_size = archive.stat().st_size
+    declared = 0
     with tarfile.open(archive, "r:*") as tf:
         members = []
         for member in tf:
@@ -121,11 +124,29 @@ def _untar(archive: Path, dest: Path) -> None:
                 raise UnsafeArchive(f"{archive}: member {member.name!r} is a link; refused")
             if not (member.isfile() or member.isdir()):
                 raise UnsafeArchive(f"{archive}: member {member.name!r} is not a file; refused")
+            declared += member.size
+            if declared > MAX_RATIO * max(archive_size, 1) or declared > MAX_BYTES:
+                raise UnsafeArchive(
+                    f"{archive}: unpacks to more than {MAX_RATIO} times its size (a "
+                    "compression bomb?); refused"
+                )
         _extract(
             archive,
             dest,
             [(m.name, m.isdir(), m.size, lambda m=m: tf.extractfile(m)) for m in members],
         )
+
+
+def _refuse_links(folder: Path) -> None:
+    """A submission folder holds its own files: a link (to the reference masks, say) is refused."""
+    for parent, folders, files in os.walk(folder):
+        for name in [*folders, *files]:
+            entry = Path(parent) / name
+            if entry.is_symlink():
+                raise UnsafeArchive(
+                    f"{folder}: {entry.relative_to(folder)} is a link; a submission holds its "
+                    "own files (copy the predictions in)"
+                )
 
 
 def submission_root(folder: Path) -> Path:
@@ -170,6 +191,7 @@ def open_submission(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     if path.is_dir():
+        _refuse_links(path)
         yield submission_root(path)
         return
     if not path.exists():

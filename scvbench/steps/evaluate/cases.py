@@ -157,7 +157,7 @@ def linked_dataset(submission: Path) -> Path:
 
 
 def root_description(submission: Path) -> Path:
-    """The submission's ``dataset_description.json`` (inside an archive: its root folder's).
+    """The ``dataset_description.json`` of a submission folder (an archive links no dataset).
 
     Parameters
     ----------

@@ -444,3 +444,31 @@ def test_a_key_file_without_its_columns_is_named(derived, tmp_path, capsys):
     assert main(["annotations", "import", str(folder), str(bids), "--key-file", str(key)]) == 1
     err = capsys.readouterr().err
     assert "key.csv: not a key file" in err and "patient_id and participant_id" in err
+
+
+def test_annotation_outputs_carry_no_patient_id(derived, tiny_cohort):
+    """The Labelme files are named by PatientID; nothing written from them may carry one."""
+    bids, _, labels = derived
+    annotations = bids / "derivatives" / "annotations"
+    sidecars = sorted(annotations.glob("sub-*/anat/*_mask.json"))
+    assert sidecars
+    for path in annotations.rglob("*"):
+        if path.is_file():
+            text = path.read_bytes() if path.suffix == ".gz" else path.read_text().encode()
+            if path.suffix == ".gz":
+                import gzip
+
+                text = gzip.decompress(text)
+            for patient in labels:
+                assert patient.encode() not in text, (path, patient)
+                assert patient not in path.name
+    sidecar = json.loads(sidecars[0].read_text())
+    sources = sidecar["LabelmeSources"]
+    assert [s["Slice"] for s in sources] == sidecar["LabelledSlices"]
+    label = sidecars[0].name.split("_")[0]
+    assert all(s["Image"].endswith(f"{label}_minip-{s['Slice']:03d}.png") for s in sources)
+    files = {p.read_bytes() for p in (tiny_cohort / "annotations").rglob("*.json")}
+    import hashlib
+
+    digests = {hashlib.sha256(data).hexdigest() for data in files}
+    assert {s["SHA256"] for s in sources} <= digests

@@ -15,6 +15,8 @@ from pathlib import Path
 __all__ = [
     "DERIVATIVES",
     "ENTITY_ORDER",
+    "EXPORT_NAME",
+    "LABELME_DIR",
     "RAW",
     "BidsName",
     "FileKind",
@@ -23,6 +25,11 @@ __all__ = [
     "parse",
     "sidecar",
 ]
+
+#: Folder of the ``scvbench`` derivatives that holds the PNG exports raters outline in Labelme.
+LABELME_DIR = "sourcedata/labelme"
+#: PNG export name of MinIP slice ``slice`` of a participant (also the Labelme ``imagePath``).
+EXPORT_NAME = "sub-{label}_minip-{slice:03d}.png"
 
 #: Order of entities in a file name (BIDS schema order, the subset scvbench uses).
 ENTITY_ORDER = ("sub", "ses", "acq", "ce", "rec", "run", "echo", "part", "space", "label", "desc")

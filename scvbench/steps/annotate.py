@@ -10,6 +10,7 @@ within half its width of the line.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -22,18 +23,16 @@ import numpy as np
 from scvbench import io
 from scvbench.bids import layout
 from scvbench.bids.keys import read_key
-from scvbench.bids.spec import DERIVATIVES
+from scvbench.bids.spec import DERIVATIVES, EXPORT_NAME, LABELME_DIR
 from scvbench.core.display import from_display
 from scvbench.core.rasterize import rasterize_shapes
 from scvbench.errors import ScvbenchError
 from scvbench.report.qc import write_participant_report
 
-__all__ = ["EXPORT_NAME", "ImportReport", "import_annotations", "parse_name", "read_labelme"]
+__all__ = ["ImportReport", "import_annotations", "parse_name", "read_labelme"]
 
 log = logging.getLogger(__name__)
 
-#: PNG export name of MinIP slice ``m`` of a participant (also the Labelme ``imagePath``).
-EXPORT_NAME = "sub-{label}_minip-{slice:03d}.png"
 _NAME = re.compile(r"^(?P<who>.+?)_minip-(?P<slice>\d+)$")
 
 
@@ -280,7 +279,19 @@ def import_annotations(
             "LabelledSlices": slices,
             "Labels": list(labels),
             "LineWidthPixels": line_width,
-            "LabelmeFiles": sorted(item.path.name for item in group),
+            # By slice, the exported image outlined and the SHA-256 of the Labelme file: never
+            # the file's own name, which may carry a PatientID.
+            "LabelmeSources": [
+                {
+                    "Slice": item.slice,
+                    "Image": layout.bids_uri(
+                        f"{LABELME_DIR}/{EXPORT_NAME.format(label=label, slice=item.slice)}",
+                        "scvbench",
+                    ),
+                    "SHA256": hashlib.sha256(item.path.read_bytes()).hexdigest(),
+                }
+                for item in sorted(group, key=lambda item: item.slice)
+            ],
         }
         text = io.dumps_json(sidecar)
         sidecar_path = out_root / DERIVATIVES["vein_mask"].relpath(label, ".json", desc=name)

@@ -11,13 +11,12 @@ import numpy as np
 
 from scvbench import io
 from scvbench.bids import layout
-from scvbench.bids.spec import DERIVATIVES, RAW
+from scvbench.bids.spec import DERIVATIVES, EXPORT_NAME, LABELME_DIR, RAW
 from scvbench.core import brain
 from scvbench.core.display import to_display, window_to_uint8
 from scvbench.core.mip import minimum_intensity_projection, slab_window
 from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
-from scvbench.steps.annotate import EXPORT_NAME
 
 __all__ = [
     "LABELME_DIR",
@@ -37,7 +36,6 @@ log = logging.getLogger(__name__)
 PIPELINE = "scvbench"
 
 
-LABELME_DIR = "sourcedata/labelme"
 
 
 QC_DIR = "sourcedata/qc"

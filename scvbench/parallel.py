@@ -27,17 +27,34 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def worker_count(nprocs: int, n_items: int) -> int:
-    """Processes worth starting: no more than the items, and at least one.
+def worker_count(nprocs: int, n_items: int, cpus: int | None = None) -> int:
+    """Processes worth starting: no more than the items or the CPUs, and at least one.
+
+    Parameters
+    ----------
+    nprocs : int
+        Processes asked for (``--nprocs``).
+    n_items : int
+        Participants (or subjects) to run.
+    cpus : int, optional
+        CPUs available (default: :func:`available_cpus`).
+
+    Returns
+    -------
+    int
+        ``nprocs`` capped: ``--nprocs 999`` starts as many processes as there are CPUs.
 
     Examples
     --------
-    >>> worker_count(8, 3)
+    >>> worker_count(8, 3, cpus=16)
     3
-    >>> worker_count(2, 0)
+    >>> worker_count(999, 30, cpus=2)
+    2
+    >>> worker_count(2, 0, cpus=4)
     1
     """
-    return max(1, min(int(nprocs), int(n_items)))
+    cpus = available_cpus() if cpus is None else cpus
+    return max(1, min(int(nprocs), int(n_items), int(cpus)))
 
 
 def map_participants(
@@ -74,6 +91,8 @@ def map_participants(
     """
     todo = list(items)
     workers = worker_count(nprocs, len(todo))
+    if workers < nprocs and workers < len(todo):
+        log.info("%s: %d processes, not %d: the CPUs available", desc, workers, nprocs)
     bar = tqdm(
         total=len(todo), desc=desc, unit=unit, disable=None if progress is None else not progress
     )

@@ -139,7 +139,6 @@ def participant_workers(
     options: RunOptions, bids: Path, labels: list[str], report: RunReport
 ) -> int:
     """Participants run at once: --nprocs, fewer when --mem would not hold them (noted)."""
-    """Participants derived at once: ``--nprocs``, fewer when ``--mem`` would be exceeded."""
     workers = max(1, min(options.nprocs, len(labels)))
     if options.mem_gb is not None and labels:
         need = max(estimate_memory_gb(bids, label) for label in labels)

@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 PIPELINE = "scvbench"
 
 
-
-
 QC_DIR = "sourcedata/qc"
 
 

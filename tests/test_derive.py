@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from html.parser import HTMLParser
 
 import nibabel as nib
@@ -446,11 +447,15 @@ def test_a_key_file_without_its_columns_is_named(derived, tmp_path, capsys):
     assert "key.csv: not a key file" in err and "patient_id and participant_id" in err
 
 
-def test_annotation_outputs_carry_no_patient_id(derived, tiny_cohort):
+def test_annotation_outputs_carry_no_patient_id(derived, tiny_cohort, tmp_path):
     """The Labelme files are named by PatientID; nothing written from them may carry one."""
-    bids, _, labels = derived
+    source, key, labels = derived
+    bids = tmp_path / "bids"  # a copy: other tests import other files into the shared one
+    shutil.copytree(source, bids)
+    args = ["annotations", "import", str(tiny_cohort / "annotations"), str(bids)]
+    assert main([*args, "--key-file", str(key)]) == 0
     annotations = bids / "derivatives" / "annotations"
-    sidecars = sorted(annotations.glob("sub-*/anat/*_mask.json"))
+    sidecars = sorted(annotations.glob("sub-*/anat/*_desc-rater1_mask.json"))
     assert sidecars
     for path in annotations.rglob("*"):
         if path.is_file():

@@ -31,6 +31,7 @@ LAYERS = [
     ("scvbench.bids", 1),
     ("scvbench.io", 1),
     ("scvbench.parallel", 1),
+    ("scvbench.workspace", 1),
     ("scvbench.models", 2),
     ("scvbench.report", 2),
     ("scvbench.steps", 3),

@@ -213,6 +213,25 @@ def test_bad_fazekas_score_names_the_row(tiny_cohort, tmp_path, capsys):
     assert f"{bad}, row 3: rater2_dwm is 'x'" in err and err.count("\n") == 0
 
 
+@pytest.mark.parametrize(
+    "value,message",
+    [("one", "rater1_dwm is 'one'"), ("<row 2>", "the same patient is on rows 2, 3")],
+)
+def test_bad_fazekas_rows_are_refused(tiny_cohort, tmp_path, capsys, value, message):
+    sheet = pd.read_csv(tiny_cohort / "fazekas.csv", dtype=str)
+    if value == "<row 2>":
+        sheet.loc[1, "patient_id"] = sheet.loc[0, "patient_id"]
+    else:
+        sheet.loc[1, "rater1_dwm"] = value
+    bad = tmp_path / "fazekas.csv"
+    sheet.to_csv(bad, index=False)
+    bids = tmp_path / "bids"
+    assert main(["convert", str(tiny_cohort / "dicom"), str(bids), "--fazekas", str(bad)]) == 1
+    assert f"{bad}, row 3: {message}" in capsys.readouterr().err
+    table = pd.read_csv(bids / "phenotype" / "fazekas.tsv", sep="\t")
+    assert table["participant_id"].is_unique and len(table) == (2 if "same" in message else 3)
+
+
 def test_sheet_row_for_an_unknown_patient_is_an_error(tiny_cohort, tmp_path, capsys):
     sheet = pd.read_csv(tiny_cohort / "fazekas.csv", dtype=str)
     extra = sheet.iloc[[0]].assign(patient_id="P9999999")
@@ -291,12 +310,13 @@ def test_a_run_killed_midway_is_completed_by_the_next(tiny_cohort, tmp_path, mon
         return real(series, work)
 
     monkeypatch.setattr(convert_run, "run_dcm2niix", killed)
-    bids = tmp_path / "bids"
-    assert main(["convert", str(dicom), str(bids)]) == 130
+    bids, key = tmp_path / "bids", ["--key-file", str(tmp_path / "key.csv")]
+    assert main(["convert", str(dicom), str(bids), *key]) == 130
     assert [p.name for p in bids.glob("sub-*")] == ["sub-001"]
     monkeypatch.setattr(convert_run, "run_dcm2niix", real)
-    assert main(["convert", str(dicom), str(bids)]) == 0
+    assert main(["convert", str(dicom), str(bids), *key]) == 0
     assert _digest(bids) == _digest(clean)
+    assert not (bids / ".scvbench-work").exists() and not (bids / ".scvbench.lock").exists()
 
 
 @pytest.mark.parametrize(
@@ -305,11 +325,17 @@ def test_a_run_killed_midway_is_completed_by_the_next(tiny_cohort, tmp_path, mon
         ("age", "thirty", "age is 'thirty'"),
         ("sex", "male?", "sex is 'male?'"),
         ("patient_id", "P0000001", "no DICOM data for this patient"),
+        ("age", "young", "age is 'young'"),
+        ("age", "inf", "age is 'inf'"),
+        ("education_years", "lots", "education_years is 'lots'"),
+        ("handedness", "both", "handedness is 'both'"),
+        ("education_years", "1\t2", "education_years holds a tab"),
+        ("patient_id", "<row 2>", "the same patient is on rows 2, 4"),
     ],
 )
 def test_bad_demographics_rows_are_named(tiny_cohort, tmp_path, capsys, column, value, message):
     sheet = pd.read_csv(tiny_cohort / "demographics.csv", dtype=str)
-    sheet.loc[2, column] = value
+    sheet.loc[2, column] = sheet.loc[0, column] if value == "<row 2>" else value
     bad = tmp_path / "demographics.csv"
     sheet.to_csv(bad, index=False)
     assert (

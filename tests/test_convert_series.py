@@ -89,6 +89,30 @@ def test_a_real_mr_file_from_another_vendor_is_listed_not_used(tmp_path):
         (dict(description="SWIp_mIP", manufacturer="Philips"), "mip"),
         (dict(description="t2_tirm_tra_dark-fluid"), "flair"),
         (dict(description="Ax T2 FLAIR", manufacturer="GE MEDICAL SYSTEMS"), "flair"),
+        (
+            dict(image_type=("ORIGINAL", "PRIMARY", "SW_M_FFE", "M_FFE"), manufacturer="Philips"),
+            "swi",
+        ),
+        (
+            dict(image_type=("ORIGINAL", "PRIMARY", "SW_P_FFE", "P_FFE"), manufacturer="Philips"),
+            "phase",
+        ),
+        (
+            dict(
+                description="Ax SWAN",
+                image_type=("ORIGINAL", "PRIMARY", "OTHER"),
+                manufacturer="GE MEDICAL SYSTEMS",
+            ),
+            "swi",
+        ),
+        (
+            dict(
+                description="gre_field_mapping_susceptibility",
+                protocol="gre_field_mapping_susceptibility",
+                image_type=("ORIGINAL", "PRIMARY", "P", "ND"),
+            ),
+            None,
+        ),
         (dict(description="t1_mprage_sag"), None),
         (dict(description="SWI_Images", modality="SR"), None),
     ],

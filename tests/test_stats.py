@@ -195,6 +195,27 @@ def test_cli_writes_the_papers_tables_json_figures_and_report(tmp_path, capsys):
         (lambda d: d["people"].drop(columns="sex"), "no column sex"),
         (lambda d: d["people"].assign(sex="X"), "sex must be M or F"),
         (lambda d: d["group"].assign(hemisphere="both"), "needs left and right"),
+        (
+            lambda d: pd.concat([d["people"], d["people"].iloc[[3]].assign(sex="F")]),
+            "sub-004 appears more than once",
+        ),
+        (
+            lambda d: d["people"].assign(
+                education_years=["lots", *d["people"]["education_years"][1:]]
+            ),
+            "row 2: education_years is 'lots'",
+        ),
+        (lambda d: d["people"].assign(age=[*d["people"]["age"][:-1], "inf"]), "age is 'inf'"),
+        (
+            lambda d: d["people"].assign(
+                participant_id=["sub-0\t1", *d["people"]["participant_id"][1:]]
+            ),
+            "not sub-<label>",
+        ),
+        (
+            lambda d: d["group"].assign(tortuosity=["young", *d["group"]["tortuosity"][1:]]),
+            "tortuosity is 'young'",
+        ),
     ],
 )
 def test_bad_tables_are_named(tmp_path, capsys, change, message):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
+import re
+import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import dcm2niix
@@ -18,11 +20,11 @@ from scvbench.bids.spec import sidecar as json_sidecar
 from scvbench.errors import ScvbenchError
 from scvbench.steps.convert.deidentify import clean_nifti, clean_sidecar
 from scvbench.steps.convert.plan import ParticipantPlan
-from scvbench.steps.convert.series import (
-    SeriesInfo,
-)
+from scvbench.steps.convert.series import SeriesInfo
+from scvbench.workspace import private_tempdir, tagged
 
-#: The private work folder inside the BIDS root, removed when the run ends.
+#: The work folder inside the BIDS root: de-identified files only, removed when the run ends
+#: and swept at the start of the next (the BIDS root is locked while a conversion runs).
 WORK = ".scvbench-work"
 
 __all__ = ["WORK", "convert_participant", "run_dcm2niix"]
@@ -53,7 +55,10 @@ def run_dcm2niix(series: SeriesInfo, work: Path) -> tuple[Path, Path]:
     source = work / "in"
     source.mkdir(parents=True)
     for path in series.files:
-        (source / path.name).symlink_to(path.resolve())
+        if path.name.lower().endswith(".gz"):
+            _gunzip(path, source / path.name[:-3])
+        else:
+            (source / path.name).symlink_to(path.resolve())
     out = work / "out"
     out.mkdir()
     run = subprocess.run(
@@ -77,12 +82,59 @@ def run_dcm2niix(series: SeriesInfo, work: Path) -> tuple[Path, Path]:
     )
     images = sorted(out.glob("*.nii"))
     if run.returncode != 0 or len(images) != 1:
-        detail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
         raise ScvbenchError(
             f"dcm2niix could not convert series {series.number} "
-            f"({series.description}) in {series.files[0].parent}: {detail[0]}"
+            f"({series.description}) in {series.files[0].parent}: "
+            f"{dcm2niix_error(run.stdout + chr(10) + run.stderr, len(images))}"
         )
     return images[0], images[0].with_suffix(".json")
+
+
+def dcm2niix_error(output: str, images: int) -> str:
+    """The line of dcm2niix's output that says what went wrong (never its timing line).
+
+    Parameters
+    ----------
+    output : str
+        dcm2niix's standard output and error.
+    images : int
+        How many images it wrote.
+
+    Returns
+    -------
+    str
+        Its last error or warning line; else what it wrote instead of one image.
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if _ERROR.search(line)]
+    if errors:
+        return errors[-1]
+    if images > 1:
+        return f"it wrote {images} images, not one (mixed geometry or echoes in one series)"
+    lines = [line for line in lines if not line.startswith(("Conversion required", "Chris Rorden"))]
+    return lines[-1] if lines else "no image written and no message"
+
+
+_ERROR = re.compile(r"error|fail|unable|unsupported|not supported|corrupt", re.IGNORECASE)
+#: The most one gzipped DICOM file may expand to.
+_GUNZIP_LIMIT = 1 << 30
+
+
+def _gunzip(path: Path, target: Path) -> None:
+    """Expand one ``.dcm.gz`` for dcm2niix, refusing a file that expands without bound."""
+    written = 0
+    try:
+        with gzip.open(path) as stream, open(target, "wb") as out:
+            while chunk := stream.read(1 << 20):
+                written += len(chunk)
+                if written > _GUNZIP_LIMIT:
+                    raise ScvbenchError(
+                        f"{path}: expands beyond {_GUNZIP_LIMIT >> 20} MiB; not a DICOM slice "
+                        "(a compression bomb?): remove it"
+                    )
+                out.write(chunk)
+    except (OSError, EOFError) as err:
+        raise ScvbenchError(f"{path}: damaged gzip file ({err}); export it again") from None
 
 
 def _phase_scale(image_path: Path) -> tuple[float | None, str]:
@@ -99,12 +151,16 @@ def _phase_scale(image_path: Path) -> tuple[float | None, str]:
 def convert_participant(p: ParticipantPlan, bids_dir: Path) -> str:
     """Convert, de-identify and move in one participant's series; return its label.
 
+    dcm2niix writes into a private folder in the system temporary folder (its sidecars carry
+    patient data); only the de-identified files are staged in the dataset's work folder, and
+    moved into place in one rename.
+
     Parameters
     ----------
     p : ParticipantPlan
         The participant's chosen series.
     bids_dir : Path
-        The dataset; the work folder lies inside it and is removed when done.
+        The dataset.
 
     Returns
     -------
@@ -113,16 +169,20 @@ def convert_participant(p: ParticipantPlan, bids_dir: Path) -> str:
     """
     work_root = bids_dir / WORK
     work_root.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_root, prefix=f"sub-{p.label}.") as tmp:
-        staging = Path(tmp) / "staging"
-        for kind, series in p.chosen.items():
-            image, meta_path = run_dcm2niix(series, Path(tmp) / kind)
-            target = staging / RAW[kind].relpath(p.label)
-            meta = clean_sidecar(json.loads(meta_path.read_text()))
-            scale = None
-            if kind == "phase":
-                scale, meta["Units"] = _phase_scale(image)
-            clean_nifti(image, target, rescale=scale)
-            io.write_json(json_sidecar(target), meta)
+    staging = work_root / tagged(f"sub-{p.label}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with private_tempdir("work") as tmp:
+            for kind, series in p.chosen.items():
+                image, meta_path = run_dcm2niix(series, tmp / kind)
+                target = staging / RAW[kind].relpath(p.label)
+                meta = clean_sidecar(json.loads(meta_path.read_text()))
+                scale = None
+                if kind == "phase":
+                    scale, meta["Units"] = _phase_scale(image)
+                clean_nifti(image, target, rescale=scale)
+                io.write_json(json_sidecar(target), meta)
         io.replace_directory(staging / f"sub-{p.label}", bids_dir / f"sub-{p.label}")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return p.label

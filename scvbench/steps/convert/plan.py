@@ -77,7 +77,11 @@ def load_rules(config: Path | None) -> tuple[Rule, ...]:
 
 
 def plan(
-    dicom_dir: Path, rules: tuple[Rule, ...] = BUILTIN_RULES, mapping: dict[str, str] | None = None
+    dicom_dir: Path,
+    rules: tuple[Rule, ...] = BUILTIN_RULES,
+    mapping: dict[str, str] | None = None,
+    key: dict[str, str] | None = None,
+    existing: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[ParticipantPlan], list[Skipped]]:
     """Find, classify and name every series under ``dicom_dir``, one plan per patient.
 
@@ -89,6 +93,10 @@ def plan(
         Series classification rules.
     mapping : dict, optional
         PatientID to participant label (default: sequential labels).
+    key : dict, optional
+        The key file of earlier runs: its labels are kept.
+    existing : set of str
+        Labels of the participants already in the dataset.
 
     Returns
     -------
@@ -101,7 +109,7 @@ def plan(
     by_patient: dict[str, list[SeriesInfo]] = {}
     for s in series:
         by_patient.setdefault(s.patient_id, []).append(s)
-    labels = assign_labels(list(by_patient), mapping)
+    labels = assign_labels(list(by_patient), mapping, key, existing)
     plans = []
     for patient_id, items in sorted(by_patient.items(), key=lambda kv: labels[kv[0]]):
         p = ParticipantPlan(patient_id, labels[patient_id])
@@ -127,6 +135,7 @@ def plan(
                     f"series {s.number} ({kind}) in {s.files[0].parent} lacks instance(s) "
                     f"{', '.join(map(str, missing[:5]))}: a slice is missing; export it again"
                 )
+        p.problems.extend(_short_series(last))
         sexes = {s.sex for s in items if s.sex}
         ages = {s.age for s in items if s.age is not None}
         if len(sexes) > 1 or (ages and max(ages) - min(ages) > 1):
@@ -136,6 +145,25 @@ def plan(
             )
         plans.append(p)
     return plans, skipped
+
+
+def _short_series(chosen: dict[str, SeriesInfo]) -> list[str]:
+    """A series of the SWI acquisition with fewer images than its siblings lost its last slices.
+
+    Magnitude, phase and processed SWI of one acquisition have one image per slice each.
+    """
+    family = {k: s for k, s in chosen.items() if k in ("swi", "mag", "phase")}
+    if len(family) < 2:
+        return []
+    most = max(len(s.files) for s in family.values())
+    longest = next(s for s in family.values() if len(s.files) == most)
+    return [
+        f"series {s.number} ({kind}) in {s.files[0].parent} has {len(s.files)} images where "
+        f"series {longest.number} of the same SWI acquisition has {most}: the last slice(s) "
+        "are missing; export it again"
+        for kind, s in family.items()
+        if len(s.files) < most and not s.missing_instances()
+    ]
 
 
 def format_plan(plans: list[ParticipantPlan], skipped: list[Skipped]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -14,19 +15,19 @@ from pathlib import Path
 import pandas as pd
 
 from scvbench import io
+from scvbench.bids.keys import merge_key, read_key
 from scvbench.errors import ScvbenchError
 from scvbench.parallel import map_participants
 from scvbench.steps.convert.participant import WORK, convert_participant
 from scvbench.steps.convert.plan import ParticipantPlan, format_plan, load_rules, plan
-from scvbench.steps.convert.series import (
-    Skipped,
-)
+from scvbench.steps.convert.series import Skipped
 from scvbench.steps.convert.sheets import (
     load_demographics,
     load_fazekas,
     merge_tsv,
     participants_table,
 )
+from scvbench.workspace import exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ __all__ = [
     "format_plan",
     "plan",
 ]
+
+#: The lock file of a BIDS root being written (removed when the writer ends).
+LOCK = ".scvbench.lock"
 
 _TEMPLATE_FILES = (
     "dataset_description.json",
@@ -86,6 +90,33 @@ def _copy_template(bids_dir: Path) -> None:
             io.write_bytes(target, (template / name).read_bytes())
 
 
+def _why_none(skipped: list[Skipped]) -> str:
+    gz = [k for k in skipped if k.path.name.lower().endswith(".gz")]
+    if gz:
+        return f" ({len(gz)} gzipped file(s) could not be read as DICOM, e.g. {gz[0].path})"
+    return f" ({len(skipped)} file(s) skipped as not DICOM)" if skipped else ""
+
+
+def _check_against_dataset(plans: list[ParticipantPlan], bids_dir: Path) -> None:
+    """Refuse a patient whose DICOM sex contradicts the dataset row of the label it is given."""
+    table = bids_dir / "participants.tsv"
+    if not table.is_file():
+        return
+    rows = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+    if "sex" not in rows.columns:
+        return
+    recorded = dict(zip(rows["participant_id"], rows["sex"], strict=True))
+    for p in plans:
+        sexes = {s.sex for s, _, _ in p.series if s.sex in ("M", "F")}
+        known = recorded.get(f"sub-{p.label}")
+        if known in ("M", "F") and sexes and sexes != {known}:
+            raise ScvbenchError(
+                f"sub-{p.label} in {table} has sex {known}, but the DICOM of the patient the "
+                f"labels give it says {'/'.join(sorted(sexes))}: the key, the mapping or the "
+                "dataset belongs to other patients; check them before converting"
+            )
+
+
 def convert_dataset(
     dicom_dir: str | os.PathLike[str],
     bids_dir: str | os.PathLike[str],
@@ -133,15 +164,82 @@ def convert_dataset(
     dicom_dir, bids_dir = Path(dicom_dir), Path(bids_dir).resolve()
     if not dicom_dir.is_dir():
         raise ScvbenchError(f"{dicom_dir} is not a folder; give the folder of DICOM files")
+    if bids_dir.exists() and not bids_dir.is_dir():
+        raise ScvbenchError(f"{bids_dir} is a file; give a folder for the BIDS dataset")
+    key_path = None
     if key_file is not None:
         key_path = Path(key_file).resolve()
+        if key_path.is_dir():
+            raise ScvbenchError(
+                f"--key-file {key_file} is a folder; give a CSV file name (for example key.csv)"
+            )
         if bids_dir == key_path or bids_dir in key_path.parents:
             raise ScvbenchError(
                 f"--key-file {key_file} lies inside {bids_dir}; the key links "
                 "labels to patient IDs and must be kept outside the dataset"
             )
     rules = load_rules(Path(config) if config else None)
-    plans, skipped = plan(dicom_dir, rules, mapping)
+    if dry_run:
+        return _convert(
+            dicom_dir,
+            bids_dir,
+            rules,
+            key_path,
+            mapping,
+            demographics,
+            fazekas,
+            participant_labels,
+            True,
+            overwrite,
+            nprocs,
+        )
+    try:
+        bids_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ScvbenchError(
+            f"cannot create the BIDS folder {bids_dir} ({err.strerror}); choose a writable place"
+        ) from None
+    if not os.access(bids_dir, os.W_OK | os.X_OK):
+        raise ScvbenchError(f"{bids_dir} is not writable; choose a writable place")
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(exclusive_lock(bids_dir / LOCK, f"the BIDS root {bids_dir}"))
+        if key_path is not None:
+            key_path.parent.mkdir(parents=True, exist_ok=True)
+            lock = key_path.with_name(f".{key_path.name}.lock")
+            locks.enter_context(exclusive_lock(lock, f"the key file {key_path}"))
+        return _convert(
+            dicom_dir,
+            bids_dir,
+            rules,
+            key_path,
+            mapping,
+            demographics,
+            fazekas,
+            participant_labels,
+            False,
+            overwrite,
+            nprocs,
+        )
+
+
+def _convert(
+    dicom_dir: Path,
+    bids_dir: Path,
+    rules,
+    key_path: Path | None,
+    mapping: dict[str, str] | None,
+    demographics,
+    fazekas,
+    participant_labels: list[str] | None,
+    dry_run: bool,
+    overwrite: bool,
+    nprocs: int,
+) -> ConversionReport:
+    """The conversion, with the BIDS root and the key file locked (unless ``dry_run``)."""
+    key = read_key(key_path) if key_path is not None and key_path.is_file() else {}
+    existing = {path.name[4:] for path in bids_dir.glob("sub-*") if path.is_dir()}
+    plans, skipped = plan(dicom_dir, rules, mapping, key, existing)
+    seen = {p.patient_id: p.label for p in plans}  # every patient found keeps its label
     report = ConversionReport(skipped_files=skipped)
     # Sheets are checked against every patient found; a bad row is reported and left out.
     labels = {p.patient_id: p.label for p in plans}
@@ -159,12 +257,15 @@ def convert_dataset(
         if unknown:
             raise ScvbenchError(f"no DICOM data for participant(s) {', '.join(sorted(unknown))}")
         plans = [p for p in plans if p.label in wanted]
+    _check_against_dataset(plans, bids_dir)
     report.plans = plans
     if dry_run:
         return report
     if not plans:
-        raise ScvbenchError(f"no DICOM series found under {dicom_dir}")
-    bids_dir.mkdir(parents=True, exist_ok=True)
+        raise ScvbenchError(
+            f"no DICOM series found under {dicom_dir}" + _why_none(report.skipped_files)
+        )
+    shutil.rmtree(bids_dir / WORK, ignore_errors=True)  # a killed run's; we hold the lock
     _copy_template(bids_dir)
     todo = []
     for p in plans:
@@ -175,6 +276,9 @@ def convert_dataset(
         else:
             todo.append(p)
 
+    if key_path is not None:  # the ledger first: no folder in the dataset is ever unaccounted
+        key = merge_key(key_path, seen)
+        io.write_text(key_path, key.to_csv(index=False))
     convert = functools.partial(convert_participant, bids_dir=bids_dir)
     for p, label, error in map_participants(
         convert, todo, nprocs, "convert", catch=(ScvbenchError,)
@@ -196,13 +300,5 @@ def convert_dataset(
         sidecar = bids_dir / "phenotype" / "fazekas.json"
         if not sidecar.exists():  # only beside its table: alone it is a validator error
             io.write_bytes(sidecar, (template_dir() / "phenotype" / "fazekas.json").read_bytes())
-    if key_file is not None:
-        key = pd.DataFrame(
-            {
-                "patient_id": [p.patient_id for p in done],
-                "participant_id": [f"sub-{p.label}" for p in done],
-            }
-        )
-        io.write_text(Path(key_file), key.to_csv(index=False))
     report.converted.sort()
     return report

@@ -8,6 +8,7 @@ given by the user, tried first).
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from collections import defaultdict
@@ -52,6 +53,7 @@ _HEADER_TAGS = [
     "PatientSex",
     "PatientBirthDate",
     "StudyDate",
+    "ImagesInAcquisition",
 ]
 
 
@@ -72,13 +74,22 @@ class SeriesInfo:
     age: int | None = None
     sex: str | None = None
     instances: tuple[int, ...] = ()
+    expected: int | None = None
 
     def missing_instances(self) -> list[int]:
-        """InstanceNumbers missing between the first and last file (a lost slice)."""
+        """InstanceNumbers missing: before the first, between files, or after the last.
+
+        The last slice can only be missed when the header says how many images the acquisition
+        has (ImagesInAcquisition); :func:`scvbench.steps.convert.plan.plan` also compares the
+        series of one SWI acquisition with each other.
+        """
         numbers = sorted(set(self.instances))
-        if len(numbers) < 2:
+        if not numbers or numbers[0] < 1:
             return []
-        return sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
+        last = max(numbers[-1], self.expected or 0)
+        if len(numbers) < 2 and last == numbers[-1]:
+            return []
+        return sorted(set(range(1, last + 1)) - set(numbers))
 
     def field(self, name: str) -> str:
         r"""The text a rule matches for ``name``; ImageType values are joined with ``\``."""
@@ -126,8 +137,13 @@ class Rule:
 
 
 _SWI = r"swi|swan|susc"
+_NOT_PHASE = r"^(?!.*(^|\\)(P|PHASE|SW_P_FFE)(\\|$))"
 #: The built-in table, tried in order: Siemens, Philips and GE naming of SWI and FLAIR series.
 BUILTIN_RULES: tuple[Rule, ...] = (
+    Rule(None, (("SeriesDescription", r"field.?map|fieldmap|b0.?map"),), "B0 field map, not SWI"),
+    Rule(None, (("ProtocolName", r"field.?map|fieldmap|b0.?map"),), "B0 field map, not SWI"),
+    Rule("swi", (("ImageType", r"(^|\\)SW_M_FFE(\\|$)"),), "Philips SWIp (SW_M_FFE)"),
+    Rule("phase", (("ImageType", r"(^|\\)SW_P_FFE(\\|$)"),), "Philips SWIp phase (SW_P_FFE)"),
     Rule("mip", (("ImageType", r"(^|\\)MN?IP(\\|$)"),), "scanner minimum-intensity projection"),
     Rule("mip", (("SeriesDescription", r"(^|[^a-z])m(in)?ip([^a-z]|$)"),), "scanner mIP by name"),
     Rule("swi", (("ImageType", r"(^|\\)SWI(\\|$)"),), "Siemens processed SWI"),
@@ -135,6 +151,11 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "swi",
         (("SeriesDescription", r"^SWI_Images|SWIp\b|filtered.?swan"),),
         "processed SWI by name (Siemens SWI_Images, Philips SWIp, GE filtered SWAN)",
+    ),
+    Rule(
+        "swi",
+        (("SeriesDescription", r"\bswan\b"), ("Manufacturer", r"^GE"), ("ImageType", _NOT_PHASE)),
+        "GE SWAN",
     ),
     Rule(
         "phase", (("ImageType", r"(^|\\)(P|PHASE)(\\|$)"), ("SeriesDescription", _SWI)), "SWI phase"
@@ -214,6 +235,21 @@ def _age(ds) -> int | None:
     return None
 
 
+def _int(value) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_header(path: Path):
+    """The header of a DICOM file, also of a gzipped one (``.dcm.gz``, as public corpora ship)."""
+    if path.name.lower().endswith(".gz"):
+        with gzip.open(path) as stream:
+            return pydicom.dcmread(stream, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+    return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+
+
 def _walk(root: Path) -> Iterable[Path]:
     for folder, dirs, files in os.walk(root):
         dirs.sort()
@@ -244,7 +280,7 @@ def find_series(root: str | os.PathLike[str]) -> tuple[list[SeriesInfo], list[Sk
     skipped: list[Skipped] = []
     for path in _walk(root):
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+            ds = _read_header(path)
         except (InvalidDicomError, EOFError, OSError, ValueError) as err:
             skipped.append(Skipped(path, f"not a readable DICOM file ({err.__class__.__name__})"))
             continue
@@ -278,6 +314,7 @@ def find_series(root: str | os.PathLike[str]) -> tuple[list[SeriesInfo], list[Sk
                 age=_age(ds),
                 sex=str(getattr(ds, "PatientSex", "") or "").upper()[:1] or None,
                 instances=tuple(m[0] for m in members),
+                expected=_int(getattr(ds, "ImagesInAcquisition", None)),
             )
         )
     series.sort(key=lambda s: (s.patient_id, s.study_uid, s.number, s.uid))

@@ -55,18 +55,70 @@ def load_demographics(path: Path, patient_ids: set[str]) -> tuple[dict[str, dict
     except ScvbenchError as err:
         return {}, [str(err)]
     rows, problems = {}, []
-    for number, entry in enumerate(sheet.to_dict("records"), start=2):
+    for number, entry in _unique_rows(sheet, path, problems):
         where = f"{path}, row {number}"
-        age = str(entry["age"]).strip()
         if entry["patient_id"] not in patient_ids:
             problems.append(_unknown(path, number))
-        elif age and age != "n/a" and not (age.replace(".", "", 1).isdigit() and float(age) < 130):
-            problems.append(f"{where}: age is {age!r}; give years as a number or n/a")
-        elif str(entry["sex"]).strip() not in ("M", "F", "O", "n/a", ""):
-            problems.append(f"{where}: sex is {entry['sex']!r}; use M, F, O or n/a")
+            continue
+        problem = _bad_value(entry)
+        if problem:
+            problems.append(f"{where}: {problem}")
         else:
             rows[entry["patient_id"]] = entry
     return rows, problems
+
+
+def _number(text: str, low: float, high: float) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return low <= value < high
+
+
+def _bad_value(entry: dict) -> str | None:
+    """What is wrong with one demographics row, or None."""
+    age = str(entry["age"]).strip()
+    if age not in ("", "n/a") and not _number(age, 0, 130):
+        return f"age is {age!r}; give years as a number from 0 to 130, or n/a"
+    if str(entry["sex"]).strip() not in ("M", "F", "O", "n/a", ""):
+        return f"sex is {entry['sex']!r}; use M, F, O or n/a"
+    years = str(entry.get("education_years", "")).strip()
+    if years not in ("", "n/a") and not _number(years, 0, 40):
+        return f"education_years is {years!r}; give years as a number from 0 to 40, or n/a"
+    hand = str(entry.get("handedness", "")).strip()
+    if hand not in ("", "n/a", "R", "L", "A"):
+        return f"handedness is {hand!r}; use R, L, A or n/a"
+    return None
+
+
+def _unique_rows(sheet: pd.DataFrame, path: Path, problems: list[str]):
+    """Rows ``(number, entry)`` of a sheet with one row per patient and no control characters.
+
+    A patient on two rows is refused on both (neither is taken: which is right is the
+    user's call); a value holding a tab or a line break would shift the TSV columns.
+    """
+    where_rows: dict[str, list[int]] = {}
+    for number, patient in enumerate(sheet["patient_id"].str.strip(), start=2):
+        where_rows.setdefault(patient, []).append(number)
+    for number, entry in enumerate(sheet.to_dict("records"), start=2):
+        where = f"{path}, row {number}"
+        bad = [k for k, v in entry.items() if any(c in str(v) for c in "\t\r\n")]
+        if bad:
+            problems.append(
+                f"{where}: {bad[0]} holds a tab or a line break; remove it (it would shift "
+                "the columns of the BIDS table)"
+            )
+            continue
+        entry["patient_id"] = entry["patient_id"].strip()
+        same = where_rows[entry["patient_id"]]
+        if len(same) > 1:
+            problems.append(
+                f"{where}: the same patient is on rows {', '.join(map(str, same))}; keep one "
+                "row per patient"
+            )
+            continue
+        yield number, entry
 
 
 _FAZEKAS_COLUMNS = [
@@ -112,7 +164,7 @@ def load_fazekas(path: Path, labels: dict[str, str]) -> tuple[pd.DataFrame, list
     except ScvbenchError as err:
         return pd.DataFrame(columns=_PHENOTYPE_ORDER), [str(err)]
     rows, problems = [], []
-    for number, entry in enumerate(sheet.to_dict("records"), start=2):
+    for number, entry in _unique_rows(sheet, path, problems):
         if entry["patient_id"] not in labels:
             problems.append(_unknown(path, number))
             continue

@@ -197,6 +197,7 @@ def _fill_series(
     ds.EchoNumbers = "1"
     ds.MagneticFieldStrength = "3"
     ds.SpacingBetweenSlices = f"{grid.spacing[2]:g}"
+    ds.ImagesInAcquisition = str(grid.shape[2])
     ds.EchoTrainLength = "1" if series.acquisition_type == "3D" else "16"
     ds.PixelBandwidth = f"{series.bandwidth:g}"
     ds.DeviceSerialNumber = "45123"

@@ -56,6 +56,17 @@ def test_dataset_passes_the_official_validator(converted_bids):
     assert main(["validate", str(bids)]) == 0
 
 
+def test_validate_flags_a_work_folder_left_by_a_killed_run(converted_bids, tmp_path, capsys):
+    import shutil
+
+    bids = tmp_path / "bids"
+    shutil.copytree(converted_bids[0], bids)
+    (bids / ".scvbench-work" / "sub-001.1@host" / "anat").mkdir(parents=True)
+    assert main(["validate", str(bids)]) == 1
+    out = capsys.readouterr().out
+    assert "error SCVBENCH_STRAY_WORK_FOLDER: /.scvbench-work" in out and "remove it" in out
+
+
 def test_pybids_finds_every_image(converted_bids):
     from bids import BIDSLayout
 

@@ -301,9 +301,22 @@ def test_dataset_with_derivatives_passes_the_official_validator(derived):
 
 
 def test_rerun_skips_and_changes_nothing(derived, capsys):
+    import socket
+    import subprocess
+    import sys
+
     bids, _, labels = derived
     before = _digest(bids / "derivatives")
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout.strip()
+    killed = bids / "derivatives" / "scvbench" / ".work" / f"sub-001.{gone}@{socket.gethostname()}"
+    killed.mkdir(parents=True)  # the staging folder of a killed run
     assert main(["derive", str(bids), "--nprocs", "2"]) == 0
+    assert not killed.parent.exists()
     assert "derived 0, up to date 4" in capsys.readouterr().out
     assert _digest(bids / "derivatives") == before
     page = (

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from scvbench.steps.convert.validate import require_valid
 from scvbench.steps.derive import Settings, copy_derived, derivation_state, derive_dataset
 from scvbench.steps.morph import morph_participant
 from scvbench.steps.predict import predict
+from scvbench.workspace import private_tempdir
 
 # torch is imported inside the functions that use it: heavy, and not
 # needed by the commands that only import this module.
@@ -119,11 +119,10 @@ def run_participants(options: RunOptions, report: RunReport) -> RunReport:
         require_valid(bids)
     _check_model_dataset(out, model, options.overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(options.work_dir) if options.work_dir else None
-    own_work = work is None
-    if own_work:
-        work = Path(tempfile.mkdtemp(prefix="scvbench-work-"))
-    try:
+    with contextlib.ExitStack() as stack:
+        work = Path(options.work_dir) if options.work_dir else None
+        if work is None:  # private, and swept by the next run if this one is killed
+            work = stack.enter_context(private_tempdir("work"))
         started = time.perf_counter()
         if not options.overwrite:
             reused = copy_derived(
@@ -158,9 +157,6 @@ def run_participants(options: RunOptions, report: RunReport) -> RunReport:
             except Exception as err:  # one participant's failure must not stop the others
                 report.failed[f"sub-{label}"] = f"{type(err).__name__}: {err}"
         log.info("participant level: %.1f s", time.perf_counter() - started)
-    finally:
-        if own_work:
-            shutil.rmtree(work, ignore_errors=True)
     report.outputs = {"output": out, "model": out / model.name}
     return report
 

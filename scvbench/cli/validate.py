@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scvbench.steps.convert.validate import validate
+from scvbench.steps.convert.validate import STRAY, validate
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -13,6 +13,8 @@ def execute(args: argparse.Namespace) -> int:
     result = validate(args.bids_dir, recursive=args.recursive)
     for code, location in result.errors:
         print(f"error {code}: {location}")
+        if code == STRAY:
+            print("  a killed scvbench run left this work folder; remove it (the next run does)")
     verdict = "valid" if result.valid else f"{len(result.errors)} error(s)"
     print(f"{args.bids_dir}: {verdict} ({len(result.warnings)} warning(s)), bids-validator-deno")
     if result.expected:

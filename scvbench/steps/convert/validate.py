@@ -11,7 +11,30 @@ from pathlib import Path
 
 from scvbench.errors import ScvbenchError
 
-__all__ = ["ValidationResult", "require_valid", "validate"]
+__all__ = ["STRAY", "ValidationResult", "require_valid", "stray_work", "validate"]
+
+#: The code under which :func:`validate` lists work folders left by a killed run.
+STRAY = "SCVBENCH_STRAY_WORK_FOLDER"
+
+
+def stray_work(bids_dir: str | Path) -> list[Path]:
+    """Work folders a killed scvbench run left in a dataset (the BIDS validator ignores them).
+
+    Parameters
+    ----------
+    bids_dir : path
+        The dataset.
+
+    Returns
+    -------
+    list of Path
+        ``.scvbench-work``, non-empty ``derivatives/*/.work`` and ``.sub-*.old-*`` folders.
+    """
+    root = Path(bids_dir)
+    found = [root / ".scvbench-work"] if (root / ".scvbench-work").exists() else []
+    found += [p for p in sorted(root.glob("derivatives/*/.work")) if any(p.iterdir())]
+    found += sorted(root.glob(".sub-*.old-*")) + sorted(root.glob("derivatives/*/.sub-*.old-*"))
+    return found
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,7 @@ def validate(bids_dir: str | Path, recursive: bool = False) -> ValidationResult:
     warnings = [
         (i.get("code", ""), i.get("location", "")) for i in issues if i.get("severity") == "warning"
     ]
+    errors += [(STRAY, "/" + str(p.relative_to(bids_dir))) for p in stray_work(bids_dir)]
     return ValidationResult(run.returncode, errors, warnings, expected)
 
 

@@ -27,6 +27,7 @@ from scvbench.steps.derive.participant import (
     output_names,
     read_sidecar,
 )
+from scvbench.workspace import sweep_stale, tagged
 
 __all__ = ["DeriveReport", "copy_derived", "derive_dataset"]
 
@@ -48,7 +49,7 @@ def _job(
     bids_dir: Path, deriv: Path, work: Path, label: str, settings: Settings, threads: int
 ) -> str:
     """Derive one participant into the work folder, then move its files in (sidecar last)."""
-    staging = work / f"sub-{label}"
+    staging = work / tagged(f"sub-{label}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
@@ -237,6 +238,8 @@ def derive_dataset(
         "SWI minimum-intensity projection, brain and hemisphere masks, analysis slices",
         {"raw": layout.link(bids_dir, deriv), "scvbench": "./"},
     )
+    for folder in (work, deriv / _WORK):  # the staging folders of killed runs on this host
+        sweep_stale(folder, "sub-")
     todo, current = _plan(bids_dir, deriv, labels, settings, overwrite)
     report = DeriveReport(up_to_date=current)
 

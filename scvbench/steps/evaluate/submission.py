@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from scvbench.errors import ScvbenchError
+from scvbench.workspace import private_tempdir
 
 __all__ = [
     "MAX_BYTES",
@@ -199,8 +198,7 @@ def open_submission(path: str | Path) -> Iterator[Path]:
     name = path.name.lower()
     if not (name.endswith((".zip", ".tar.gz", ".tgz", ".tar"))):
         raise ScvbenchError(f"{path}: a submission is a folder or a .zip / .tar.gz of one")
-    dest = Path(tempfile.mkdtemp(prefix="scvbench-submission-"))
-    try:
+    with private_tempdir("submission") as dest:
         try:
             if name.endswith(".zip"):
                 _unzip(path, dest)
@@ -209,5 +207,3 @@ def open_submission(path: str | Path) -> Iterator[Path]:
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
             raise ScvbenchError(f"{path}: damaged archive ({err})") from None
         yield submission_root(dest)
-    finally:
-        shutil.rmtree(dest, ignore_errors=True)

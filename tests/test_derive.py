@@ -151,7 +151,8 @@ def _outline_document(mask2d, name, label, m):
     }
 
 
-def test_export_outline_import_gives_back_the_mask(derived, tiny_cohort, tmp_path):
+@pytest.mark.parametrize("rule", ["centre", "labelme"])
+def test_export_outline_import_gives_back_the_mask(derived, tiny_cohort, tmp_path, rule):
     bids, _, labels = derived
     pid, label = sorted(labels.items())[0]
     sidecar = _sidecar(bids, label)
@@ -166,12 +167,11 @@ def test_export_outline_import_gives_back_the_mask(derived, tiny_cohort, tmp_pat
     folder.mkdir()
     document = _outline_document(to_display(mask), png_name, label, m)
     (folder / png_name.replace(".png", ".json")).write_text(json.dumps(document))
-    assert main(["annotations", "import", str(folder), str(bids), "--rater", "roundtrip"]) == 0
+    rater = f"roundtrip{rule}"
+    args = ["--rater", rater, "--rasterize", rule]
+    assert main(["annotations", "import", str(folder), str(bids), *args]) == 0
     path = (
-        bids
-        / "derivatives"
-        / "annotations"
-        / DERIVATIVES["vein_mask"].relpath(label, desc="roundtrip")
+        bids / "derivatives" / "annotations" / DERIVATIVES["vein_mask"].relpath(label, desc=rater)
     )
     imported = np.asanyarray(nib.load(path).dataobj) > 0
     assert imported[:, :, m].sum() > 0
@@ -181,9 +181,14 @@ def test_export_outline_import_gives_back_the_mask(derived, tiny_cohort, tmp_pat
     boundary = mask ^ ndimage.binary_erosion(mask, structure=np.ones((3, 3)))
     near_boundary = ndimage.binary_dilation(boundary | (ndimage.binary_dilation(mask) ^ mask))
     assert not (differ & ~near_boundary).any()  # differences only within 1 pixel of the edge
-    assert _dice(got, mask) > 0.8  # veins 1-3 pixels wide: most pixels are boundary pixels
+    if rule == "centre":
+        assert _dice(got, mask) > 0.8  # veins 1-3 pixels wide: most pixels are boundary pixels
+    else:  # the outline traced on the edge is painted: every vein pixel and its edge ring
+        assert got.sum() > 1.2 * mask.sum()
+        assert (got & ~ndimage.binary_dilation(mask, structure=np.ones((3, 3)))).sum() == 0
     sidecar = json.loads(path.with_name(path.name.replace(".nii.gz", ".json")).read_text())
-    assert sidecar["LabelledSlices"] == [m] and sidecar["Rater"] == "roundtrip"
+    assert sidecar["LabelledSlices"] == [m] and sidecar["Rater"] == rater
+    assert sidecar["Rasterization"] == rule
 
 
 def test_synthetic_annotations_import_onto_the_minip_grid(derived, tiny_cohort, manifest):
@@ -201,9 +206,10 @@ def test_synthetic_annotations_import_onto_the_minip_grid(derived, tiny_cohort, 
             data = np.asanyarray(image.dataobj) > 0
             labelled = sorted(set(np.flatnonzero(data.any(axis=(0, 1)))))
             assert set(labelled) <= set(sidecar["LabelledSlices"])
-            # Raters miss faint veins and jitter the outline, but they outline the true veins.
+            # Raters miss faint veins and jitter the outline, but they outline the true veins;
+            # Labelme paints the traced edge too, so a thin vein gains about a pixel across.
             precision = (data & (truth.get_fdata() > 0)).sum() / data.sum()
-            assert precision > 0.6, (label, rater, precision)
+            assert precision > 0.45, (label, rater, precision)
 
 
 def _labelme(tmp_path, name, **changes):
@@ -236,6 +242,23 @@ def _labelme(tmp_path, name, **changes):
             {"shapes": [{"label": "vein", "points": [[1, 1], [5, 5]], "shape_type": "linestrip"}]},
             "--line-width",
         ),
+        (
+            "sub-001_minip-012",
+            {"imagePath": "..\\labelme\\sub-001_minip-013.png"},
+            "imagePath says",
+        ),
+        (
+            "sub-001_minip-010",
+            {"shapes": [{"label": "artery", "points": [[1, 1], [5, 5], [5, 1]]}]},
+            "no vein outline in it",
+        ),
+        (
+            "sub-001_minip-010",
+            {"shapes": [{"label": "vein", "points": [[1e9, 1], [5, 5], [5, 1]]}]},
+            "outside the 160x160 image",
+        ),
+        ("sub-001_minip-010", {"shapes": ["vein"]}, "is not a Labelme shape"),
+        ("sub-001_minip-010", {"shapes": [{"label": "vein", "points": "x"}]}, "no valid points"),
     ],
 )
 def test_mismatched_labelme_files_are_refused_naming_the_file(
@@ -257,7 +280,7 @@ def test_line_strips_with_a_width(derived, tmp_path):
     ignored = {"label": "artery", "points": [[0, 0], [9, 0], [9, 9]], "shape_type": "polygon"}
     folder = _labelme(tmp_path, f"sub-{label}_minip-005", shapes=[line, ignored])
     args = ["annotations", "import", str(folder), str(bids), "--rater", "lines"]
-    assert main([*args, "--line-width", "3"]) == 0
+    assert main([*args, "--line-width", "3", "--rasterize", "centre"]) == 0
     path = (
         bids / "derivatives" / "annotations" / DERIVATIVES["vein_mask"].relpath(label, desc="lines")
     )
@@ -266,6 +289,56 @@ def test_line_strips_with_a_width(derived, tmp_path):
     assert set(rows) == {49, 50, 51} and (cols.min(), cols.max()) == (39, 61)
     assert display.sum() == 3 * 23  # the band and its round caps (radius 1.5 px)
     np.testing.assert_array_equal(from_display(to_display(display)), display)
+
+
+def test_deeply_nested_json_is_one_line(derived, tmp_path, capsys):
+    bids, _, _ = derived
+    folder = tmp_path / "labelme"
+    folder.mkdir()
+    (folder / "sub-001_minip-010.json").write_text("[" * 100000 + "]" * 100000)
+    assert main(["annotations", "import", str(folder), str(bids), "--rater", "deep"]) == 1
+    err = capsys.readouterr().err
+    assert "sub-001_minip-010.json" in err and "Traceback" not in err
+
+
+def test_slices_merge_and_one_bad_file_does_not_stop_the_others(derived, tmp_path, capsys):
+    bids, _, labels = derived
+    label = sorted(labels.values())[0]
+    outline = [{"label": "vein", "points": [[10, 10], [20, 10], [20, 14]]}]
+    for m in (4, 5, 6):
+        folder = _labelme(tmp_path, f"sub-{label}_minip-{m:03d}", shapes=outline)
+    args = ["annotations", "import", str(folder), str(bids), "--rater", "merge"]
+    assert main(args) == 0
+    path = (
+        bids / "derivatives" / "annotations" / DERIVATIVES["vein_mask"].relpath(label, desc="merge")
+    )
+    sidecar = path.with_name(path.name.replace(".nii.gz", ".json"))
+    assert json.loads(sidecar.read_text())["LabelledSlices"] == [4, 5, 6]
+    # a folder holding one slice again, and a bad file: the slice is replaced, the rest kept
+    again = tmp_path / "again"
+    again.mkdir()
+    moved = [{"label": "vein", "points": [[30, 30], [40, 30], [40, 34]]}]
+    (again / f"sub-{label}_minip-005.json").write_text(
+        json.dumps(
+            {**json.loads((folder / f"sub-{label}_minip-005.json").read_text()), "shapes": moved}
+        )
+    )
+    (again / f"sub-{label}_minip-007.json").write_text("{not json")
+    capsys.readouterr()
+    assert main(["annotations", "import", str(again), str(bids), "--rater", "merge"]) == 1
+    out, err = capsys.readouterr()
+    assert f"imported {again / f'sub-{label}_minip-005.json'}" in out
+    assert "sub-" in err and "minip-007.json: not a readable Labelme JSON" in err
+    assert json.loads(sidecar.read_text())["LabelledSlices"] == [4, 5, 6]
+    volume = to_display(np.asanyarray(nib.load(path).dataobj)[:, :, 5] > 0)
+    assert volume[32, 35] and not volume[12, 15]
+    # --overwrite: this import is the whole mask
+    (again / f"sub-{label}_minip-007.json").unlink()
+    assert (
+        main(["annotations", "import", str(again), str(bids), "--rater", "merge", "--overwrite"])
+        == 0
+    )
+    assert json.loads(sidecar.read_text())["LabelledSlices"] == [5]
 
 
 def test_qc_report_shows_slices_masks_and_raters(derived):

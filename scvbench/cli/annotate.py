@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from scvbench.cli import options
+from scvbench.core.rasterize import RULES
 from scvbench.steps.annotate import import_annotations
 
 
@@ -18,17 +20,24 @@ def execute(args: argparse.Namespace) -> int:
         key_file=args.key_file,
         labels=tuple(args.label),
         line_width=args.line_width,
+        rule=args.rasterize,
+        overwrite=args.overwrite,
     )
     for (label, rater), slices in sorted(report.slices.items()):
         state = "unchanged" if (label, rater) in report.unchanged else "written"
         print(f"sub-{label} {rater}: slices {', '.join(map(str, slices))} ({state})")
     for skipped in report.skipped_shapes:
         print(f"skipped {skipped}")
+    for path in report.imported:
+        print(f"imported {path}")
     print(
-        f"imported {len(report.written)}, unchanged {len(report.unchanged)} mask(s) in "
+        f"imported {len(report.imported)} file(s), refused {len(report.refused)}; masks written "
+        f"{len(report.written)}, unchanged {len(report.unchanged)} in "
         f"{args.bids_dir / 'derivatives' / 'annotations'}"
     )
-    return 0
+    for reason in report.refused.values():
+        print(f"scvbench: error: {reason}", file=sys.stderr)
+    return 1 if report.refused else 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,10 +52,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "import",
         help="rasterise Labelme JSON files into vein masks on the MinIP grid",
         description=(
-            "Rasterise the Labelme outlines under LABELME_DIR (polygons, rectangles, circles; "
-            "line strips with --line-width) into derivatives/annotations vein masks on each "
-            "participant's MinIP grid, one mask per rater. Every file is checked before "
-            "anything is written."
+            "Rasterise the Labelme outlines under LABELME_DIR (polygons, rectangles, oriented "
+            "rectangles, circles, masks; lines with a width) into derivatives/annotations vein "
+            "masks on each participant's MinIP grid, one mask per rater, as Labelme itself "
+            "rasterises them. Slices are merged into the existing masks (--overwrite replaces "
+            "them). A file that does not fit is refused with its reason and the others are "
+            "imported; the exit status is then 1."
         ),
     )
     q.add_argument("labelme_dir", type=Path, help="folder with Labelme .json files (any nesting)")
@@ -65,11 +76,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--label",
         nargs="+",
         default=["vein"],
-        help="Labelme labels that mark veins (default: vein); other shapes are skipped",
+        help="Labelme labels that mark veins (default: vein). Case is ignored and a trailing "
+        "instance number is allowed (Vein, vein_2 match vein); other shapes are skipped and "
+        "listed",
     )
     q.add_argument(
         "--line-width",
         type=options.positive_float,
-        help="width in pixels for line and line-strip shapes (needed if the files have any)",
+        help="width in pixels for line and line-strip shapes that carry none (needed if the "
+        "files have any)",
+    )
+    q.add_argument(
+        "--rasterize",
+        choices=RULES,
+        default="labelme",
+        help="how outlines become pixels: labelme (as Labelme does: filled polygon with its "
+        "outline painted; default) or centre (pixels whose centres lie inside)",
+    )
+    q.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace each imported rater's mask by this import (default: merge slices in)",
     )
     q.set_defaults(func=execute)

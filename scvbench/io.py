@@ -141,8 +141,40 @@ def write_png(path: Path, image: np.ndarray) -> None:
         Image.fromarray(np.ascontiguousarray(image), mode="L").save(tmp, format="PNG")
 
 
+#: The most voxels scvbench reads from one image (a 512 x 512 x 400 SWI has 0.1 G).
+MAX_VOXELS = 1 << 30
+
+
+def header_shape(path: Path, expected: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """The shape a NIfTI header claims, checked before any data is read.
+
+    A header can claim any size (132 bytes that announce 2000 x 2000 x 500 voxels, a 2 MB
+    gzip that expands to gigabytes): the shape is refused before the data is touched when it
+    exceeds :data:`MAX_VOXELS` or, given ``expected``, holds another number of voxels.
+    """
+    try:
+        shape = tuple(int(n) for n in nib.load(str(path)).shape)
+    except Exception as err:  # nibabel raises many types for damaged headers
+        raise ScvbenchError(
+            f"{path}: cannot read this NIfTI header ({type(err).__name__}: {err})"
+        ) from None
+    voxels = int(np.prod(shape, dtype=np.int64)) if shape else 0
+    if voxels > MAX_VOXELS:
+        raise ScvbenchError(
+            f"{path}: its header claims {' x '.join(map(str, shape))} voxels, more than "
+            f"{MAX_VOXELS} scvbench reads; not an image of this study"
+        )
+    if expected is not None and voxels != int(np.prod(expected, dtype=np.int64)):
+        raise ScvbenchError(
+            f"{path}: its header claims shape {shape}, the reference grid is {tuple(expected)}; "
+            "write the image on the reference grid"
+        )
+    return shape
+
+
 def load_canonical(path: Path):
     """Load a NIfTI image reoriented to RAS+ voxel order, or raise one error naming the file."""
+    header_shape(path)
     try:
         image = nib.as_closest_canonical(nib.load(str(path)))
         data = np.asanyarray(image.dataobj)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from collections.abc import Sequence
@@ -65,6 +66,24 @@ def _get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OS_FIXES = {
+    errno.ENOTDIR: "a file stands where a folder is needed: choose another path",
+    errno.EISDIR: "a folder stands where a file is needed: choose another path",
+    errno.ENOENT: "no such file or folder: check the path",
+    errno.EACCES: "permission denied: choose a place you can read and write",
+    errno.EPERM: "not permitted: choose a place you can read and write",
+    errno.EROFS: "read-only file system: choose a writable place",
+    errno.ENOSPC: "no space left on the device: free some or choose another place",
+    errno.EEXIST: "already exists: remove it or choose another path",
+}
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for a file system error: the path and what to do."""
+    fix = _OS_FIXES.get(err.errno or 0, err.strerror or str(err))
+    return f"{err.filename}: {fix}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 success, 1 bad input, 2 bad usage)."""
     parser = _get_parser()
@@ -83,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ScvbenchError as err:
         print(f"scvbench: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a path given that cannot be read or written as the command needs
+        if err.filename is None:
+            raise
+        print(f"scvbench: error: {describe_os_error(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("scvbench: interrupted", file=sys.stderr)

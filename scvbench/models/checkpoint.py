@@ -49,9 +49,18 @@ def load_checkpoint(path: str | Path) -> dict:
     return state
 
 
-def build_model(config: dict):
+def build_model(config: dict, source: str | Path = "the checkpoint"):
     """The model of a checkpoint's configuration, with its weights not yet loaded."""
-    return create_model(config["model"], **config["model_config"])
+    try:
+        settings = config["model_config"]
+        if not isinstance(settings, dict):
+            raise TypeError(f"model_config is a {type(settings).__name__}, not a mapping")
+        return create_model(str(config["model"]), **settings)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ScvbenchError(
+            f"{source}: its config has no usable model and model_config ({type(err).__name__}: "
+            f"{err}); use a checkpoint written by scvbench train"
+        ) from None
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

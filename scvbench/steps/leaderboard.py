@@ -246,10 +246,28 @@ def load_entries(board: str | Path = "leaderboard") -> list[dict]:
     entries = []
     for path in sorted((Path(board) / "entries").glob("*.json")):
         try:
-            entries.append(json.loads(path.read_text()))
-        except ValueError as err:
+            entry = json.loads(path.read_text())
+        except (ValueError, RecursionError) as err:
             raise ScvbenchError(f"{path}: not valid JSON ({err})") from None
+        _check_entry(entry, path)
+        entries.append(entry)
     return entries
+
+
+def _check_entry(entry, path: Path) -> None:
+    """Refuse an entry without a name or per-case scores (what ranking needs)."""
+    cases = entry.get("cases") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ScvbenchError(
+            f"{path}: not a leaderboard entry (no name); re-add it with scvbench leaderboard add"
+        )
+    if not isinstance(cases, dict) or any(not isinstance(cases.get(c), list) for c in CASE_COLUMNS):
+        raise ScvbenchError(
+            f"{path}: the entry has no per-case scores (cases with {', '.join(CASE_COLUMNS)}); "
+            "re-add it with scvbench leaderboard add RESULTS_JSON"
+        )
+    if len({len(cases[c]) for c in CASE_COLUMNS}) != 1:
+        raise ScvbenchError(f"{path}: its cases columns differ in length; re-add the entry")
 
 
 def build(board: str | Path = "leaderboard") -> dict[str, Path]:

@@ -63,7 +63,8 @@ _MASK = re.compile(
 
 
 def _load(path: Path, what: str):
-
+    if Path(path).is_file():
+        io.header_shape(path)  # before any data is read: a header may claim gigabytes
     try:
         image = nib.load(str(path))
         data = np.asanyarray(image.dataobj)

@@ -228,7 +228,7 @@ def predict(
     config = state["config"]
     import torch
 
-    model = build_model(config)
+    model = build_model(config, source or "the checkpoint")
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:

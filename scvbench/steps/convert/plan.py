@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from scvbench.bids.spec import RAW
 from scvbench.errors import ScvbenchError
 from scvbench.steps.convert.series import (
     BUILTIN_RULES,
+    FIELDS,
     USED_KINDS,
     Classification,
     Rule,
@@ -67,7 +69,20 @@ def load_rules(config: Path | None) -> tuple[Rule, ...]:
             f"{config}: not a valid rule file ({err}); expected "
             '{"rules": [{"kind": "swi", "match": {"SeriesDescription": "regex"}}]}'
         ) from None
-    for rule in rules:
+    for number, rule in enumerate(rules, start=1):
+        for name, pattern in rule.conditions:
+            if name not in FIELDS:
+                raise ScvbenchError(
+                    f"{config}: rule {number} matches field {name!r}; use one of "
+                    f"{', '.join(FIELDS)}"
+                )
+            try:
+                re.compile(str(pattern))
+            except re.error as err:
+                raise ScvbenchError(
+                    f"{config}: rule {number}: {pattern!r} is not a regular expression ({err}); "
+                    "fix it (Python re syntax)"
+                ) from None
         if rule.kind is not None and rule.kind not in (*USED_KINDS, "mip"):
             raise ScvbenchError(
                 f"{config}: unknown kind {rule.kind!r}; use one of "

@@ -21,6 +21,7 @@ from pydicom.errors import InvalidDicomError
 
 __all__ = [
     "BUILTIN_RULES",
+    "FIELDS",
     "KINDS",
     "Classification",
     "Rule",
@@ -32,6 +33,8 @@ __all__ = [
 
 #: What a series can be classified as; ``None`` means not used.
 KINDS = ("swi", "mag", "phase", "mip", "flair")
+#: The header fields a classification rule can match.
+FIELDS = ("SeriesDescription", "ProtocolName", "ImageType", "Manufacturer")
 #: Kinds scvbench reads. The scanner's mIP is recognised but not converted: scvbench computes its
 #: own MinIP with the slab in millimetres.
 USED_KINDS = ("swi", "mag", "phase", "flair")

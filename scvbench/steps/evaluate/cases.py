@@ -12,6 +12,7 @@ import numpy as np
 from scvbench.bids.layout import sha256
 from scvbench.bids.spec import DERIVATIVES, sidecar
 from scvbench.errors import ScvbenchError
+from scvbench.io import header_shape
 from scvbench.steps.evaluate.submission import submission_root
 from scvbench.steps.splits import SPLITS_FILE, labelled_slices, load_splits, reference_masks
 
@@ -84,6 +85,12 @@ def load_prediction(root: Path, pid: str, grid, threshold: float, problems: list
     path = mask_path if mask_path.is_file() else prob_path if prob_path.is_file() else None
     if path is None:
         problems.append(f"{pid}: missing {mask_path.relative_to(root)} (and no probseg)")
+        return None, None
+    shape, affine = grid
+    try:
+        header_shape(path, shape)  # before any data is read: a header may claim gigabytes
+    except ScvbenchError as err:
+        problems.append(f"{pid}: {str(err).replace(str(path), path.name)}")
         return None, None
     try:
         image = nib.as_closest_canonical(nib.load(str(path)))

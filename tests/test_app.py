@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from helpers import copy_raw, tree_digest
+from helpers import assert_no_phi, copy_raw, phi_values, tree_digest
 
 from scvbench.cli import main
 
@@ -28,10 +28,11 @@ def app_run(derived, tmp_path_factory):
     return raw, out, ids, before, participant, group
 
 
-def test_participant_level_writes_every_output_and_leaves_the_dataset_alone(app_run):
+def test_participant_level_writes_every_output_and_leaves_the_dataset_alone(app_run, tiny_cohort):
     raw, out, ids, before, participant, _ = app_run
     assert participant == 0
     assert tree_digest(raw) == before
+    assert assert_no_phi(out, phi_values(tiny_cohort)) > 20  # derivatives, masks, reports
     for label in ids:
         assert (
             out / "scvbench" / f"sub-{label}/anat/sub-{label}_acq-swi_desc-minip_T2starw.nii.gz"

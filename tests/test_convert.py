@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pydicom
 import pytest
+from helpers import assert_no_phi, phi_values
 
 from scvbench.cli import main
 from scvbench.steps.convert.validate import validate
@@ -106,53 +107,44 @@ def test_tables_and_key_file(converted_bids, tiny_cohort):
     assert not any(p.name == key.name for p in bids.rglob("*"))
 
 
-def _phi_values(tiny_cohort):
-    values = set()
-    for folder in (tiny_cohort / "dicom").glob("PA*/ST*/SE*"):
-        ds = pydicom.dcmread(next(folder.iterdir()), stop_before_pixels=True)
-        name = str(ds.PatientName)
-        values.update(
-            [
-                name,
-                *name.split("^"),
-                ds.PatientID,
-                ds.PatientBirthDate,
-                ds.AccessionNumber,
-                ds.InstitutionName,
-                ds.InstitutionAddress,
-                ds.StationName,
-                str(ds.ReferringPhysicianName),
-                ds.ImageComments,
-                ds.StudyDate,
-                ds.AcquisitionTime[:6],
-                ds.StudyTime[:6],
-            ]
-        )
-        for date in (ds.StudyDate, ds.PatientBirthDate):
-            values.add(f"{date[:4]}-{date[4:6]}-{date[6:]}")
-        t = ds.AcquisitionTime
-        values.add(f"{t[:2]}:{t[2:4]}:{t[4:6]}")
-    return {v for v in values if v and len(v) >= 4}
-
-
 def test_no_phi_anywhere_in_the_dataset(converted_bids, tiny_cohort):
     bids, _ = converted_bids
-    phi = _phi_values(tiny_cohort)
-    assert len(phi) > 20
-    for path in bids.rglob("*"):
-        if not path.is_file():
-            continue
-        data = path.read_bytes()
-        if path.name.endswith(".nii.gz"):
-            # The whole header and any extension, decompressed; voxel values are numbers, and
-            # four random bytes can spell a name, so they are not read as text.
-            plain = gzip.decompress(data)
-            offset = int(np.frombuffer(plain[108:112], "<f4")[0])
-            assert offset >= 352
-            data = plain[:offset]
-        text = data.decode("latin-1").upper()
-        leaked = [value for value in phi if value.upper() in text or value.upper() in path.name]
-        assert not leaked, f"{path}: {leaked}"
+    assert assert_no_phi(bids, phi_values(tiny_cohort)) > 20
+
+
+def test_a_convert_killed_hard_leaves_no_phi_and_the_next_run_sweeps(tiny_cohort, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    bids, key = tmp_path / "bids", tmp_path / "key.csv"
+    args = ["convert", str(tiny_cohort / "dicom"), str(bids), "--key-file", str(key)]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "scvbench", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    staged = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not staged:  # kill it while dcm2niix output is staged
+        staged = [
+            p
+            for p in Path(tempfile.gettempdir()).glob(f"scvbench-work-{run.pid}@*")
+            if any(p.rglob("*.json"))
+        ]
+        time.sleep(0.02)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    assert staged, "the conversion never staged a series"
+    phi = phi_values(tiny_cohort)
+    if bids.exists():
+        assert_no_phi(bids, phi)  # whatever the kill left in the dataset holds no PHI
+    assert main(args) == 0
+    assert not any(p.exists() for p in staged)  # the next run swept the killed run's folder
+    assert assert_no_phi(bids, phi) > 20
 
 
 def test_known_vein_lies_at_its_true_world_position(converted_bids, tiny_cohort, manifest):

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 import nibabel as nib
 import numpy as np
 import pytest
+from helpers import assert_no_phi, phi_values
 from PIL import Image
 from scipy import ndimage
 from skimage import measure
@@ -563,3 +564,7 @@ def test_annotation_outputs_carry_no_patient_id(derived, tiny_cohort, tmp_path):
 
     digests = {hashlib.sha256(data).hexdigest() for data in files}
     assert {s["SHA256"] for s in sources} <= digests
+    # after convert, derive, import and morph: nothing anywhere in the dataset carries PHI
+    masks = ["--masks", str(annotations), "--desc", "rater1"]
+    assert main(["morph", "--bids", str(bids), *masks]) == 0
+    assert assert_no_phi(bids, phi_values(tiny_cohort)) > 100

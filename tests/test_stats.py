@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import assert_no_phi, phi_values
 from scipy import stats as sps
 
 from scvbench.cli import main
@@ -232,7 +233,7 @@ def test_bad_tables_are_named(tmp_path, capsys, change, message):
     assert message in err and name in err and "Traceback" not in err
 
 
-def test_stats_runs_on_the_pipelines_own_tables(derived, tmp_path, capsys):
+def test_stats_runs_on_the_pipelines_own_tables(derived, tiny_cohort, tmp_path, capsys):
     bids, _, _ = derived
     masks = bids / "derivatives" / "annotations"
     assert main(["morph", "--bids", str(bids), "--masks", str(masks), "--desc", "rater1"]) == 0
@@ -247,3 +248,4 @@ def test_stats_runs_on_the_pipelines_own_tables(derived, tmp_path, capsys):
         row["p"] is None and "fewer than 3" in row["note"] for row in document["mann_whitney"]
     )
     assert (out / "table2.md").is_file() and (out / "report.html").is_file()
+    assert assert_no_phi(out, phi_values(tiny_cohort)) >= 5

@@ -292,6 +292,22 @@ def test_line_strips_with_a_width(derived, tmp_path):
     np.testing.assert_array_equal(from_display(to_display(display)), display)
 
 
+def test_a_slice_without_veins_needs_the_no_vein_flag(derived, tmp_path, capsys):
+    bids, _, labels = derived
+    label = sorted(labels.values())[0]
+    folder = _labelme(tmp_path, f"sub-{label}_minip-008", shapes=[])
+    args = ["annotations", "import", str(folder), str(bids), "--rater", "empty"]
+    assert main(args) == 1
+    assert "tick the file flag no_vein" in capsys.readouterr().err
+    _labelme(tmp_path, f"sub-{label}_minip-008", shapes=[], flags={"no_vein": True})
+    assert main(args) == 0
+    path = (
+        bids / "derivatives" / "annotations" / DERIVATIVES["vein_mask"].relpath(label, desc="empty")
+    )
+    sidecar = json.loads(path.with_name(path.name.replace(".nii.gz", ".json")).read_text())
+    assert sidecar["LabelledSlices"] == [8] and not np.asanyarray(nib.load(path).dataobj).any()
+
+
 def test_deeply_nested_json_is_one_line(derived, tmp_path, capsys):
     bids, _, _ = derived
     folder = tmp_path / "labelme"

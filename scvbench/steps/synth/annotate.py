@@ -145,11 +145,12 @@ def labelme_document(
     Returns
     -------
     dict
-        The document as Labelme writes it.
+        The document as Labelme writes it; a slice the rater saw no vein on carries the file
+        flag ``no_vein`` (which ``annotations import`` requires of a file without outlines).
     """
     return {
         "version": LABELME_VERSION,
-        "flags": {},
+        "flags": {"no_vein": True} if not shapes else {},
         "shapes": shapes,
         "imagePath": image_path,
         "imageData": None,

@@ -94,8 +94,17 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def save_nifti(path: str | os.PathLike[str], data: np.ndarray, affine: np.ndarray) -> None:
-    """Save ``data`` with ``affine`` as NIfTI-1 (qform and sform both set, code 1), atomically."""
-    image = nib.Nifti1Image(np.asarray(data), np.asarray(affine, dtype=float))
+    """Save ``data`` with ``affine`` as NIfTI-1 (qform and sform both set, code 1), atomically.
+
+    64-bit integers (which NIfTI readers handle badly, and nibabel refuses to write without a
+    stated type) are stored as int32 when every value fits, else as float32.
+    """
+    data = np.asarray(data)
+    if data.dtype.kind in "iu" and data.dtype.itemsize == 8:
+        low, high = (int(data.min()), int(data.max())) if data.size else (0, 0)
+        fits = np.iinfo(np.int32).min <= low and high <= np.iinfo(np.int32).max
+        data = data.astype(np.int32 if fits else np.float32)
+    image = nib.Nifti1Image(data, np.asarray(affine, dtype=float))
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)
     image.header.set_xyzt_units("mm")

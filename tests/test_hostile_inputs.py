@@ -95,3 +95,23 @@ def test_a_leaderboard_entry_without_cases_is_one_line(tmp_path, capsys):
     (entries / "x.json").write_text(json.dumps({"name": "x", "metrics": {}}))
     assert main(["leaderboard", "build", "--dir", str(tmp_path / "board")]) == 1
     _one_line(capsys, "x.json", "no per-case scores")
+
+
+def test_int64_images_are_read_and_written(derived, tmp_path):
+    import shutil
+
+    from scvbench.io import save_nifti
+
+    small, large = np.arange(8, dtype=np.int64), np.array([0, 2**40], dtype=np.int64)
+    save_nifti(tmp_path / "small.nii.gz", small.reshape(2, 2, 2), np.eye(4))
+    save_nifti(tmp_path / "large.nii.gz", large.reshape(1, 1, 2), np.eye(4))
+    assert nib.load(tmp_path / "small.nii.gz").get_data_dtype() == np.int32
+    assert nib.load(tmp_path / "large.nii.gz").get_data_dtype() == np.float32
+    bids = tmp_path / "bids"
+    shutil.copytree(derived[0], bids)
+    swi = next((bids / "sub-001" / "anat").glob("*_rec-swi_T2starw.nii.gz"))
+    image = nib.load(swi)
+    as_int64 = np.asarray(image.dataobj).astype(np.int64)
+    nib.save(nib.Nifti1Image(as_int64, image.affine, dtype=np.int64), swi)
+    args = ["derive", str(bids), "--participant-label", "001", "--overwrite"]
+    assert main(args) == 0

@@ -316,6 +316,7 @@ def test_a_run_killed_midway_is_completed_by_the_next(tiny_cohort, tmp_path, mon
     bids, key = tmp_path / "bids", ["--key-file", str(tmp_path / "key.csv")]
     assert main(["convert", str(dicom), str(bids), *key]) == 130
     assert [p.name for p in bids.glob("sub-*")] == ["sub-001"]
+    assert_no_phi(bids, phi_values(tiny_cohort))  # nothing identifying left by the crash
     monkeypatch.setattr(convert_run, "run_dcm2niix", real)
     assert main(["convert", str(dicom), str(bids), *key]) == 0
     assert _digest(bids) == _digest(clean)

@@ -179,20 +179,21 @@ def convert_dataset(
                 "labels to patient IDs and must be kept outside the dataset"
             )
     rules = load_rules(Path(config) if config else None)
+    run = functools.partial(
+        _convert,
+        dicom_dir,
+        bids_dir,
+        rules,
+        key_path,
+        mapping,
+        demographics,
+        fazekas,
+        participant_labels,
+        overwrite=overwrite,
+        nprocs=nprocs,
+    )
     if dry_run:
-        return _convert(
-            dicom_dir,
-            bids_dir,
-            rules,
-            key_path,
-            mapping,
-            demographics,
-            fazekas,
-            participant_labels,
-            True,
-            overwrite,
-            nprocs,
-        )
+        return run(dry_run=True)
     try:
         bids_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -207,19 +208,7 @@ def convert_dataset(
             key_path.parent.mkdir(parents=True, exist_ok=True)
             lock = key_path.with_name(f".{key_path.name}.lock")
             locks.enter_context(exclusive_lock(lock, f"the key file {key_path}"))
-        return _convert(
-            dicom_dir,
-            bids_dir,
-            rules,
-            key_path,
-            mapping,
-            demographics,
-            fazekas,
-            participant_labels,
-            False,
-            overwrite,
-            nprocs,
-        )
+        return run(dry_run=False)
 
 
 def _convert(
@@ -231,6 +220,7 @@ def _convert(
     demographics,
     fazekas,
     participant_labels: list[str] | None,
+    *,
     dry_run: bool,
     overwrite: bool,
     nprocs: int,

@@ -131,7 +131,7 @@ def _first_mask(root):
     "damage,message",
     [
         ("missing", "missing sub-"),
-        ("shape", "has shape"),
+        ("shape", "its header claims shape"),
         ("affine", "another affine"),
         ("nan", "NaN"),
         ("labels", "not binary (values 0, 1, 2)"),

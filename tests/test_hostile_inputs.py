@@ -115,3 +115,20 @@ def test_int64_images_are_read_and_written(derived, tmp_path):
     nib.save(nib.Nifti1Image(as_int64, image.affine, dtype=np.int64), swi)
     args = ["derive", str(bids), "--participant-label", "001", "--overwrite"]
     assert main(args) == 0
+
+
+def test_output_paths_of_the_wrong_kind_are_one_line(derived, tmp_path, capsys):
+    bids, _, _ = derived
+    taken = tmp_path / "afile"
+    taken.write_text("x")
+    masks = bids / "derivatives" / "annotations"
+    assert main(["morph", "--bids", str(bids), "--masks", str(masks), "--desc", "rater1"]) == 0
+    group = masks / "acq-swi_desc-scv_morph.tsv"
+    people = bids / "participants.tsv"
+    capsys.readouterr()
+    assert (
+        main(["stats", "--morph", str(group), "--participants", str(people), "-o", str(taken)]) == 1
+    )
+    _one_line(capsys, "afile", "a file stands where a folder is needed")
+    assert main(["synth", str(taken), "--preset", "tiny", "--subjects", "1"]) == 1
+    _one_line(capsys, "afile")

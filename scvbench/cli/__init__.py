@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -80,7 +81,10 @@ _OS_FIXES = {
 
 def describe_os_error(err: OSError) -> str:
     """One line for a file system error: the path and what to do."""
-    fix = _OS_FIXES.get(err.errno or 0, err.strerror or str(err))
+    code = err.errno or 0
+    if code == errno.EEXIST and os.path.isfile(str(err.filename)):
+        code = errno.ENOTDIR  # a folder was to be made where a file is
+    fix = _OS_FIXES.get(code, err.strerror or str(err))
     return f"{err.filename}: {fix}"
 
 

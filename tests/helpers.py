@@ -110,14 +110,28 @@ def assert_no_phi(root: Path, phi: set[str]) -> int:
 
     Returns the number of files read.
     """
+    import re
+
     assert len(phi) > 20
-    wanted = [value.upper() for value in phi]
+
+    # A name part is a word ("LING" is a surname, not the end of "labelling"); other values
+    # (IDs, dates, times, addresses) are found anywhere.
+    # A number is a number (a time 182011 is not the digits of 11.447182011496).
+    def pattern(value: str):
+        text = re.escape(value.upper())
+        if value.isalpha():
+            return re.compile(rf"(?<![A-Z]){text}(?![A-Z])")
+        if value.isdigit():
+            return re.compile(rf"(?<![0-9]){text}(?![0-9])")
+        return re.compile(text)
+
+    wanted = [pattern(v) for v in phi]
     count = 0
     for path in sorted(root.rglob("*")):
         if not path.is_file():
             continue
         text = _readable(path).decode("latin-1").upper() + "\n" + str(path).upper()
-        leaked = [value for value in wanted if value in text]
+        leaked = [value.pattern for value in wanted if value.search(text)]
         assert not leaked, f"{path}: {leaked}"
         count += 1
     return count

@@ -87,6 +87,16 @@ def test_synth_end_to_end_rerun_and_force(tmp_path, capsys):
     # the same request again: nothing to do, nothing rewritten
     assert main(["synth", str(out), "--preset", "tiny", "--subjects", "1", "--seed", "3"]) == 0
     assert (out / "truth" / "manifest.json").stat().st_mtime_ns == stamp
+    # a cohort made by another version of the generator is not taken for this one
+    from scvbench.steps.synth.cohort_writer import generator_digest
+
+    assert manifest["generator_digest"] == generator_digest()
+    stale = {**manifest, "generator_digest": "0" * 12}
+    (out / "truth" / "manifest.json").write_text(json.dumps(stale))
+    args = ["synth", str(out), "--preset", "tiny", "--subjects", "1", "--seed", "3"]
+    assert main(args) == 1
+    assert "made by another version of the generator" in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0
     # a different request needs --force
     capsys.readouterr()
     assert main(["synth", str(out), "--subjects", "1", "--seed", "4"]) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -25,6 +26,20 @@ __all__ = ["MANIFEST", "generate_cohort"]
 
 MANIFEST = Path("truth") / "manifest.json"
 GENERATOR = "scvbench synth"
+
+
+def generator_digest() -> str:
+    """SHA-256 (12 hex digits) of the generator's own source: a changed generator is new data.
+
+    Returns
+    -------
+    str
+        The digest of every module of ``scvbench.steps.synth``, in name order.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _check_target(out: Path, request: dict, force: bool) -> bool:
@@ -56,10 +71,15 @@ def _check_target(out: Path, request: dict, force: bool) -> bool:
     if {k: previous.get(k) for k in request} == request:
         return True
     if not force:
+        made = (
+            "made by another version of the generator"
+            if {k: previous.get(k) for k in request if k != "generator_digest"}
+            == {k: v for k, v in request.items() if k != "generator_digest"}
+            else f"({previous.get('preset')}, {previous.get('n_subjects')} subjects, seed "
+            f"{previous.get('seed')})"
+        )
         raise ScvbenchError(
-            f"{out} holds a different synthetic cohort ({previous.get('preset')}, "
-            f"{previous.get('n_subjects')} subjects, seed {previous.get('seed')}); "
-            "pass --force to replace it"
+            f"{out} holds a different synthetic cohort {made}; pass --force to replace it"
         )
     return False
 
@@ -124,6 +144,7 @@ def generate_cohort(
     request = {
         "generator": GENERATOR,
         "version": __version__,
+        "generator_digest": generator_digest(),
         "preset": spec.name,
         "n_subjects": n,
         "seed": int(seed),

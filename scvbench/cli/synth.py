@@ -8,6 +8,7 @@ from pathlib import Path
 from scvbench.cli import options
 from scvbench.steps.synth import generate_cohort
 from scvbench.steps.synth.presets import PRESETS
+from scvbench.steps.synth.sites import SITES
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -20,6 +21,7 @@ def execute(args: argparse.Namespace) -> int:
         effect=args.effect,
         nprocs=args.nprocs,
         force=args.force,
+        sites=args.sites,
     )
     print(f"synthetic cohort in {out}")
     return 0
@@ -31,8 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "synth",
         help="generate a synthetic SWI/FLAIR cohort with known ground truth",
         description=(
-            "Generate a synthetic cohort: Siemens-like DICOM series (SWI magnitude, phase, "
-            "scanner-processed SWI and mIP, T2-FLAIR) with fake patient data, demographics.csv, "
+            "Generate a synthetic cohort: DICOM series as the site's scanner exports them "
+            "(Siemens SWI magnitude, phase, SWI and mIP; GE SWAN; Philips SWIp; T2-FLAIR) with "
+            "fake patient data, demographics.csv, "
             "fazekas.csv, Labelme annotations from two simulated raters, and truth/ (vein "
             "geometry, true masks and morphometry) that a model must not see."
         ),
@@ -63,6 +66,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=options.positive_int,
         default=1,
         help="subjects generated in parallel (default: 1)",
+    )
+    p.add_argument(
+        "--sites",
+        default=None,
+        metavar="SITES",
+        help="scanner sites: multisite (every site), or names separated by commas from "
+        f"{', '.join(SITES)}; subjects are spread evenly over them (default: siemens-3t, "
+        "the study's Skyra 3 T)",
     )
     p.add_argument(
         "--force", action="store_true", help="replace a different synthetic cohort already in OUT"

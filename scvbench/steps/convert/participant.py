@@ -137,12 +137,19 @@ def _gunzip(path: Path, target: Path) -> None:
         raise ScvbenchError(f"{path}: damaged gzip file ({err}); export it again") from None
 
 
-def _phase_scale(image_path: Path) -> tuple[float | None, str]:
-    """Scale that expresses phase in radians, and the Units value."""
+def _phase_scale(image_path: Path, manufacturer: str = "") -> tuple[float | None, str]:
+    """Scale that expresses phase in radians, and the Units value.
+
+    Radians stay; GE and Philips store milliradians (-3142..3142); Siemens stores -4096..4094
+    for -pi..pi. Anything else is kept as it is, in arbitrary units.
+    """
     data = np.asarray(nib.load(image_path).dataobj)
     low, high = float(data.min()), float(data.max())
     if -np.pi - 1e-3 <= low and high <= np.pi + 1e-3:
         return None, "rad"
+    vendor = manufacturer.upper()
+    if ("GE" in vendor.split() or "PHILIPS" in vendor) and -3143 <= low and high <= 3143:
+        return 1e-3, "rad"
     if -4096 <= low and high <= 4096:  # Siemens 12-bit phase
         return float(np.pi / 4096.0), "rad"
     return None, "arbitrary"
@@ -176,10 +183,11 @@ def convert_participant(p: ParticipantPlan, bids_dir: Path) -> str:
             for kind, series in p.chosen.items():
                 image, meta_path = run_dcm2niix(series, tmp / kind)
                 target = staging / RAW[kind].relpath(p.label)
-                meta = clean_sidecar(json.loads(meta_path.read_text()))
+                raw = json.loads(meta_path.read_text())
+                meta = clean_sidecar(raw)
                 scale = None
                 if kind == "phase":
-                    scale, meta["Units"] = _phase_scale(image)
+                    scale, meta["Units"] = _phase_scale(image, str(raw.get("Manufacturer", "")))
                 clean_nifti(image, target, rescale=scale)
                 io.write_json(json_sidecar(target), meta)
         io.replace_directory(staging / f"sub-{p.label}", bids_dir / f"sub-{p.label}")

@@ -18,6 +18,7 @@ from scvbench.steps.synth import cohort as cohort_model
 from scvbench.steps.synth.anatomy import load_template
 from scvbench.steps.synth.imaging import PROTOCOL
 from scvbench.steps.synth.presets import get_preset
+from scvbench.steps.synth.sites import SITES, assign_sites, resolve_sites
 from scvbench.steps.synth.subject import SubjectResult, SynthSettings, synthesize_subject
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def generate_cohort(
     nprocs: int = 1,
     force: bool = False,
     progress: bool = True,
+    sites: str | None = None,
 ) -> Path:
     """Generate a synthetic SWI/FLAIR cohort into ``out``.
 
@@ -119,6 +121,9 @@ def generate_cohort(
         Replace a different cohort already in ``out`` (the same cohort is never rewritten).
     progress : bool
         Show a progress bar.
+    sites : str, optional
+        ``multisite`` or site names separated by commas (default: the study's Siemens 3 T);
+        see :mod:`scvbench.steps.synth.sites`.
 
     Returns
     -------
@@ -140,6 +145,10 @@ def generate_cohort(
         raise ScvbenchError(f"--nprocs must be at least 1, got {nprocs}")
     if seed < 0:
         raise ScvbenchError(f"--seed must be a non-negative integer, got {seed}")
+    try:
+        site_names = resolve_sites(sites)
+    except ValueError as err:
+        raise ScvbenchError(f"--sites: {err}") from None
     out = Path(out).resolve()
     request = {
         "generator": GENERATOR,
@@ -149,6 +158,7 @@ def generate_cohort(
         "n_subjects": n,
         "seed": int(seed),
         "effect": effect,
+        "sites": list(site_names),
     }
     if _check_target(out, request, force):
         log.info("%s already holds this cohort; nothing to do", out)
@@ -171,6 +181,7 @@ def _write_cohort(
 ) -> None:
 
     table = cohort_model.draw_cohort(n, seed, effect)
+    table["site"] = assign_sites(n, tuple(request["sites"]), seed)
     settings = SynthSettings(preset=spec, seed=seed)
     rows = table.to_dict("records")
     load_template()  # once, before forking, so that workers share it
@@ -212,6 +223,7 @@ def _write_cohort(
     manifest = {
         **request,
         "protocol": PROTOCOL,
+        "site_protocols": {name: SITES[name].record() for name in request["sites"]},
         "preset_spec": {
             "swi_matrix": spec.swi_matrix,
             "swi_slices": spec.swi_slices,
@@ -227,6 +239,7 @@ def _write_cohort(
                 "patient_id": row["patient_id"],
                 "dicom_folder": f"PA{int(row['index']) + 1:04d}",
                 "role": row["role"],
+                "site": row["site"],
                 "sex": row["sex"],
                 "dwml": int(row["dwml"]),
                 "annotated_minip_slices": results[row["patient_id"]].annotated_slices,

@@ -1,4 +1,4 @@
-"""Write a volume as a Siemens-like DICOM series, one file per slice, as a scanner exports it."""
+"""Write a volume as a DICOM series, one file per slice, as the vendor's scanner exports it."""
 
 from __future__ import annotations
 
@@ -76,6 +76,11 @@ class SeriesSpec:
     time_offset_s: int = 0
     phase_direction: str = "ROW"
     bandwidth: float = 120.0
+    manufacturer: str = "SIEMENS"
+    model: str = "Skyra"
+    software: str = "syngo MR E11"
+    coil: str = "Head_32"
+    field_t: float = 3.0
 
 
 def _time_plus(hhmmss: str, seconds: int) -> str:
@@ -164,7 +169,7 @@ def _fill_series(
     ds.ContentTime = _time_plus(study.study_time, series.time_offset_s + 2)
     ds.AccessionNumber = study.accession
     ds.Modality = "MR"
-    ds.Manufacturer = "SIEMENS"
+    ds.Manufacturer = series.manufacturer
     ds.InstitutionName = study.institution
     ds.InstitutionAddress = study.institution_address
     ds.ReferringPhysicianName = study.referring_physician
@@ -173,7 +178,7 @@ def _fill_series(
     ds.SeriesDescription = series.description
     ds.InstitutionalDepartmentName = "Radiology"
     ds.OperatorsName = study.operator
-    ds.ManufacturerModelName = "Skyra"
+    ds.ManufacturerModelName = series.model
     ds.PatientName = study.patient_name
     ds.PatientID = study.patient_id
     ds.PatientBirthDate = study.birth_date
@@ -192,18 +197,18 @@ def _fill_series(
     if series.inversion_time is not None:
         ds.InversionTime = f"{series.inversion_time:g}"
     ds.NumberOfAverages = "1"
-    ds.ImagingFrequency = "123.255"
+    ds.ImagingFrequency = f"{123.255 * series.field_t / 3.0:.3f}"  # MHz, proton
     ds.ImagedNucleus = "1H"
     ds.EchoNumbers = "1"
-    ds.MagneticFieldStrength = "3"
+    ds.MagneticFieldStrength = f"{series.field_t:g}"
     ds.SpacingBetweenSlices = f"{grid.spacing[2]:g}"
     ds.ImagesInAcquisition = str(grid.shape[2])
     ds.EchoTrainLength = "1" if series.acquisition_type == "3D" else "16"
     ds.PixelBandwidth = f"{series.bandwidth:g}"
     ds.DeviceSerialNumber = "45123"
-    ds.SoftwareVersions = "syngo MR E11"
+    ds.SoftwareVersions = series.software
     ds.ProtocolName = series.protocol
-    ds.ReceiveCoilName = "Head_32"
+    ds.ReceiveCoilName = series.coil
     ds.InPlanePhaseEncodingDirection = series.phase_direction
     rows, cols = grid.shape[1], grid.shape[0]
     fov_rows, fov_cols = rows * grid.spacing[1], cols * grid.spacing[0]

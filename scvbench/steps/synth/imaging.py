@@ -17,6 +17,7 @@ from scvbench.steps.synth.render import (
     resample,
     swi_from_complex,
 )
+from scvbench.steps.synth.sites import SITES, Site
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +160,9 @@ def render_swi(
     scv: TubeRaster,
     other: TubeRaster,
     rng: np.random.Generator,
+    site: Site = SITES["siemens-3t"],
 ) -> dict[str, np.ndarray]:
-    """Magnitude, phase and scanner SWI of the subject on the SWI grid.
+    """Magnitude, phase and scanner SWI of the subject on the SWI grid, as ``site`` acquires it.
 
     Parameters
     ----------
@@ -174,6 +176,8 @@ def render_swi(
         The superficial veins and the other veins (sinus, medullary veins).
     rng : numpy.random.Generator
         The subject's random stream.
+    site : Site
+        Field strength, echo time and SNR (default: the study's Siemens 3 T).
 
     Returns
     -------
@@ -183,13 +187,15 @@ def render_swi(
     tissue = resample(template.swi, grid, pose, template.affine)
     chi = resample(template.chi, grid, pose, template.affine)
     vessel = np.maximum(scv.fraction, other.fraction)
-    magnitude = tissue * (1.0 - (1.0 - VEIN_SIGNAL) * vessel)
+    # Intravascular signal decays as exp(-R2* TE), R2* taken proportional to the field.
+    vein_signal = VEIN_SIGNAL ** ((site.te_ms / 20.0) * (site.field_t / 3.0))
+    magnitude = tissue * (1.0 - (1.0 - vein_signal) * vessel)
     chi += VEIN_CHI_PPM * vessel
     b0 = grid.axes[:, 2]  # scanner z (LPS) expressed in the grid's axes
     field = dipole_field_ppm(chi, grid.spacing, b0)
-    te_s = PROTOCOL["swi"]["TE_ms"] / 1000.0
+    te_s = site.te_ms / 1000.0
     # Right-handed convention: phase = -gamma * dB * TE (paramagnetic, parallel veins negative).
-    phase = -2.0 * np.pi * GAMMA_HZ_PER_T * PROTOCOL["B0_T"] * 1e-6 * te_s * field
+    phase = -2.0 * np.pi * GAMMA_HZ_PER_T * site.field_t * 1e-6 * te_s * field
     axes = [np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in grid.shape]
     x, y, z = np.meshgrid(*axes, indexing="ij", sparse=True)
     c = rng.normal(0.0, 1.0, 6)
@@ -197,7 +203,7 @@ def render_swi(
         c[0] * x + c[1] * y + c[2] * z + c[3] * x * x + c[4] * y * y + c[5] * z * z
     ) + rng.uniform(-np.pi, np.pi)
     gain = 1400.0 / SWI_SIGNAL["wm"] * rng.uniform(0.9, 1.1)
-    snr = rng.uniform(25.0, 40.0)
+    snr = rng.uniform(*site.snr)
     amplitude = gain * magnitude * bias_field(grid.shape, rng)
     signal = amplitude * np.exp(1j * (phase + background)).astype(np.complex64)
     sigma = gain * SWI_SIGNAL["wm"] / snr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 
@@ -12,12 +13,15 @@ from scvbench.core.mip import (
 )
 from scvbench.steps.synth.dicom import SeriesSpec
 from scvbench.steps.synth.geometry import ScannerGrid
+from scvbench.steps.synth.sites import SITES, Site
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "FLAIR_SERIES",
     "SCANNER_MIP_MM",
+    "flair_series",
+    "phase_to_stored",
     "phase_to_uint12",
     "scanner_mip",
     "swi_series",
@@ -58,8 +62,49 @@ def phase_to_uint12(phase: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((phase / np.pi * 4096.0 + 4096.0) / 2.0), 0, 4095).astype(np.uint16)
 
 
-def swi_series() -> dict[str, SeriesSpec]:
-    """The DICOM series of the SWI protocol: magnitude, phase, SWI, mIP.
+def phase_to_stored(phase: np.ndarray, vendor: str) -> np.ndarray:
+    """Phase in radians as the vendor stores it.
+
+    Siemens: 0..4095 for -pi..pi (slope 2, intercept -4096); GE and Philips: milliradians
+    (slope 2, intercept -3142 over the 12 stored bits).
+
+    Parameters
+    ----------
+    phase : ndarray
+        Phase in radians.
+    vendor : str
+        ``siemens``, ``ge`` or ``philips``.
+
+    Returns
+    -------
+    ndarray of uint16
+        The stored values.
+    """
+    if vendor == "siemens":
+        return phase_to_uint12(phase)
+    return np.clip(np.rint((phase * 1000.0 + 3142.0) / 2.0), 0, 4095).astype(np.uint16)
+
+
+def _vendor(site: Site) -> dict:
+    return dict(
+        manufacturer=site.manufacturer,
+        model=site.model,
+        software=site.software,
+        coil=site.coil,
+        field_t=site.field_t,
+    )
+
+
+def swi_series(site: Site = SITES["siemens-3t"]) -> dict[str, SeriesSpec]:
+    """The DICOM series of the SWI protocol as ``site``'s vendor exports them.
+
+    Siemens: magnitude, phase, SWI and mIP; GE: the SWAN image (``swi``), its phase and mIP;
+    Philips: SWIp (``SW_M_FFE``, empty description), its phase (``SW_P_FFE``) and mIP.
+
+    Parameters
+    ----------
+    site : Site
+        The scanner (default: the study's Siemens 3 T).
 
     Returns
     -------
@@ -67,17 +112,38 @@ def swi_series() -> dict[str, SeriesSpec]:
         Kind to :class:`SeriesSpec`.
     """
     common = dict(
-        protocol="t2_swi_tra_p2_1.0mm",
         sequence_name="*swi3d1r",
         scanning_sequence="GR",
         sequence_variant="SP",
         acquisition_type="3D",
-        repetition_time=28.0,
-        echo_time=20.0,
-        flip_angle=15.0,
+        repetition_time=site.tr_ms,
+        echo_time=site.te_ms,
+        flip_angle=site.flip_deg,
         time_offset_s=420,
         bandwidth=120.0,
+        **_vendor(site),
     )
+    if site.vendor == "ge":
+        common.update(protocol="Ax SWAN", sequence_name="SWAN", sequence_variant="SS")
+        return {
+            "swi": SeriesSpec(5, "Ax SWAN", image_type=("ORIGINAL", "PRIMARY", "OTHER"),
+                              window=(600, 1200), **common),
+            "phase": SeriesSpec(6, "Ax SWAN Phase", image_type=("ORIGINAL", "PRIMARY", "PHASE"),
+                                rescale=(2.0, -3142.0), window=(0, 6284), **common),
+            "mip": SeriesSpec(7, "Ax SWAN mIP", image_type=("DERIVED", "SECONDARY", "MNIP"),
+                              window=(500, 1000), **common),
+        }  # fmt: skip
+    if site.vendor == "philips":
+        common.update(protocol="SWIp", sequence_name="FFE", sequence_variant="SP")
+        return {
+            "swi": SeriesSpec(5, "", image_type=("ORIGINAL", "PRIMARY", "SW_M_FFE", "M", "FFE"),
+                              window=(600, 1200), **common),
+            "phase": SeriesSpec(6, "", image_type=("ORIGINAL", "PRIMARY", "SW_P_FFE", "P", "FFE"),
+                                rescale=(2.0, -3142.0), window=(0, 6284), **common),
+            "mip": SeriesSpec(7, "mIP SWIp", image_type=("DERIVED", "PRIMARY", "MNIP"),
+                              window=(500, 1000), **common),
+        }  # fmt: skip
+    common["protocol"] = "t2_swi_tra_p2_1.0mm"
     return {
         "mag": SeriesSpec(
             5,
@@ -129,6 +195,30 @@ FLAIR_SERIES = SeriesSpec(
     phase_direction="ROW",
     bandwidth=287.0,
 )
+
+
+def flair_series(site: Site = SITES["siemens-3t"]) -> SeriesSpec:
+    """The T2-FLAIR series as ``site``'s vendor names it.
+
+    Parameters
+    ----------
+    site : Site
+        The scanner.
+
+    Returns
+    -------
+    SeriesSpec
+        Siemens ``t2_tirm_tra_dark-fluid``, GE ``Ax T2 FLAIR``, Philips ``T2W_FLAIR``.
+    """
+    if site.vendor == "siemens" and site.name == "siemens-3t":
+        return FLAIR_SERIES
+    names = {"siemens": FLAIR_SERIES.description, "ge": "Ax T2 FLAIR", "philips": "T2W_FLAIR"}
+    return replace(
+        FLAIR_SERIES,
+        description=names[site.vendor],
+        protocol=names[site.vendor],
+        **_vendor(site),
+    )
 
 
 SCANNER_MIP_MM = 8.0

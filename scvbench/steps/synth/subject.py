@@ -41,12 +41,13 @@ from scvbench.steps.synth.render import (
     resample,
 )
 from scvbench.steps.synth.series import (
-    FLAIR_SERIES,
-    phase_to_uint12,
+    flair_series,
+    phase_to_stored,
     scanner_mip,
     swi_series,
     to_uint12,
 )
+from scvbench.steps.synth.sites import DEFAULT_SITES, SITES
 from scvbench.steps.synth.veins import (
     Vein,
 )
@@ -160,7 +161,10 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
         else:
             other.add(vein.points, vein.radius)
 
-    images = render_swi(grid, pose, template, scv, other, subject_rng(settings.seed, index, 1))
+    site = SITES[str(row.get("site", DEFAULT_SITES[0]))]
+    images = render_swi(
+        grid, pose, template, scv, other, subject_rng(settings.seed, index, 1), site
+    )
     flair_rng = subject_rng(settings.seed, index, 2)
     flair_space = flair_grid(preset, pose, grid, flair_rng)
     flair, lesions = render_flair(flair_space, pose, template, row, flair_rng)
@@ -170,13 +174,22 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
         pid, row["sex"], int(row["age"]), subject_rng(settings.seed, index, 3), settings.seed
     )
     folder = out / "dicom" / f"PA{index + 1:04d}" / "ST0001"
-    series = swi_series()
-    write_series(folder / "SE0003", to_uint12(flair), flair_space, study, FLAIR_SERIES)
-    write_series(folder / "SE0005", to_uint12(images["mag"]), grid, study, series["mag"])
-    write_series(folder / "SE0006", phase_to_uint12(images["phase"]), grid, study, series["phase"])
-    mip, mip_grid = scanner_mip(images["swi"], grid)
-    write_series(folder / "SE0007", to_uint12(mip), mip_grid, study, series["mip"])
-    write_series(folder / "SE0008", to_uint12(images["swi"]), grid, study, series["swi"])
+    series = swi_series(site)  # as the site's vendor exports them (GE, Philips: no magnitude)
+    write_series(folder / "SE0003", to_uint12(flair), flair_space, study, flair_series(site))
+    stored = {
+        "mag": lambda: to_uint12(images["mag"]),
+        "phase": lambda: phase_to_stored(images["phase"], site.vendor),
+        "swi": lambda: to_uint12(images["swi"]),
+    }
+    for kind in ("mag", "phase", "mip", "swi"):
+        if kind not in series:
+            continue
+        number = f"SE{series[kind].number:04d}"
+        if kind == "mip":
+            mip, mip_grid = scanner_mip(images["swi"], grid)
+            write_series(folder / number, to_uint12(mip), mip_grid, study, series[kind])
+        else:
+            write_series(folder / number, stored[kind](), grid, study, series[kind])
 
     # --- truth, in the RAS+ (canonical) orientation that derivatives use ---------------------
     def canonical(volume: np.ndarray) -> np.ndarray:

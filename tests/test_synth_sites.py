@@ -1,0 +1,88 @@
+"""Scanner sites: each vendor's DICOM converts, phase in radians, the default site unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+from pydicom import dcmread
+
+from scvbench.cli import main
+from scvbench.steps.convert.validate import validate
+from scvbench.steps.synth.sites import SITES, assign_sites, resolve_sites
+
+
+def test_sites_are_resolved_and_spread_evenly():
+    assert resolve_sites(None) == ("siemens-3t",)
+    assert resolve_sites("multisite") == tuple(SITES)
+    assert resolve_sites("ge-3t, philips-1.5t,ge-3t") == ("ge-3t", "philips-1.5t")
+    with pytest.raises(ValueError, match="unknown site bogus"):
+        resolve_sites("bogus")
+    sites = tuple(SITES)
+    assigned = assign_sites(10, sites, 0)
+    counts = {name: assigned.count(name) for name in sites}
+    assert sorted(counts.values()) == [2, 2, 3, 3] and assigned == assign_sites(10, sites, 0)
+    assert assigned != assign_sites(10, sites, 1)
+    assert assign_sites(3, ("siemens-3t",), 5) == ["siemens-3t"] * 3
+
+
+def test_an_unknown_site_is_one_line(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "x"), "--sites", "siemens-9t"]) == 1
+    err = capsys.readouterr().err
+    assert "--sites: unknown site siemens-9t" in err and "multisite" in err
+
+
+@pytest.fixture(scope="module")
+def multisite(tmp_path_factory):
+    root = tmp_path_factory.mktemp("multisite")
+    source, bids = root / "source", root / "bids"
+    args = ["synth", str(source), "--preset", "tiny", "--subjects", "4", "--sites", "multisite"]
+    assert main([*args, "--nprocs", "2"]) == 0
+    key = ["--key-file", str(root / "key.csv")]
+    assert main(["convert", str(source / "dicom"), str(bids), *key]) == 0
+    return source, bids
+
+
+def test_every_site_is_a_real_scanner_in_the_dicom(multisite):
+    source, _ = multisite
+    manifest = json.loads((source / "truth" / "manifest.json").read_text())
+    assert sorted(s["site"] for s in manifest["subjects"]) == sorted(SITES)
+    assert set(manifest["site_protocols"]) == set(SITES)
+    for subject in manifest["subjects"]:
+        site = SITES[subject["site"]]
+        folder = source / "dicom" / subject["dicom_folder"] / "ST0001"
+        for series in folder.iterdir():
+            ds = dcmread(next(series.iterdir()), stop_before_pixels=True)
+            assert ds.Manufacturer == site.manufacturer
+            assert float(ds.MagneticFieldStrength) == site.field_t
+            if series.name != "SE0003":
+                assert float(ds.EchoTime) == site.te_ms
+        if site.vendor == "philips":
+            types = {
+                "\\".join(dcmread(next(s.iterdir()), stop_before_pixels=True).ImageType)
+                for s in folder.iterdir()
+            }
+            assert any("SW_M_FFE" in t for t in types) and any("SW_P_FFE" in t for t in types)
+
+
+def test_every_site_converts_with_phase_in_radians_and_passes_the_validator(multisite):
+    source, bids = multisite
+    manifest = json.loads((source / "truth" / "manifest.json").read_text())
+    key = dict(line.split(",") for line in (bids.parent / "key.csv").read_text().split()[1:])
+    for subject in manifest["subjects"]:
+        site = SITES[subject["site"]]
+        label = key[subject["patient_id"]]
+        anat = bids / label / "anat"
+        swi = json.loads((anat / f"{label}_acq-swi_rec-swi_T2starw.json").read_text())
+        assert swi["MagneticFieldStrength"] == site.field_t
+        phase_path = anat / f"{label}_acq-swi_part-phase_T2starw.nii.gz"
+        phase = np.asarray(nib.load(phase_path).get_fdata())
+        sidecar = json.loads(phase_path.with_name(phase_path.name[:-7] + ".json").read_text())
+        assert sidecar["Units"] == "rad"
+        assert -np.pi - 0.01 <= phase.min() < -3.0 and 3.0 < phase.max() <= np.pi + 0.01
+        has_magnitude = (anat / f"{label}_acq-swi_part-mag_T2starw.nii.gz").exists()
+        assert has_magnitude == (site.vendor == "siemens")  # GE and Philips export no magnitude
+    result = validate(bids)
+    assert result.valid, result.errors

@@ -120,3 +120,26 @@ def test_too_few_development_participants(derived, capsys):
     err = capsys.readouterr().err
     assert "needs at least 5" in err and err.count("\n") == 1
     assert not (bids.parent / "s.json").exists()
+
+
+def test_a_held_out_site_is_the_test_set_and_recorded(tmp_path):
+    root, people = _dataset(tmp_path / "bids", n_dev=30, n_assoc=6)
+    scanners = [("SIEMENS", "Skyra", 3), ("GE", "DISCOVERY MR750", 3), ("Philips", "Ingenia", 1.5)]
+    for i, pid in enumerate(people.participant_id):
+        maker, model, field = scanners[i % 3]
+        anat = root / pid / "anat"
+        anat.mkdir(parents=True)
+        meta = {"Manufacturer": maker, "ManufacturersModelName": model}
+        meta["MagneticFieldStrength"] = field
+        (anat / f"{pid}_acq-swi_rec-swi_T2starw.json").write_text(json.dumps(meta))
+    splits = make_splits(root, seed=0, test_site="GE DISCOVERY MR750 3T")
+    development = list(people.participant_id[:30])
+    ge = {pid for i, pid in enumerate(development) if i % 3 == 1}
+    assert set(splits["test"]) == ge and splits["test_site"] == "GE DISCOVERY MR750 3T"
+    assert splits["sites"]["sub-001"] == "SIEMENS Skyra 3T"
+    for fold in splits["folds"]:
+        assert set(fold["train"]) | set(fold["val"]) == set(development) - ge
+    assert main(["splits", str(root), "--test-site", "GE DISCOVERY MR750 3T"]) == 0
+    assert load_splits(root / SPLITS_FILE)["test_site"] == "GE DISCOVERY MR750 3T"
+    with pytest.raises(ScvbenchError, match="the sites are GE DISCOVERY MR750 3T, Philips"):
+        make_splits(root, test_site="Toshiba 3T")

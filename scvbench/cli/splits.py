@@ -11,13 +11,17 @@ from scvbench.steps.splits import write_splits
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``scvbench splits``; return the exit status."""
-    path, splits = write_splits(args.bids_dir, args.out, args.seed, args.rater, args.force)
+    path, splits = write_splits(
+        args.bids_dir, args.out, args.seed, args.rater, args.force, args.test_site
+    )
     n_dev = len(splits["test"]) + len(splits["folds"][0]["train"]) + len(splits["folds"][0]["val"])
     print(
         f"{n_dev} development participant(s): test {len(splits['test'])}, per fold train "
         f"{len(splits['folds'][0]['train'])} / validation {len(splits['folds'][0]['val'])}; "
         f"association {len(splits['association'])} -> {path} (checksum {splits['checksum'][:12]})"
     )
+    if "test_site" in splits:
+        print(f"test set: every development participant scanned on {splits['test_site']}")
     return 0
 
 
@@ -38,6 +42,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rater", help="whose reference masks define the participants (default: first)")
     p.add_argument(
         "-o", "--out", type=Path, help="split file (default: BIDS_DIR/code/scvbench/splits.json)"
+    )
+    p.add_argument(
+        "--test-site",
+        metavar="SITE",
+        help="hold out one scanner's development participants as the test set (the other sites "
+        "make the 4 folds), as '<Manufacturer> <model> <field>T' from the SWI sidecars, e.g. "
+        "'GE DISCOVERY MR750 3T'; the split file records it",
     )
     p.add_argument("--force", action="store_true", help="replace a different existing split")
     p.set_defaults(func=execute)

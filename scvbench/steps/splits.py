@@ -167,8 +167,42 @@ def assignment_checksum(splits: dict) -> str:
     return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
 
 
-def make_splits(bids_dir: str | Path, seed: int = 0, rater: str | None = None) -> dict:
+def site_of(bids_dir: Path, participant: str) -> str:
+    """The scanner of a participant's SWI: ``<Manufacturer> <model> <field>T`` from its sidecar.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The dataset.
+    participant : str
+        ``sub-<label>``.
+
+    Returns
+    -------
+    str
+        For example ``GE DISCOVERY MR750 3T``; ``unknown`` when no sidecar says.
+    """
+    for name in ("acq-swi_rec-swi_T2starw", "acq-swi_part-mag_T2starw"):
+        path = bids_dir / participant / "anat" / f"{participant}_{name}.json"
+        if path.is_file():
+            try:
+                meta = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            field = meta.get("MagneticFieldStrength")
+            parts = [meta.get("Manufacturer"), meta.get("ManufacturersModelName")]
+            parts.append(f"{float(field):g}T" if field is not None else None)
+            return " ".join(str(p) for p in parts if p) or "unknown"
+    return "unknown"
+
+
+def make_splits(
+    bids_dir: str | Path, seed: int = 0, rater: str | None = None, test_site: str | None = None
+) -> dict:
     """Assign the development participants to test and 4 folds; see the module docstring.
+
+    With ``test_site`` the test set is every development participant scanned there (a held-out
+    site, for generalisation) and the other sites' participants make the 4 folds.
 
     Parameters
     ----------
@@ -178,12 +212,15 @@ def make_splits(bids_dir: str | Path, seed: int = 0, rater: str | None = None) -
         Seed of the assignment.
     rater : str, optional
         Whose reference masks define the development participants.
+    test_site : str, optional
+        A scanner as :func:`site_of` names it, held out as the test set.
 
     Returns
     -------
     dict
         ``seed``, ``reference`` (the rater), ``stratified_by``, ``test``, ``folds`` (train and
-        val lists), ``association`` and ``checksum``.
+        val lists), ``association``, ``test_site`` and ``sites`` (with ``test_site``) and
+        ``checksum``.
     """
     bids_dir = Path(bids_dir)
     rater, masks = reference_masks(bids_dir, rater)
@@ -208,17 +245,37 @@ def make_splits(bids_dir: str | Path, seed: int = 0, rater: str | None = None) -
             f"{bids_dir}: {len(development)} development participant(s) with reference masks; "
             f"a 6:2:2 split with {N_FOLDS} folds needs at least {_PARTS}"
         )
+    held_out: list[str] | None = None
+    sites: dict[str, str] = {}
+    if test_site is not None:
+        sites = {pid: site_of(bids_dir, pid) for pid in development["participant_id"]}
+        held_out = sorted(pid for pid, site in sites.items() if site == test_site)
+        if not held_out:
+            raise ScvbenchError(
+                f"--test-site {test_site!r}: no development participant was scanned there; "
+                f"the sites are {', '.join(sorted(set(sites.values())))}"
+            )
+        development = development[~development["participant_id"].isin(held_out)]
+        development = development.reset_index(drop=True)
+        if len(development) < N_FOLDS:
+            raise ScvbenchError(
+                f"--test-site {test_site!r}: {len(development)} participant(s) of the other sites "
+                f"are left; {N_FOLDS} folds need at least {N_FOLDS}"
+            )
     rng = np.random.default_rng(seed)
     strata = development["sex"].astype(str) + "/" + development["dwml"].astype(str)
     order = []
     for name in sorted(strata.unique()):
         members = development.index[strata == name].to_numpy()
         order.extend(members[rng.permutation(len(members))].tolist())
-    parts: list[list[str]] = [[] for _ in range(_PARTS)]
-    start = int(rng.integers(_PARTS))
+    n_parts = _PARTS if held_out is None else N_FOLDS
+    parts: list[list[str]] = [[] for _ in range(n_parts)]
+    start = int(rng.integers(n_parts))
     for i, index in enumerate(order):
-        parts[(start + i) % _PARTS].append(development.at[index, "participant_id"])
+        parts[(start + i) % n_parts].append(development.at[index, "participant_id"])
     parts = [sorted(p) for p in parts]
+    if held_out is not None:  # the held-out site is the test set; the folds share the rest
+        parts = [held_out, *parts]
     folds = []
     for k in range(N_FOLDS):
         train = sorted(p for j in range(1, _PARTS) if j != k + 1 for p in parts[j])
@@ -233,6 +290,9 @@ def make_splits(bids_dir: str | Path, seed: int = 0, rater: str | None = None) -
         "folds": folds,
         "association": sorted(table.loc[association.to_numpy(), "participant_id"]),
     }
+    if test_site is not None:
+        splits["test_site"] = test_site
+        splits["sites"] = dict(sorted(sites.items()))
     splits["checksum"] = assignment_checksum(splits)
     _check(splits, "new split")
     return splits
@@ -261,6 +321,7 @@ def write_splits(
     seed: int = 0,
     rater: str | None = None,
     force: bool = False,
+    test_site: str | None = None,
 ) -> tuple[Path, dict]:
     """Write the split file; an existing different split is kept unless ``force``.
 
@@ -276,13 +337,15 @@ def write_splits(
         Whose reference masks define the development participants.
     force : bool
         Replace a different existing split.
+    test_site : str, optional
+        Hold out this scanner's participants as the test set.
 
     Returns
     -------
     tuple
         (the file, the split).
     """
-    splits = make_splits(bids_dir, seed, rater)
+    splits = make_splits(bids_dir, seed, rater, test_site)
     path = Path(out) if out is not None else Path(bids_dir) / SPLITS_FILE
     if path.exists() and not force:
         try:

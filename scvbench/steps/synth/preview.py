@@ -16,7 +16,7 @@ import numpy as np
 import pydicom
 
 from scvbench.core.mip import minimum_intensity_projection, slab_window
-from scvbench.steps.convert.series import find_series
+from scvbench.steps.convert.series import classify, find_series
 
 # matplotlib is imported inside the functions that use it: heavy, and not
 # needed by the commands that only import this module.
@@ -45,13 +45,13 @@ def load_series(folder: Path) -> tuple[np.ndarray, float]:
     return volume, float(slices[0].SpacingBetweenSlices)
 
 
-def _find_series(patient_dir: Path, description: str) -> Path:
-
+def _find_series(patient_dir: Path, kind: str) -> Path:
+    """The series ``convert`` would take as ``kind`` (any vendor's naming)."""
     series, _ = find_series(patient_dir)
     for found in series:
-        if found.description == description:
+        if classify(found).kind == kind:
             return found.files[0].parent
-    raise FileNotFoundError(f"no {description} series under {patient_dir}")
+    raise FileNotFoundError(f"no {kind} series under {patient_dir}")
 
 
 def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -> Path:
@@ -87,7 +87,7 @@ def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -
     if m is None:
         m = chosen["annotated_minip_slices"][len(chosen["annotated_minip_slices"]) // 2]
     patient_dir = synth_dir / "dicom" / chosen["dicom_folder"]
-    swi, dz = load_series(_find_series(patient_dir, "SWI_Images"))
+    swi, dz = load_series(_find_series(patient_dir, "swi"))
     window = slab_window(manifest["minip"]["slab_mm"], manifest["minip"]["step_mm"], dz)
     minip = minimum_intensity_projection(swi, window)[:, :, m]
     centre = swi[:, :, int(window.centre(m))]

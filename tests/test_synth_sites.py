@@ -86,3 +86,14 @@ def test_every_site_converts_with_phase_in_radians_and_passes_the_validator(mult
         assert has_magnitude == (site.vendor == "siemens")  # GE and Philips export no magnitude
     result = validate(bids)
     assert result.valid, result.errors
+
+
+def test_the_preview_finds_every_vendors_swi(multisite, tmp_path):
+    from scvbench.steps.synth.preview import render_preview
+
+    source, _ = multisite
+    manifest = json.loads((source / "truth" / "manifest.json").read_text())
+    for subject in manifest["subjects"]:
+        if SITES[subject["site"]].vendor != "siemens":
+            out = render_preview(source, tmp_path / f"{subject['site']}.png", subject["patient_id"])
+            assert out.stat().st_size > 10_000

@@ -45,6 +45,30 @@ def multisite(tmp_path_factory):
     return source, bids
 
 
+def test_sites_differ_in_resolution_and_the_pipeline_runs_on_all(multisite, tmp_path):
+    import shutil
+
+    source, converted = multisite
+    bids = tmp_path / "bids"
+    shutil.copytree(converted, bids)
+    key = ["--key-file", str(converted.parent / "key.csv")]
+    assert main(["derive", str(bids), "--nprocs", "2"]) == 0
+    assert main(["annotations", "import", str(source / "annotations"), str(bids), *key]) == 0
+    masks = ["--masks", str(bids / "derivatives" / "annotations"), "--desc", "rater1"]
+    assert main(["morph", "--bids", str(bids), *masks]) == 0
+    manifest = json.loads((source / "truth" / "manifest.json").read_text())
+    labels = dict(
+        line.split(",") for line in (converted.parent / "key.csv").read_text().split()[1:]
+    )
+    for subject in manifest["subjects"]:
+        label = labels[subject["patient_id"]]
+        minip = next(
+            (bids / "derivatives" / "scvbench" / label / "anat").glob("*minip_T2starw.nii.gz")
+        )
+        expected = round(160 * SITES[subject["site"]].matrix_scale / 2) * 2
+        assert nib.load(minip).shape[:2] == (expected, expected)
+
+
 def test_every_site_is_a_real_scanner_in_the_dicom(multisite):
     source, _ = multisite
     manifest = json.loads((source / "truth" / "manifest.json").read_text())

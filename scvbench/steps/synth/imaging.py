@@ -62,8 +62,10 @@ VEIN_CHI_PPM = 0.38  # deoxygenated blood vs tissue (Hct 0.4, Y 0.6)
 VEIN_SIGNAL = 0.25  # intravascular signal left at TE 20 ms, relative to the tissue around
 
 
-def swi_grid(preset: Preset, pose: HeadPose, rng: np.random.Generator) -> ScannerGrid:
-    """The SWI acquisition grid: the study's matrix and FOV, positioned on the head.
+def swi_grid(
+    preset: Preset, pose: HeadPose, rng: np.random.Generator, matrix_scale: float = 1.0
+) -> ScannerGrid:
+    """The SWI acquisition grid: the study's FOV and the preset's matrix, positioned on the head.
 
     Parameters
     ----------
@@ -73,6 +75,8 @@ def swi_grid(preset: Preset, pose: HeadPose, rng: np.random.Generator) -> Scanne
         The head.
     rng : numpy.random.Generator
         The subject's random stream.
+    matrix_scale : float
+        The site's matrix relative to the preset's (same field of view; even sizes).
 
     Returns
     -------
@@ -83,6 +87,9 @@ def swi_grid(preset: Preset, pose: HeadPose, rng: np.random.Generator) -> Scanne
     centre_lps = anchor * np.array([-1.0, -1.0, 1.0]) + rng.uniform(-3, 3, 3)
     rows, cols = preset.swi_matrix
     row_mm, col_mm = preset.swi_pixel_mm
+    if matrix_scale != 1.0:
+        rows, cols = (2 * round(n * matrix_scale / 2) for n in (rows, cols))
+        row_mm, col_mm = SWI_FOV_MM[0] / rows, SWI_FOV_MM[1] / cols
     return ScannerGrid(
         shape=(cols, rows, preset.swi_slices),
         spacing=(col_mm, row_mm, 1.0),

@@ -4,7 +4,8 @@ A cohort is acquired at one site (the study's Siemens Skyra 3 T, the default) or
 (``--sites multisite``): each subject is scanned at one site, sites taking turns over a seeded
 permutation of the subjects so that every site holds the same number (give or take one). The
 physics follows the site: the vein phase grows with field strength and echo time (dipole model),
-the intravascular signal decays with them, and the SNR is the site's. The DICOM follows the
+the intravascular signal decays with them, and the SNR and the in-plane resolution are the
+site's. The DICOM follows the
 vendor: Siemens SWI (magnitude, phase, SWI, mIP), GE SWAN (the SWAN image, its phase in
 milliradians, the mIP) and Philips SWIp (``SW_M_FFE`` and ``SW_P_FFE`` images with an empty
 series description, phase in milliradians, the mIP).
@@ -37,6 +38,9 @@ class Site:
         The SWI echo time, repetition time and flip angle.
     snr : (float, float)
         Range of the white-matter SNR of the magnitude image.
+    matrix_scale : float
+        The SWI matrix relative to the preset's, over the same field of view (0.8: pixels 1.25x
+        larger; 1.25: 0.8x).
     """
 
     name: str
@@ -50,6 +54,7 @@ class Site:
     tr_ms: float
     flip_deg: float
     snr: tuple[float, float]
+    matrix_scale: float = 1.0
 
     def record(self) -> dict:
         """The site as the manifest records it."""
@@ -68,11 +73,11 @@ SITES: dict[str, Site] = {
     ),
     "philips-1.5t": Site(
         "philips-1.5t", "philips", "Philips", "Ingenia", "5.7.1", "dS HeadNeck",
-        1.5, 40.0, 50.0, 15.0, (15.0, 25.0),
+        1.5, 40.0, 50.0, 15.0, (15.0, 25.0), 0.8,
     ),
     "siemens-7t": Site(
         "siemens-7t", "siemens", "SIEMENS", "MAGNETOM Terra", "syngo MR XA60", "Nova32",
-        7.0, 15.0, 22.0, 10.0, (45.0, 70.0),
+        7.0, 15.0, 22.0, 10.0, (45.0, 70.0), 1.25,
     ),
 }  # fmt: skip
 #: A single-site cohort: the study's scanner.

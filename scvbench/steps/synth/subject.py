@@ -131,7 +131,8 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
     index = int(row["index"])
     rng = subject_rng(settings.seed, index, 0)
     pose = draw_pose(rng)
-    grid = swi_grid(preset, pose, rng)
+    site = SITES[str(row.get("site", DEFAULT_SITES[0]))]
+    grid = swi_grid(preset, pose, rng, site.matrix_scale)
     spacing = grid.spacing
 
     icv = resample(template.icv, grid, pose, template.affine)
@@ -161,7 +162,6 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
         else:
             other.add(vein.points, vein.radius)
 
-    site = SITES[str(row.get("site", DEFAULT_SITES[0]))]
     images = render_swi(
         grid, pose, template, scv, other, subject_rng(settings.seed, index, 1), site
     )

@@ -16,9 +16,25 @@ import pandas as pd
 
 from scvbench.errors import ScvbenchError
 
-__all__ = ["assign_labels", "check_label", "merge_key", "read_key"]
+__all__ = ["assign_labels", "check_label", "is_label", "merge_key", "read_key"]
 
 _LABEL = re.compile(r"[A-Za-z0-9]+")
+
+
+def is_label(text: str) -> bool:
+    """Whether ``text`` is a BIDS label (letters and digits only), as labels and raters must be.
+
+    Parameters
+    ----------
+    text : str
+        The candidate.
+
+    Returns
+    -------
+    bool
+        True for ``001``, ``rater1``; False for ``x/..``, ``a b``, ``""``.
+    """
+    return bool(_LABEL.fullmatch(str(text)))
 
 
 def check_label(label: str, where: str) -> str:
@@ -37,7 +53,7 @@ def check_label(label: str, where: str) -> str:
         The label without ``sub-``.
     """
     bare = str(label).strip().removeprefix("sub-")
-    if not _LABEL.fullmatch(bare):
+    if not is_label(bare):
         raise ScvbenchError(
             f"{where}: participant label {label!r} is not a BIDS label; use letters and digits "
             "only (sub-001, sub-P12)"

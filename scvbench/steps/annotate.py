@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 
 from scvbench import io
 from scvbench.bids import layout
-from scvbench.bids.keys import read_key
+from scvbench.bids.keys import is_label, read_key
 from scvbench.bids.spec import DERIVATIVES, EXPORT_NAME, LABELME_DIR
 from scvbench.core.display import from_display
 from scvbench.core.rasterize import rasterize_shapes
@@ -32,7 +31,6 @@ from scvbench.steps.labelme import identify, parse_name, read_labelme
 
 __all__ = ["RULE_TEXT", "ImportReport", "import_annotations", "parse_name", "read_labelme"]
 
-_RATER = re.compile(r"^[A-Za-z0-9]+$")
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +196,7 @@ def import_annotations(
     labelme_dir, bids_dir = Path(labelme_dir), Path(bids_dir)
     if not labelme_dir.is_dir():
         raise ScvbenchError(f"{labelme_dir}: no such folder of Labelme files")
-    if rater is not None and not _RATER.match(rater):
+    if rater is not None and not is_label(rater):
         raise ScvbenchError(f"--rater {rater!r}: use letters and digits only")
     files = sorted(labelme_dir.rglob("*.json"))
     if not files:

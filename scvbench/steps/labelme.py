@@ -13,13 +13,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
-from scvbench.bids.keys import check_label
+from scvbench.bids.keys import check_label, is_label
 from scvbench.errors import ScvbenchError
 
 __all__ = ["Identity", "identify", "parse_name", "read_labelme"]
 
 _NAME = re.compile(r"^(?P<who>.+?)_minip-(?P<slice>\d+)$")
-_RATER = re.compile(r"^[A-Za-z0-9]+$")
 #: A Labelme file larger than this is not an outline of one slice.
 _MAX_BYTES = 256 << 20
 
@@ -156,7 +155,7 @@ def identify(
     if not name:
         raise ScvbenchError(f"{path}: no rater named in the file; give --rater NAME")
     name = str(name)
-    if not _RATER.match(name):
+    if not is_label(name):
         raise ScvbenchError(
             f"{path}: rater {name!r} must be letters and digits only (it becomes a BIDS desc "
             "label); give --rater NAME"

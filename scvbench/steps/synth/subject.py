@@ -176,20 +176,15 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
     folder = out / "dicom" / f"PA{index + 1:04d}" / "ST0001"
     series = swi_series(site)  # as the site's vendor exports them (GE, Philips: no magnitude)
     write_series(folder / "SE0003", to_uint12(flair), flair_space, study, flair_series(site))
-    stored = {
-        "mag": lambda: to_uint12(images["mag"]),
-        "phase": lambda: phase_to_stored(images["phase"], site.vendor),
-        "swi": lambda: to_uint12(images["swi"]),
-    }
-    for kind in ("mag", "phase", "mip", "swi"):
-        if kind not in series:
-            continue
-        number = f"SE{series[kind].number:04d}"
+    for kind, spec in series.items():
+        target = folder / f"SE{spec.number:04d}"
         if kind == "mip":
             mip, mip_grid = scanner_mip(images["swi"], grid)
-            write_series(folder / number, to_uint12(mip), mip_grid, study, series[kind])
+            write_series(target, to_uint12(mip), mip_grid, study, spec)
+        elif kind == "phase":
+            write_series(target, phase_to_stored(images["phase"], site.vendor), grid, study, spec)
         else:
-            write_series(folder / number, stored[kind](), grid, study, series[kind])
+            write_series(target, to_uint12(images[kind]), grid, study, spec)
 
     # --- truth, in the RAS+ (canonical) orientation that derivatives use ---------------------
     def canonical(volume: np.ndarray) -> np.ndarray:

@@ -91,3 +91,15 @@ def test_readme_is_concise_and_links_resolve():
     for target in re.findall(r"\]\(([^)#]+)\)", readme):
         if "://" not in target:
             assert (ROOT / target).exists(), target
+
+
+def test_readme_paper_match_table_is_current():
+    """The README's table against the study is what docs/gen_paper_match.py writes now."""
+    spec = importlib.util.spec_from_file_location(
+        "gen_paper_match", ROOT / "docs" / "gen_paper_match.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    section = module.section()
+    assert section in (ROOT / "README.md").read_text(), "run python docs/gen_paper_match.py"
+    assert "-3.511" in section and "(outside)" not in section

@@ -12,7 +12,6 @@ import pytest
 from scvbench.core.agreement import icc
 from scvbench.core.morphometry import measure
 from scvbench.steps.synth import generate_cohort
-from scvbench.steps.synth.placement import DIAMETER_MEASUREMENT_BIAS_MM, TORTUOSITY_MEASUREMENT_BIAS
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +26,12 @@ def _remeasured(root):
     vessels = pd.read_csv(root / "truth" / "vessels.tsv", sep="\t", na_values="n/a")
     vessels = vessels.dropna(subset=["design_tortuosity"])
     rows = []
+    analysis = {}
+    for pid in vessels["patient_id"].unique():
+        slices = json.loads((root / "truth" / pid / "geometry.json").read_text())[
+            "annotated_minip_slices"
+        ]
+        analysis[pid] = slices[len(slices) // 2]
     for (pid, m), group in vessels.groupby(["patient_id", "minip_slice"]):
         labels = np.asanyarray(nib.load(root / "truth" / pid / "minip_veins.nii.gz").dataobj)
         affine = np.asarray(
@@ -40,10 +45,9 @@ def _remeasured(root):
                     {
                         "tortuosity": table["tortuosity"].iloc[0],
                         "diameter_mm": table["diameter_mm"].iloc[0],
-                        # The generator offsets each tube by the known measurement bias.
-                        "target_tortuosity": row["design_tortuosity"] + TORTUOSITY_MEASUREMENT_BIAS,
-                        "target_diameter_mm": row["design_diameter_mm"]
-                        + DIAMETER_MEASUREMENT_BIAS_MM,
+                        "target_tortuosity": row["target_tortuosity"],
+                        "target_diameter_mm": row["target_diameter_mm"],
+                        "calibrated": row["minip_slice"] == analysis[pid],
                     }
                 )
     return pd.DataFrame(rows)
@@ -52,11 +56,19 @@ def _remeasured(root):
 def test_true_masks_measure_the_designed_vessels(paper_subjects):
     table = _remeasured(paper_subjects)
     assert len(table) > 60
-    tortuosity = icc(table["target_tortuosity"], table["tortuosity"])
-    diameter = icc(table["target_diameter_mm"], table["diameter_mm"])
-    # Per vessel (the study's per-hemisphere means agree better: see the README).
-    assert tortuosity["icc_a1"] >= 0.9, tortuosity
-    assert diameter["icc_a1"] >= 0.8, diameter  # veins 2-4 pixels wide: the raster's width varies
+    # The main slab's trees are redrawn until the truth measures their targets.
+    main = table[table["calibrated"]]
+    assert len(main) > 30
+    tortuosity = icc(main["target_tortuosity"], main["tortuosity"])
+    diameter = icc(main["target_diameter_mm"], main["diameter_mm"])
+    # per vessel, on the full image (neighbouring trees and the slab's edges included); before
+    # the redrawing (sine veins offset by the mean bias) these were 0.91 and 0.80
+    assert tortuosity["icc_a1"] >= 0.93, tortuosity
+    assert diameter["icc_a1"] >= 0.8, diameter
+    assert (main["tortuosity"] - main["target_tortuosity"]).abs().median() < 0.03
+    # Trees elsewhere get the average measurement bias only (per vessel, widths vary).
+    rest = table[~table["calibrated"]]
+    assert icc(rest["target_tortuosity"], rest["tortuosity"])["icc_a1"] >= 0.8
 
 
 def test_counts_of_the_analysis_slices_match_the_design(paper_subjects):

@@ -34,8 +34,12 @@ def test_layout_and_tables(tiny_cohort, manifest):
     assert len(subjects) == 4
     assert manifest["effect"] == "paper" and manifest["seed"] == 7
     params = manifest["effect_parameters"]
-    assert params["tortuosity_right"] == {"0": [1.23, 1.16, 1.39], "1": [1.37, 1.25, 1.5]}
-    assert params["count_left"]["F"] == [4, 3, 5]
+    assert params["tortuosity_right"] == {
+        "0": [1.23, 1.16, 1.39, 1.0, 1.7],
+        "1": [1.37, 1.25, 1.5, 0.6, 1.0],
+    }
+    assert params["count_left"]["F"] == [4, 3, 5, 1.0, 1.9]
+    assert params["count_dwml_shift"] == {"right": -0.12, "left": 0.35}
     assert sorted(s["role"] for s in subjects) == ["association"] * 2 + ["development"] * 2
     demo = pd.read_csv(tiny_cohort / "demographics.csv", dtype={"patient_id": str})
     assert list(demo.columns) == ["patient_id", "sex", "age", "education_years", "handedness"]
@@ -226,7 +230,10 @@ def test_minip_of_the_delivered_swi_shows_dark_veins(tiny_cohort, manifest):
             vein = labels[::-1, ::-1, m].T > 0  # DICOM display orientation
             inside = brain[::-1, ::-1, m].T > 0
             assert vein.any()
-            assert np.mean(minip[:, :, m][vein]) < 0.6 * np.mean(minip[:, :, m][inside & ~vein])
+            # the trees taper to 0.7 of their root radius, under the tiny preset's 1.4 mm pixels
+            # their tips are partial-volumed: the median labelled pixel is still far darker
+            ratio = np.median(minip[:, :, m][vein]) / np.median(minip[:, :, m][inside & ~vein])
+            assert ratio < 0.65, ratio
 
 
 def _rasterize(document):
@@ -305,7 +312,13 @@ def test_documented_annotation_mapping_holds_on_the_dcm2niix_volume(
             image = minip[::-1, ::-1, m].T
             assert image.shape == outlined.shape
             background = image[(image > np.percentile(image, 50)) & ~outlined]
-            assert np.mean(image[outlined]) < 0.7 * np.mean(background)
+            here = np.mean(image[outlined])
+            assert here < 0.78 * np.mean(background)
+            # the outlines sit on the darkest place: moved by 3 pixels, or mirrored, they are
+            # lighter (the veins lie in the dark cortex band, so the margin is modest)
+            moved = [np.roll(image, shift, axis) for shift in (-3, 3) for axis in (0, 1)]
+            for other in [*moved, image[:, ::-1], image[::-1, :]]:
+                assert here < 0.93 * np.mean(other[outlined])
 
 
 def test_heads_are_rotated_and_shifted_and_slabs_oblique(converted, tiny_cohort, manifest):

@@ -5,7 +5,7 @@ import pytest
 
 from scvbench.steps.synth.geometry import HeadPose, ScannerGrid
 from scvbench.steps.synth.render import TubeRaster, dipole_field_ppm, swi_from_complex
-from scvbench.steps.synth.veins import sinuous_curve
+from scvbench.steps.synth.veins import curvature, smooth_noise, stochastic_curve
 
 
 def test_dipole_field_of_a_magnetised_sphere():
@@ -46,21 +46,48 @@ def test_straight_tube_volume_and_labels():
 
 
 @pytest.mark.parametrize("tortuosity", [1.0, 1.1, 1.5, 2.0])
-def test_sinuous_curve_has_the_requested_tortuosity(tortuosity):
-    curve = sinuous_curve(tortuosity, np.random.default_rng(1), max_amplitude=0.2)
+def test_stochastic_curve_has_the_requested_tortuosity(tortuosity):
+    noise = smooth_noise(np.random.default_rng(1), 240, 0.15)
+    curve = stochastic_curve(tortuosity, noise)
     length = np.sum(np.linalg.norm(np.diff(curve, axis=0), axis=1))
     chord = np.linalg.norm(curve[-1] - curve[0])
     assert chord == pytest.approx(1.0)
-    assert length / chord == pytest.approx(tortuosity, abs=0.005)
+    assert length / chord == pytest.approx(tortuosity, abs=0.002)
 
 
-def test_sinuous_curve_meanders_to_stay_within_the_band():
-    wide = sinuous_curve(1.3, np.random.default_rng(2), max_amplitude=1.0)
-    narrow = sinuous_curve(1.3, np.random.default_rng(2), max_amplitude=0.1)
-    assert np.abs(narrow[:, 1]).max() <= 0.1
-    assert np.abs(wide[:, 1]).max() > 0.1
-    crossings = np.sum(np.diff(np.sign(narrow[1:-1, 1])) != 0)
-    assert crossings >= 2  # several half waves instead of one wide arc
+def test_stochastic_curve_refuses_a_swing_wider_than_the_band():
+    rng = np.random.default_rng(2)
+    coarse, fine = smooth_noise(rng, 240, 0.4), smooth_noise(rng, 240, 0.05)
+    assert stochastic_curve(1.6, coarse, max_offset=0.1) is None
+    narrow = stochastic_curve(1.6, fine, max_offset=0.17)
+    assert narrow is not None and np.abs(narrow[:, 1]).max() <= 0.17 + 1e-9
+
+
+def _acf_secondary_peak(kappa: np.ndarray) -> float:
+    """Largest autocorrelation after the first zero crossing (near 1 for a periodic signal)."""
+    k = kappa - kappa.mean()
+    acf = np.correlate(k, k, mode="full")[len(k) - 1 :] / np.dot(k, k)
+    first_zero = int(np.argmax(acf < 0))
+    return float(acf[first_zero : len(k) // 2].max())
+
+
+def _resample(curve: np.ndarray, n: int = 400) -> np.ndarray:
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(curve, axis=0), axis=1))])
+    t = np.linspace(0, s[-1], n)
+    return np.column_stack([np.interp(t, s, curve[:, 0]), np.interp(t, s, curve[:, 1])])
+
+
+def test_vein_curvature_has_no_period_unlike_a_sine():
+    """The curvature's autocorrelation has no second peak (a sine's returns to about 1)."""
+    rng = np.random.default_rng(4)
+    peaks = []
+    for _ in range(40):
+        noise = smooth_noise(rng, 240, rng.uniform(0.1, 0.3))
+        peaks.append(_acf_secondary_peak(curvature(_resample(stochastic_curve(1.3, noise)))))
+    u = np.linspace(0, 1, 240)
+    sine = np.column_stack([u, 0.05 * np.sin(8 * np.pi * u)])
+    assert _acf_secondary_peak(curvature(_resample(sine))) > 0.6
+    assert np.median(peaks) < 0.35, np.round(peaks, 2)
 
 
 def test_negative_phase_darkens_swi():

@@ -33,41 +33,65 @@ _STUDY = {"n": 364, "assoc": 164, "assoc_male": 84, "assoc_dwml": 53, "dev": 200
 
 @dataclass(frozen=True)
 class SplitNormal:
-    """A two-piece normal distribution fixed by its median and quartiles.
+    """A distribution fixed by its median and quartiles, with adjustable tails.
 
-    Each half is a normal half with its own scale, so the median and both quartiles are exact.
+    Between the quartiles each half is a normal half with its own scale, so the median and both
+    quartiles are exact. Beyond a quartile the same normal continues with its scale multiplied by
+    ``lower_tail`` or ``upper_tail`` (1: a plain two-piece normal): the published tables give
+    quartiles only, and the tails decide how much two groups overlap, hence the Mann-Whitney Z and
+    the logistic coefficient (:data:`TAILS`).
     """
 
     median: float
     q1: float
     q3: float
+    lower_tail: float = 1.0
+    upper_tail: float = 1.0
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """Return the quantiles at probabilities ``u``."""
         z = norm.ppf(u)
-        low = (self.median - self.q1) / 0.6744897501960817
-        high = (self.q3 - self.median) / 0.6744897501960817
-        return self.median + np.where(z < 0, z * low, z * high)
+        low = (self.median - self.q1) / _Q3
+        high = (self.q3 - self.median) / _Q3
+        inner = self.median + np.where(z < 0, z * low, z * high)
+        below = self.q1 + (z + _Q3) * low * self.lower_tail
+        above = self.q3 + (z - _Q3) * high * self.upper_tail
+        return np.where(z < -_Q3, below, np.where(z > _Q3, above, inner))
 
 
-# Table 2 (count by sex) and Table 3 (diameter and tortuosity by DWML), per hemisphere.
+_Q3 = 0.6744897501960817  # the standard normal's upper quartile
+
+# Table 2 (count by sex) and Table 3 (diameter and tortuosity by DWML), per hemisphere. The tails
+# are fitted so that, over paper-sized draws, the mean Mann-Whitney Z of every comparison the study
+# reports and the logistic coefficient of right tortuosity land on the published values
+# (docs/synthetic-cohort.md, "Matching the study's tables"; tests/test_synth_cohort.py):
+# - count: men's lower and women's upper tails heavier on the left (Z -3.8, not -4.9), lighter
+#   on the right (Z -2.9, not -2.6);
+# - right tortuosity: a heavier upper tail without DWML and a lighter lower tail with DWML keep
+#   Z at -3.5 while bringing the logistic B from 3.3 down to the published 2.0 (a few tortuous
+#   N-DWML subjects flatten the logistic slope, not the rank test);
+# - left tortuosity and left diameter: heavy tails in both groups (Z near the published -0.9 and
+#   0, not -1.6 and -0.5).
 _COUNT_BY_SEX = {
-    ("M", "right"): SplitNormal(6, 4, 7),
-    ("M", "left"): SplitNormal(6, 4, 7),
-    ("F", "right"): SplitNormal(5, 3, 6),
-    ("F", "left"): SplitNormal(4, 3, 5),
+    ("M", "right"): SplitNormal(6, 4, 7, 0.8, 1.0),
+    ("M", "left"): SplitNormal(6, 4, 7, 1.9, 1.0),
+    ("F", "right"): SplitNormal(5, 3, 6, 1.0, 0.8),
+    ("F", "left"): SplitNormal(4, 3, 5, 1.0, 1.9),
 }
+# Table 3's count columns: with DWML, slightly fewer veins on the right and more on the left. The
+# sex distributions above are shifted by this many standard-normal units for DWML subjects.
+_COUNT_DWML_SHIFT = {"right": -0.12, "left": 0.35}
 _DIAMETER_BY_DWML = {
     (0, "right"): SplitNormal(1.34, 1.22, 1.42),
-    (0, "left"): SplitNormal(1.31, 1.21, 1.40),
+    (0, "left"): SplitNormal(1.31, 1.21, 1.40, 2.5, 2.5),
     (1, "right"): SplitNormal(1.28, 1.18, 1.38),
-    (1, "left"): SplitNormal(1.29, 1.23, 1.43),
+    (1, "left"): SplitNormal(1.29, 1.23, 1.43, 2.5, 2.5),
 }
 _TORTUOSITY_BY_DWML = {
-    (0, "right"): SplitNormal(1.23, 1.16, 1.39),
-    (0, "left"): SplitNormal(1.15, 1.13, 1.20),
-    (1, "right"): SplitNormal(1.37, 1.25, 1.50),
-    (1, "left"): SplitNormal(1.17, 1.13, 1.25),
+    (0, "right"): SplitNormal(1.23, 1.16, 1.39, 1.0, 1.7),
+    (0, "left"): SplitNormal(1.15, 1.13, 1.20, 1.0, 2.5),
+    (1, "right"): SplitNormal(1.37, 1.25, 1.50, 0.6, 1.0),
+    (1, "left"): SplitNormal(1.17, 1.13, 1.25, 2.5, 1.0),
 }
 _COUNT_NULL = {"right": SplitNormal(5, 4, 7), "left": SplitNormal(5, 3, 6)}
 
@@ -144,7 +168,8 @@ def effect_parameters(effect: str) -> dict:
     """The target distributions of ``effect`` as plain data (median, q1, q3 per group).
 
     Keys are ``"<measure>_<hemisphere>"``; values map the group level (sex for count, DWML 0/1
-    for diameter and tortuosity, ``"all"`` under the null effect) to ``[median, q1, q3]``.
+    for diameter and tortuosity, ``"all"`` under the null effect) to ``[median, q1, q3, lower_tail,
+    upper_tail]``; ``count_dwml_shift`` (paper only) is the DWML shift of the count draw.
 
     Parameters
     ----------
@@ -155,7 +180,7 @@ def effect_parameters(effect: str) -> dict:
     -------
     dict
         ``grouping`` (the variable each measure depends on) and, per
-        ``<measure>_<hemisphere>``, each group's [median, q1, q3].
+        ``<measure>_<hemisphere>``, each group's [median, q1, q3, lower_tail, upper_tail].
     """
     if effect not in EFFECTS:
         raise ValueError(f"unknown effect {effect!r}; choose one of {', '.join(EFFECTS)}")
@@ -163,9 +188,17 @@ def effect_parameters(effect: str) -> dict:
     for measure in ("count", "diameter", "tortuosity"):
         for hemi in ("right", "left"):
             out[f"{measure}_{hemi}"] = {
-                "all" if level is None else str(level): [dist.median, dist.q1, dist.q3]
+                "all" if level is None else str(level): [
+                    dist.median,
+                    dist.q1,
+                    dist.q3,
+                    dist.lower_tail,
+                    dist.upper_tail,
+                ]
                 for level, dist in _distributions(effect, measure, hemi).items()
             }
+    if effect == "paper":
+        out["count_dwml_shift"] = dict(_COUNT_DWML_SHIFT)
     if effect == "null":
         out["grouping"] = {"count": "none", "diameter": "none", "tortuosity": "none"}
     return out
@@ -198,6 +231,8 @@ def cohort_targets(cohort: pd.DataFrame, rng: np.random.Generator, effect: str) 
         for measure in ("count", "diameter", "tortuosity"):
             values = np.empty(len(out))
             u = rng.uniform(0.0005, 0.9995, len(out))
+            if measure == "count" and effect == "paper":
+                u = norm.cdf(norm.ppf(u) + _COUNT_DWML_SHIFT[hemi] * dwml)
             for key, dist in _distributions(effect, measure, hemi).items():
                 sel = (
                     (sex == key)

@@ -12,11 +12,12 @@ from scvbench.core.mip import (
     SlabWindow,
 )
 from scvbench.core.morphometry import measure, summarize
+from scvbench.steps.synth.render import TubeRaster
+from scvbench.steps.synth.trees import PlacedTree, place_tree, pruned, retrace
 from scvbench.steps.synth.veins import (
     PlacementContext,
     Vein,
     deep_medullary_veins,
-    place_superficial_vein,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ DIAMETER_MEASUREMENT_BIAS_MM = -0.06
 
 
 HEMI_CODES = {"left": 1, "right": 2}
+#: Probability of 0, 1 or 2 tributaries on a superficial vein tree.
+BRANCHES = (0.3, 0.45, 0.25)
 
 
 def choose_slices(
@@ -126,6 +129,123 @@ def vessel_values(
     return floor + excess
 
 
+def measure_tree(
+    tree: PlacedTree, spacing, slab: range, label_floor: float
+) -> tuple[float, float] | None:
+    """Tortuosity and diameter of a tree as the truth will measure it on the slab's MinIP.
+
+    The tree is drawn with the truth's own rasteriser into a crop of the slab's slices, projected
+    and measured with :func:`scvbench.core.morphometry.measure` (the largest component).
+
+    Parameters
+    ----------
+    tree : PlacedTree
+        A placed tree.
+    spacing : sequence of float
+        Voxel size, mm.
+    slab : range
+        The slices of the MinIP slab.
+    label_floor : float
+        The truth's smallest label radius, mm.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(tortuosity, diameter_mm)``, or None when nothing measurable was drawn.
+    """
+    spacing = np.asarray(spacing, dtype=float)
+    parts = [(tree.points, tree.radii)] + [(b.points, b.radii) for b in tree.tributaries]
+    every = np.vstack([p for p, _ in parts])
+    reach = float(max(r.max() for _, r in parts)) + label_floor + 2 * spacing[:2].max()
+    lo = np.floor((every[:, :2].min(0) - reach) / spacing[:2]).astype(int)
+    hi = np.ceil((every[:, :2].max(0) + reach) / spacing[:2]).astype(int)
+    origin = np.array([lo[0], lo[1], slab.start]) * spacing
+    raster = TubeRaster((int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1), len(slab)), spacing)
+    for points, radii in parts:
+        raster.add(points - origin, radii, label=1, label_radius_floor=label_floor)
+    table = measure(raster.label.max(axis=2) > 0, spacing=tuple(spacing[:2]))
+    if table.empty:
+        return None
+    row = table.loc[table["n_pixels"].idxmax()]
+    if not np.isfinite(row["tortuosity"]):
+        return None
+    return float(row["tortuosity"]), float(row["diameter_mm"])
+
+
+def _calibrate(
+    ctx: PlacementContext,
+    tree: PlacedTree,
+    tortuosity: float,
+    diameter: float,
+    slab: range,
+    label_floor: float,
+    rounds: int = 6,
+) -> tuple[PlacedTree, float]:
+    """Redraw a tree until its measured tortuosity and diameter are on target.
+
+    Each round corrects the trunk's design tortuosity by the measured error and scales the radii
+    by the measured diameter ratio (a round that does not fit, or measures worse, halves the
+    step); the best of at most ``rounds`` drawings is kept. Returns the tree and the trunk's
+    design tortuosity that produced it.
+    """
+    got = measure_tree(tree, ctx.spacing, slab, label_floor)
+    if got is None:
+        return tree, tortuosity
+
+    def error(m: tuple[float, float]) -> float:
+        # tortuosity first: a diameter below the label floor cannot be reached at all
+        return abs(m[0] - tortuosity) / 0.01 + abs(m[1] - diameter) / 0.06
+
+    best, best_design, best_error = tree, tortuosity, error(got)
+    start = tree.base_radius
+    design, step = tortuosity, 1.0
+    for _ in range(rounds):
+        if abs(got[0] - tortuosity) < 0.004 and abs(got[1] / diameter - 1.0) < 0.01:
+            break
+        trial = max(design + step * (tortuosity - got[0]), 1.0)
+        # Radii stay within 0.75-1.35 x the design: where the label floor (coarse pixels) makes
+        # the measured width, shrinking the tube further would only fade it in the image.
+        ratio = float(
+            np.clip(
+                (diameter / got[1]) ** step,
+                0.75 * start / tree.base_radius,
+                1.35 * start / tree.base_radius,
+            )
+        )
+        redrawn = retrace(ctx, tree, trial, ratio)
+        measured = (
+            None if redrawn is None else measure_tree(redrawn, ctx.spacing, slab, label_floor)
+        )
+        if measured is None:
+            step *= 0.5
+            continue
+        if error(measured) < best_error:
+            best, best_design, best_error = redrawn, trial, error(measured)
+        else:
+            step *= 0.5
+        tree, design, got = redrawn, trial, measured
+    return best, best_design
+
+
+def _vein(
+    tree: PlacedTree, hemi: str, design: float, label: int, group: str, target: tuple
+) -> Vein:
+    return Vein(
+        "scv",
+        hemi,
+        tree.points,
+        float(tree.radii[-1]),
+        design,
+        label,
+        group,
+        radii=tree.radii,
+        tributaries=tree.tributaries,
+        drains_to=tree.drains_to,
+        target_tortuosity=float(target[0]),
+        target_diameter=float(target[1]),
+    )
+
+
 def place_veins(
     row: dict,
     ctx: PlacementContext,
@@ -133,8 +253,13 @@ def place_veins(
     main: int,
     n_slices: int,
     rng: np.random.Generator,
+    label_floor: float = 0.0,
 ) -> list[Vein]:
-    """Superficial veins placed for each hemisphere to the subject's targets.
+    """Superficial vein trees placed for each hemisphere to the subject's targets.
+
+    The trees of the main slab are redrawn until the truth's own measurement of each
+    (:func:`measure_tree`) gives its target tortuosity and diameter; trees elsewhere in the volume
+    are drawn to the targets offset by the average measurement bias.
 
     Parameters
     ----------
@@ -150,6 +275,8 @@ def place_veins(
         Slices of the SWI volume.
     rng : numpy.random.Generator
         The subject's random stream.
+    label_floor : float
+        The truth's smallest label radius, mm.
 
     Returns
     -------
@@ -159,6 +286,7 @@ def place_veins(
     dz = ctx.spacing[2]
     centre_mm = window.centre(main) * dz
     half = (window.window - 1) / 2 * dz
+    slab = window.covering(main)
     veins: list[Vein] = []
     label = 0
     for hemi in ("right", "left"):
@@ -166,17 +294,31 @@ def place_veins(
         n = int(row[f"count_{hemi}"])
         tort = vessel_values(row[f"tortuosity_{hemi}"], n, 0.3, rng, 1.0)
         diam = vessel_values(row[f"diameter_{hemi}"], n, 0.12, rng, 0.0)
-        tort = np.maximum(tort - TORTUOSITY_MEASUREMENT_BIAS, 1.0)
-        diam = diam - DIAMETER_MEASUREMENT_BIAS_MM
         for t, d in zip(tort, diam, strict=True):
-            points = place_superficial_vein(
-                ctx, code, centre_mm, half - 0.5, t, d / 2, veins, rng, attempts=300, crowding=n
+            tree = place_tree(
+                ctx,
+                code,
+                centre_mm,
+                half - 0.5,
+                max(t - TORTUOSITY_MEASUREMENT_BIAS, 1.0),
+                (d - DIAMETER_MEASUREMENT_BIAS_MM) / 2,
+                veins,
+                rng,
+                branches=int(rng.choice(3, p=BRANCHES)),
+                attempts=300,
+                crowding=n,
             )
-            if points is None:
+            if tree is None:
                 log.debug("%s: no room for a %s vein", row["patient_id"], hemi)
                 continue
+            first = tree
+            tree, design = _calibrate(ctx, tree, float(t), float(d), slab, label_floor)
+            got = measure_tree(tree, ctx.spacing, slab, label_floor)
+            if tree.tributaries and (got is None or abs(got[0] - t) > 0.03):
+                # a tributary took over the vessel's longest path: keep the trunk alone
+                tree, design = _calibrate(ctx, pruned(first), float(t), float(d), slab, label_floor)
             label += 1
-            veins.append(Vein("scv", hemi, points, d / 2, float(t), label, "analysis"))
+            veins.append(_vein(tree, hemi, design, label, "analysis", (t, d)))
     # More superficial veins above and below the main slab, for the rest of the volume.
     top = (n_slices - 1) * dz
     gap = half + 2.5
@@ -195,13 +337,23 @@ def place_veins(
             t = max(t - TORTUOSITY_MEASUREMENT_BIAS, 1.0)
             d = float(row[f"diameter_{hemi}"] * np.exp(rng.normal(0, 0.12)))
             d -= DIAMETER_MEASUREMENT_BIAS_MM
-            points = place_superficial_vein(
-                ctx, code, z, 1.5 + d / 2, t, d / 2, veins, rng, attempts=40
+            tree = place_tree(
+                ctx,
+                code,
+                z,
+                1.5 + d / 2,
+                t,
+                d / 2,
+                veins,
+                rng,
+                branches=int(rng.choice(3, p=BRANCHES)),
+                attempts=40,
             )
-            if points is None:
+            if tree is None:
                 continue
             label += 1
-            veins.append(Vein("scv", hemi, points, d / 2, t, label, "other"))
+            target = (t + TORTUOSITY_MEASUREMENT_BIAS, d + DIAMETER_MEASUREMENT_BIAS_MM)
+            veins.append(_vein(tree, hemi, t, label, "other", target))
     return veins
 
 
@@ -313,6 +465,12 @@ def truth_tables(
         ]
         table["design_diameter_mm"] = [
             2 * by_label[x].radius if x in by_label else np.nan for x in labels
+        ]
+        table["target_tortuosity"] = [
+            by_label[x].target_tortuosity if x in by_label else np.nan for x in labels
+        ]
+        table["target_diameter_mm"] = [
+            by_label[x].target_diameter if x in by_label else np.nan for x in labels
         ]
         table.insert(0, "minip_slice", m)
         table.insert(0, "patient_id", patient_id)

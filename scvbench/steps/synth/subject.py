@@ -48,6 +48,7 @@ from scvbench.steps.synth.series import (
     to_uint12,
 )
 from scvbench.steps.synth.sites import DEFAULT_SITES, SITES
+from scvbench.steps.synth.trees import tree_graph
 from scvbench.steps.synth.veins import (
     Vein,
 )
@@ -144,19 +145,21 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
     annotated, main, k_range = choose_slices(brain, ventricles, window, row["role"], rng)
     analysis = main if row["role"] == "association" else None
 
+    # The labelled tube is at least wide enough to stay 8-connected on the MinIP grid.
+    floor = float(np.hypot(max(spacing[:2]) / 2, spacing[2] / 2))
     ctx = brain_depth_context(brain, hemi, ventricles, window, spacing)
-    veins = place_veins(row, ctx, window, main, grid.shape[2], rng)
+    veins = place_veins(row, ctx, window, main, grid.shape[2], rng, label_floor=floor)
     veins += medullary_veins(ctx, k_range, rng)
     sss = grid.ras_to_mm(pose.to_ras(template.sss))
     veins.append(Vein("sss", "midline", sss, float(template.sss_radius.mean())))
 
-    # The labelled tube is at least wide enough to stay 8-connected on the MinIP grid.
-    floor = float(np.hypot(max(spacing[:2]) / 2, spacing[2] / 2))
     scv = TubeRaster(grid.shape, spacing)
     other = TubeRaster(grid.shape, spacing)
     for vein in veins:
         if vein.kind == "scv":
-            scv.add(vein.points, vein.radius, label=vein.label, label_radius_floor=floor)
+            scv.add(vein.points, vein.profile(), label=vein.label, label_radius_floor=floor)
+            for branch in vein.tributaries:
+                scv.add(branch.points, branch.radii, label=vein.label, label_radius_floor=floor)
         elif vein.kind == "sss":
             other.add(vein.points, np.asarray(template.sss_radius) * pose.scale)
         else:
@@ -266,6 +269,7 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
                     if np.isnan(v.design_tortuosity)
                     else round(v.design_tortuosity, 4),
                     "centerline_ras_mm": np.round(grid.mm_to_ras(v.points[::4]), 2),
+                    **({"tree": tree_graph(v, grid.mm_to_ras)} if v.kind == "scv" else {}),
                 }
                 for v in veins
             ],

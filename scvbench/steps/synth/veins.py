@@ -12,15 +12,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 __all__ = [
     "PlacementContext",
+    "Tributary",
     "Vein",
+    "curvature",
     "deep_medullary_veins",
-    "place_superficial_vein",
-    "sinuous_curve",
+    "smooth_noise",
+    "stochastic_curve",
 ]
+
+
+@dataclass
+class Tributary:
+    """A branch of a vein tree: centre line from its tip to the junction, radius per point."""
+
+    points: np.ndarray
+    radii: np.ndarray
+    joins_at: int  # index of the junction on the parent's points
 
 
 @dataclass
@@ -34,6 +44,17 @@ class Vein:
     design_tortuosity: float = float("nan")
     label: int = 0
     group: str = ""  # "analysis" for SCVs placed for the main annotated slice
+    radii: np.ndarray | None = None  # per point of ``points`` (tapering), or None: ``radius``
+    tributaries: list = field(default_factory=list)  # Tributary, joining this vein
+    drains_to: str = ""  # the sinus a superficial vein drains into
+    target_tortuosity: float = float("nan")  # what the truth should measure
+    target_diameter: float = float("nan")
+
+    def profile(self) -> np.ndarray:
+        """Radius at every point of ``points`` (mm)."""
+        if self.radii is None:
+            return np.full(len(self.points), self.radius)
+        return self.radii
 
     @property
     def z_range(self) -> tuple[float, float]:
@@ -41,59 +62,99 @@ class Vein:
         return float(self.points[:, 2].min()), float(self.points[:, 2].max())
 
 
-def _profile(amplitude: float, m: int, b: float, u: np.ndarray) -> np.ndarray:
-    return amplitude * (np.sin(np.pi * m * u) + b * np.sin(np.pi * (m + 1) * u))
+def smooth_noise(rng: np.random.Generator, n: int, correlation: float) -> np.ndarray:
+    """Smooth Gaussian noise pinned to 0 at both ends, standard deviation 1.
+
+    Two scales are mixed (``correlation`` and a third of it, the finer one at a random weight), so
+    that a vein swings widely and also wiggles, irregularly and without a period.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The subject's random stream.
+    n : int
+        Samples.
+    correlation : float
+        Correlation length of the coarse scale as a fraction of the whole (0-1).
+
+    Returns
+    -------
+    ndarray
+        ``n`` values, 0 at both ends.
+    """
+    out = np.zeros(n)
+    for scale, weight in ((correlation, 1.0), (correlation / 3.0, rng.uniform(0.1, 0.35))):
+        sigma = max(scale * n / 2.5, 1.0)
+        pad = int(4 * sigma)
+        part = ndimage.gaussian_filter1d(rng.normal(size=n + 2 * pad), sigma)[pad : pad + n]
+        out += weight * part / max(float(part.std()), 1e-9)
+    out -= np.linspace(out[0], out[-1], n)
+    return out / max(float(out.std()), 1e-9)
 
 
-def _unit_curve(m: int, b: float, tortuosity: float, u: np.ndarray) -> np.ndarray:
-    du = np.diff(u)
-    lo, hi = 0.0, 2.0
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        if np.sum(np.hypot(du, np.diff(_profile(mid, m, b, u)))) < tortuosity:
-            lo = mid
-        else:
-            hi = mid
-    return _profile(0.5 * (lo + hi), m, b, u)
+def _length(offset: np.ndarray, x: np.ndarray) -> float:
+    return float(np.sum(np.hypot(np.diff(x), np.diff(offset))))
 
 
-def sinuous_curve(
-    tortuosity: float, rng: np.random.Generator, max_amplitude: float = 0.12, n: int = 240
-) -> np.ndarray:
+def stochastic_curve(
+    tortuosity: float, noise: np.ndarray, max_offset: float = np.inf
+) -> np.ndarray | None:
     """A planar curve from ``(0, 0)`` to ``(1, 0)`` whose length is ``tortuosity``.
 
-    The offset is ``A * (sin(pi m u) + b sin(pi (m + 1) u))`` for ``u`` in [0, 1] with a random
-    second harmonic ``b``; ``A`` is solved by bisection. Veins bend in wide arcs when they can, so
-    ``m`` (half waves) starts at 1 or 2 and grows until the offset stays within
-    ``max_amplitude`` (a fraction of the chord): a tortuous vein in a thin cortex band meanders.
+    The curve's distance from its chord is ``a * noise`` (:func:`smooth_noise`, a smooth Gaussian
+    process pinned at both ends): its curvature varies irregularly, as a vein bends around sulci
+    and other vessels, with no period. The gain ``a`` is solved by bisection for the length.
     Scale the result by the chord length.
 
     Parameters
     ----------
     tortuosity : float
         Length over chord (1 or more).
-    rng : numpy.random.Generator
-        The subject's random stream.
-    max_amplitude : float
-        Largest lateral swing, as a fraction of the chord.
-    n : int
-        Points of the curve.
+    noise : ndarray
+        The offset process, one value per point.
+    max_offset : float
+        Largest allowed distance from the chord, as a fraction of it.
+
+    Returns
+    -------
+    ndarray or None
+        ``(len(noise), 2)`` points, or None when the length needs a swing wider than
+        ``max_offset`` (then a process with a shorter correlation, more bends, is needed).
+    """
+    target = max(float(tortuosity), 1.0)
+    x = np.linspace(0.0, 1.0, len(noise))
+    peak = float(np.abs(noise).max())
+    hi = max_offset / peak if np.isfinite(max_offset) else 10.0
+    if _length(hi * noise, x) < target:
+        return None
+    lo = 0.0
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        if _length(mid * noise, x) < target:
+            lo = mid
+        else:
+            hi = mid
+    return np.column_stack([x, 0.5 * (lo + hi) * noise])
+
+
+def curvature(points: np.ndarray) -> np.ndarray:
+    """Signed curvature (1/mm) along a planar polyline sampled at equal steps.
+
+    Parameters
+    ----------
+    points : ndarray
+        ``(n, 2)`` points (or ``(n, 3)``; the third column is ignored).
 
     Returns
     -------
     ndarray
-        (n, 2) points.
+        ``n - 2`` curvature values.
     """
-    target = max(float(tortuosity), 1.0)
-    b = float(rng.uniform(-0.3, 0.3))
-    u = np.linspace(0.0, 1.0, n)
-    m = int(rng.integers(1, 3))
-    v = _unit_curve(m, b, target, u)
-    while m < 8 and np.abs(v).max() > max_amplitude:
-        m += 1
-        v = _unit_curve(m, b, target, u)
-    sign = 1.0 if rng.uniform() < 0.5 else -1.0
-    return np.stack([u, sign * v], axis=1)
+    xy = np.asarray(points, float)[:, :2]
+    d = np.diff(xy, axis=0)
+    heading = np.unwrap(np.arctan2(d[:, 1], d[:, 0]))
+    step = np.linalg.norm(d, axis=1)
+    return np.diff(heading) / (0.5 * (step[1:] + step[:-1]))
 
 
 @dataclass
@@ -132,115 +193,6 @@ class PlacementContext:
         i = np.clip(np.rint(xy[:, 0] / self.spacing[0]).astype(int), 0, self.brain.shape[0] - 1)
         j = np.clip(np.rint(xy[:, 1] / self.spacing[1]).astype(int), 0, self.brain.shape[1] - 1)
         return i, j
-
-
-def place_superficial_vein(
-    ctx: PlacementContext,
-    code: int,
-    z_level: float,
-    z_half_range: float,
-    tortuosity: float,
-    radius: float,
-    others: list[Vein],
-    rng: np.random.Generator,
-    depth_range: tuple[float, float] = (1.0, 13.0),
-    attempts: int = 120,
-    crowding: int = 5,
-) -> np.ndarray | None:
-    """Find a place for one superficial vein in hemisphere ``code`` (1 left, 2 right).
-
-    The curve lies within ``z_half_range`` mm of ``z_level`` (slab mm), inside the cortex band
-    (``depth_range`` mm under the brain surface), at least 8 mm from the other hemisphere, and at
-    least 2 mm (edge to edge) from every vein in ``others`` whose height range is within 22 mm.
-    ``crowding`` (the number of veins this hemisphere's slab must hold) shortens the chords so that
-    they fit along the cortex; after 40 failed attempts the vein may also turn up to 60 degrees
-    away from the surface's tangent. Returns the centre line in ``grid_mm`` or ``None`` when no
-    place was found.
-
-    Parameters
-    ----------
-    ctx : PlacementContext
-        Brain depth and hemispheres.
-    code : int
-        The hemisphere.
-    z_level, z_half_range : float
-        Where along the slice axis, in mm.
-    tortuosity, radius : float
-        The vein's design.
-    others : list of Vein
-        Veins already placed (not crossed).
-    rng : numpy.random.Generator
-        The subject's random stream.
-    depth_range : tuple of float
-        Depth below the brain surface in mm.
-    attempts : int
-        Tries before giving up.
-    crowding : int
-        The number of veins this hemisphere's slab must hold (shortens the chords).
-
-    Returns
-    -------
-    ndarray or None
-        The centre line (n, 3) in mm, or None when no place was found.
-    """
-    k = ctx.slice_of(z_level)
-    depth = ctx.depth(k)
-    midline = ctx.to_other_hemisphere(k, code)
-    hemi = ctx.hemi[:, :, k] == code
-    anchors = np.argwhere(
-        hemi & (depth >= depth_range[0] + 2.5) & (depth <= depth_range[0] + 6.5) & (midline >= 14.0)
-    )
-    if len(anchors) == 0:
-        return None
-    gx, gy = np.gradient(ndimage.gaussian_filter(depth, 2.0), *ctx.spacing[:2])
-    nearby = [v for v in others if abs(np.mean(v.z_range) - z_level) < 22.0]
-    trees = [(cKDTree(v.points[:, :2]), v.radius) for v in nearby]
-    for attempt in range(attempts):
-        shrink = 0.85 ** (attempt // 30)
-        a = anchors[rng.integers(len(anchors))]
-        normal = np.array([gx[a[0], a[1]], gy[a[0], a[1]]])
-        if np.linalg.norm(normal) < 1e-6:
-            continue
-        normal /= np.linalg.norm(normal)
-        tangent = np.array([-normal[1], normal[0]])
-        spread = 25.0 if attempt < 40 else 60.0
-        angle = np.deg2rad(rng.uniform(-spread, spread))
-        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-        direction = rot @ tangent
-        side = np.array([-direction[1], direction[0]])
-        longest = float(np.clip(170.0 / max(crowding, 1), 16.0, 36.0))
-        chord = rng.uniform(12.0, longest) * shrink
-        # Keep the meander within about 3.5 mm of the chord: the cortex band is thin.
-        local = sinuous_curve(tortuosity, rng, max_amplitude=3.5 / chord) * chord
-        centre = a * np.asarray(ctx.spacing[:2])
-        xy = centre + np.outer(local[:, 0] - chord / 2, direction) + np.outer(local[:, 1], side)
-        slope = rng.uniform(-0.06, 0.06)
-        offset = rng.uniform(-1.0, 1.0) * max(z_half_range - abs(slope) * chord / 2 - radius, 0)
-        z = z_level + offset + slope * (local[:, 0] - chord / 2)
-        if np.any(np.abs(z - z_level) > z_half_range - radius):
-            continue
-        i, j = ctx.pixel(xy)
-        ks = np.clip(np.rint(z / ctx.spacing[2]).astype(int), 0, ctx.brain.shape[2] - 1)
-        if not np.all(ctx.hemi[i, j, ks] == code):
-            continue
-        d = np.empty(len(ks))
-        for kk in np.unique(ks):
-            sel = ks == kk
-            d[sel] = ctx.depth(int(kk))[i[sel], j[sel]]
-        if np.any(d < depth_range[0] + radius) or np.any(d > depth_range[1]):
-            continue
-        if np.any(midline[i, j] < 8.0):
-            continue
-        clash = False
-        for tree, r_other in trees:
-            dist, _ = tree.query(xy)
-            if np.any(dist < radius + r_other + 2.0):
-                clash = True
-                break
-        if clash:
-            continue
-        return np.column_stack([xy, z])
-    return None
 
 
 def deep_medullary_veins(

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from scvbench.steps.synth.trees import SINUSES, _murray, _trunk_radii
+from scvbench.steps.synth.cortex import SINUSES
+from scvbench.steps.synth.trees import _murray, _trunk_radii
 from scvbench.steps.synth.veins import Tributary
 
 

@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["Template", "load_template"]
+__all__ = ["DEEP_VEINS", "Template", "deep_vein_paths", "load_template"]
 
 _FILES = {
     "t1": "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
@@ -34,6 +34,67 @@ CHI_PPM = {"gm": 0.04, "wm": -0.03}
 
 # Shells outside the intracranial mask, in mm: dura/CSF, skull, scalp.
 _SHELLS_MM = (1.5, 7.0, 13.0)
+
+# Iron-rich deep grey matter (MNI centre mm, semi-axes mm, extra susceptibility ppm, fraction of
+# the magnitude lost to T2* shortening at 3 T, TE 20 ms): pallidum darkest, then the red nucleus
+# and substantia nigra, the putamen and the caudate (Haacke et al. 2005, Langkammer et al. 2012:
+# 0.1-0.2 ppm in the pallidum, about 0.1 in the nigra and red nucleus, 0.05 in the striatum).
+IRON = {
+    "globus_pallidus": ((19.0, -4.0, 0.0), (4.5, 9.0, 5.5), 0.18, 0.30),
+    "putamen": ((25.0, 3.0, 2.0), (5.5, 14.0, 8.0), 0.07, 0.12),
+    "caudate_head": ((13.0, 12.0, 10.0), (4.0, 7.0, 7.0), 0.05, 0.08),
+    "red_nucleus": ((5.0, -19.0, -9.0), (3.2, 3.5, 3.5), 0.15, 0.25),
+    "substantia_nigra": ((10.0, -16.0, -12.0), (3.0, 7.0, 2.5), 0.15, 0.25),
+}
+# Air spaces next to the brain (MNI centre, semi-axes): their susceptibility difference with
+# tissue (about +9.4 ppm) bends the field at the frontal and temporal base, where SWI loses signal.
+AIR = {
+    "frontal_sinus": ((0.0, 79.0, 0.0), (13.0, 6.0, 11.0)),
+    "ethmoid_cells": ((0.0, 45.0, -28.0), (14.0, 13.0, 9.0)),
+    "sphenoid_sinus": ((0.0, 8.0, -34.0), (11.0, 10.0, 8.0)),
+    "mastoid_air_cells": ((48.0, -32.0, -38.0), (9.0, 10.0, 9.0)),
+}
+AIR_CHI_PPM = 9.4
+
+# The deep veins around the lateral ventricles (MNI control points, mm, and radius, mm; paired
+# veins are mirrored across the midline). Approximate courses after standard neuroanatomy: the
+# septal and thalamostriate veins meet at the foramen of Monro, the internal cerebral veins run
+# back above the thalami to the great vein of Galen, the basal veins wind around the midbrain,
+# and the straight sinus continues to the torcular. None is a superficial vein.
+DEEP_VEINS = {
+    "septal": ([(4, 24, 12), (3, 12, 12), (2.5, 2, 12)], 0.45, True),
+    "thalamostriate": ([(18, -22, 22), (14, -12, 18), (8, -4, 13), (3, 0, 12)], 0.7, True),
+    "internal_cerebral": ([(2.5, 0, 12), (3, -12, 15), (2.5, -26, 14), (1.5, -38, 9)], 1.1, True),
+    "basal_rosenthal": ([(20, 2, -12), (22, -14, -8), (14, -30, -2), (4, -40, 6)], 0.9, True),
+    "great_cerebral": ([(0, -38, 8), (0, -46, 6), (0, -52, 2)], 2.0, False),
+    "straight_sinus": ([(0, -52, 2), (0, -75, -2), (0, -95, -2)], 2.5, False),
+}
+
+
+def deep_vein_paths(rng: np.random.Generator) -> list[tuple[str, np.ndarray, float]]:
+    """One subject's deep veins in template mm: control points jittered by 1.5 mm, smoothed.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    list of (str, ndarray, float)
+        Name, ``(n, 3)`` centre line (template mm, 0.5 mm steps) and radius of each vein.
+    """
+    out = []
+    for name, (points, radius, paired) in DEEP_VEINS.items():
+        for sign in (1.0, -1.0) if paired else (1.0,):
+            control = np.asarray(points, float) * np.array([sign, 1.0, 1.0])
+            control = control + rng.normal(0.0, 1.5, control.shape)
+            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(control, axis=0), axis=1))])
+            t = np.arange(0.0, s[-1], 0.5)
+            line = np.stack([np.interp(t, s, control[:, d]) for d in range(3)], axis=1)
+            line = ndimage.gaussian_filter1d(line, 4.0, axis=0, mode="nearest")
+            out.append((name, line, radius * float(rng.uniform(0.85, 1.15))))
+    return out
 
 
 @dataclass(frozen=True)
@@ -95,6 +156,27 @@ def _coarse_distance(mask: np.ndarray, factor: int = 2) -> np.ndarray:
         output=np.float32,
         prefilter=False,
     )
+
+
+def _ellipsoids(
+    affine: np.ndarray, shape: tuple[int, ...], centre, axes, mirror: bool = True
+) -> np.ndarray:
+    """A soft-edged ellipsoid (and its mirror image across the midline) on the template grid."""
+    out = np.zeros(shape, np.float32)
+    inv = np.linalg.inv(affine)
+    for sign in (1.0, -1.0) if (mirror and centre[0] != 0) else (1.0,):
+        c = np.array([sign * centre[0], centre[1], centre[2]])
+        lo = np.floor(inv[:3, :3] @ (c - 1.2 * np.asarray(axes)) + inv[:3, 3]).astype(int)
+        hi = np.ceil(inv[:3, :3] @ (c + 1.2 * np.asarray(axes)) + inv[:3, 3]).astype(int)
+        lo, hi = np.maximum(np.minimum(lo, hi), 0), np.minimum(np.maximum(lo, hi) + 1, shape)
+        if np.any(hi <= lo):
+            continue
+        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        grids = np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi, strict=True)), indexing="ij")
+        mm = [affine[d, d] * grids[d] + affine[d, 3] for d in range(3)]
+        r = np.sqrt(sum(((mm[d] - c[d]) / axes[d]) ** 2 for d in range(3)))
+        np.maximum(out[box], np.clip((1.15 - r) / 0.3, 0.0, 1.0), out=out[box])
+    return out
 
 
 def _ventricles(csf: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -179,6 +261,17 @@ def load_template() -> Template:
         + FLAIR_SIGNAL["scalp"] * scalp
     )
     chi = CHI_PPM["gm"] * gm + CHI_PPM["wm"] * wm
+    for centre, axes, extra_chi, loss in IRON.values():
+        nucleus = _ellipsoids(affine, t1.shape, centre, axes) * np.minimum(gm + wm, 1.0)
+        chi += extra_chi * nucleus
+        swi *= 1.0 - loss * nucleus
+    air = np.zeros_like(icv)
+    for centre, axes in AIR.values():
+        air = np.maximum(air, _ellipsoids(affine, t1.shape, centre, axes))
+    air *= outside > _SHELLS_MM[0]  # in bone, never in the brain or its CSF
+    chi += AIR_CHI_PPM * air
+    swi *= 1.0 - air
+    flair *= 1.0 - air
     ventricles = _ventricles(csf, affine)
     vent_mask = ventricles > 0.5
     near = _coarse_distance(vent_mask)

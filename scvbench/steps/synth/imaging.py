@@ -16,8 +16,10 @@ from scvbench.steps.synth.render import (
     dipole_field_ppm,
     resample,
     swi_from_complex,
+    template_coordinates,
 )
 from scvbench.steps.synth.sites import SITES, Site
+from scvbench.steps.synth.warp import Warp
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ __all__ = [
     "PROTOCOL",
     "VEIN_CHI_PPM",
     "VEIN_SIGNAL",
+    "dephasing",
     "flair_grid",
     "render_flair",
     "render_swi",
@@ -62,8 +65,17 @@ VEIN_CHI_PPM = 0.38  # deoxygenated blood vs tissue (Hct 0.4, Y 0.6)
 VEIN_SIGNAL = 0.25  # intravascular signal left at TE 20 ms, relative to the tissue around
 
 
+def _landmarks(points: np.ndarray, warp: Warp | None) -> np.ndarray:
+    """Template landmarks where they lie in the subject (through the inverse warp)."""
+    return points if warp is None else warp.invert(points)
+
+
 def swi_grid(
-    preset: Preset, pose: HeadPose, rng: np.random.Generator, matrix_scale: float = 1.0
+    preset: Preset,
+    pose: HeadPose,
+    rng: np.random.Generator,
+    matrix_scale: float = 1.0,
+    warp: Warp | None = None,
 ) -> ScannerGrid:
     """The SWI acquisition grid: the study's FOV and the preset's matrix, positioned on the head.
 
@@ -77,13 +89,15 @@ def swi_grid(
         The subject's random stream.
     matrix_scale : float
         The site's matrix relative to the preset's (same field of view; even sizes).
+    warp : Warp, optional
+        The subject's warp of the template.
 
     Returns
     -------
     ScannerGrid
         The SWI slab, placed around the lateral ventricles.
     """
-    anchor = pose.to_ras(np.array([[0.0, -17.0, 11.0]]))[0]
+    anchor = pose.to_ras(_landmarks(np.array([[0.0, -17.0, 11.0]]), warp))[0]
     centre_lps = anchor * np.array([-1.0, -1.0, 1.0]) + rng.uniform(-3, 3, 3)
     rows, cols = preset.swi_matrix
     row_mm, col_mm = preset.swi_pixel_mm
@@ -100,7 +114,11 @@ def swi_grid(
 
 
 def flair_grid(
-    preset: Preset, pose: HeadPose, swi: ScannerGrid, rng: np.random.Generator
+    preset: Preset,
+    pose: HeadPose,
+    swi: ScannerGrid,
+    rng: np.random.Generator,
+    warp: Warp | None = None,
 ) -> ScannerGrid:
     """The FLAIR acquisition grid, sharing the head pose of the SWI.
 
@@ -114,13 +132,15 @@ def flair_grid(
         The SWI grid, whose slab the FLAIR covers.
     rng : numpy.random.Generator
         The subject's random stream.
+    warp : Warp, optional
+        The subject's warp of the template.
 
     Returns
     -------
     ScannerGrid
         The FLAIR slices.
     """
-    anchor = pose.to_ras(np.array([[0.0, -17.0, 16.0]]))[0]
+    anchor = pose.to_ras(_landmarks(np.array([[0.0, -17.0, 16.0]]), warp))[0]
     centre_lps = anchor * np.array([-1.0, -1.0, 1.0]) + rng.uniform(-2, 2, 3)
     rows, cols = preset.flair_matrix
     row_mm, col_mm = preset.flair_pixel_mm
@@ -133,7 +153,9 @@ def flair_grid(
     )
 
 
-def template_x(grid: ScannerGrid, pose: HeadPose, template: Template) -> np.ndarray:
+def template_x(
+    grid: ScannerGrid, pose: HeadPose, template: Template, warp: Warp | None = None
+) -> np.ndarray:
     """Template x (mm, left < 0) of every voxel of ``grid``: the true mid-sagittal split.
 
     Parameters
@@ -144,12 +166,17 @@ def template_x(grid: ScannerGrid, pose: HeadPose, template: Template) -> np.ndar
         The head.
     template : Template
         The template.
+    warp : Warp, optional
+        The subject's warp of the template (the split follows it).
 
     Returns
     -------
     ndarray
         Template x in mm per voxel.
     """
+    if warp is not None:
+        coords = template_coordinates(grid, pose, template.affine, warp)
+        return (template.affine[0, 0] * coords[0] + template.affine[0, 3]).astype(np.float32)
     m = np.linalg.inv(pose.matrix) @ grid.ras_affine
     i, j, k = (np.arange(n, dtype=np.float32) for n in grid.shape)
     return (
@@ -168,6 +195,7 @@ def render_swi(
     other: TubeRaster,
     rng: np.random.Generator,
     site: Site = SITES["siemens-3t"],
+    warp: Warp | None = None,
 ) -> dict[str, np.ndarray]:
     """Magnitude, phase and scanner SWI of the subject on the SWI grid, as ``site`` acquires it.
 
@@ -185,14 +213,16 @@ def render_swi(
         The subject's random stream.
     site : Site
         Field strength, echo time and SNR (default: the study's Siemens 3 T).
+    warp : Warp, optional
+        The subject's warp of the template.
 
     Returns
     -------
     dict
         ``mag``, ``phase`` (radians) and ``swi`` volumes (float32).
     """
-    tissue = resample(template.swi, grid, pose, template.affine)
-    chi = resample(template.chi, grid, pose, template.affine)
+    tissue = resample(template.swi, grid, pose, template.affine, warp=warp)
+    chi = resample(template.chi, grid, pose, template.affine, warp=warp)
     vessel = np.maximum(scv.fraction, other.fraction)
     # Intravascular signal decays as exp(-R2* TE), R2* taken proportional to the field.
     vein_signal = VEIN_SIGNAL ** ((site.te_ms / 20.0) * (site.field_t / 3.0))
@@ -211,7 +241,7 @@ def render_swi(
     ) + rng.uniform(-np.pi, np.pi)
     gain = 1400.0 / SWI_SIGNAL["wm"] * rng.uniform(0.9, 1.1)
     snr = rng.uniform(*site.snr)
-    amplitude = gain * magnitude * bias_field(grid.shape, rng)
+    amplitude = gain * magnitude * bias_field(grid.shape, rng) * dephasing(field, site)
     signal = amplitude * np.exp(1j * (phase + background)).astype(np.complex64)
     sigma = gain * SWI_SIGNAL["wm"] / snr
     noise = rng.normal(0.0, sigma, (2, *grid.shape)).astype(np.float32)
@@ -221,8 +251,40 @@ def render_swi(
     return {"mag": mag, "phase": np.angle(signal).astype(np.float32), "swi": swi}
 
 
+def dephasing(field_ppm: np.ndarray, site: Site) -> np.ndarray:
+    """Signal left after intravoxel dephasing in the field's gradients (air-tissue signal loss).
+
+    Across a voxel the field changes by ``g`` ppm along each axis; the phase then spreads over
+    ``2 pi gamma B0 g TE`` and the voxel's signal is the product over the axes of
+    ``|sinc(gamma B0 g TE)|``: near the frontal sinus and the skull base SWI goes dark, more so
+    at high field and long echo times.
+
+    Parameters
+    ----------
+    field_ppm : ndarray
+        Field perturbation, ppm of B0, on the acquisition grid.
+    site : Site
+        Field strength and echo time.
+
+    Returns
+    -------
+    ndarray
+        Factor (0-1) on the magnitude.
+    """
+    cycles_per_ppm = GAMMA_HZ_PER_T * site.field_t * 1e-6 * site.te_ms / 1000.0
+    out = np.ones(field_ppm.shape, np.float32)
+    for axis in range(3):
+        out *= np.abs(np.sinc(cycles_per_ppm * np.gradient(field_ppm, axis=axis)))
+    return out
+
+
 def render_flair(
-    grid: ScannerGrid, pose: HeadPose, template: Template, row: dict, rng: np.random.Generator
+    grid: ScannerGrid,
+    pose: HeadPose,
+    template: Template,
+    row: dict,
+    rng: np.random.Generator,
+    warp: Warp | None = None,
 ) -> tuple[np.ndarray, list[dict]]:
     """Render the FLAIR; return it with the deep white-matter lesions drawn (RAS mm, radius).
 
@@ -238,6 +300,8 @@ def render_flair(
         The subject's cohort row (its Fazekas rating).
     rng : numpy.random.Generator
         The subject's random stream.
+    warp : Warp, optional
+        The subject's warp of the template.
 
     Returns
     -------
@@ -248,13 +312,16 @@ def render_flair(
     """
     offsets = np.linspace(-2.0, 2.0, 5) / grid.spacing[2]
     base = np.mean(
-        [resample(template.flair, grid, pose, template.affine, slice_offset=o) for o in offsets],
+        [
+            resample(template.flair, grid, pose, template.affine, slice_offset=o, warp=warp)
+            for o in offsets
+        ],
         axis=0,
     )
     if int(row["fazekas_pv"]) >= 1:
         caps = np.mean(
             [
-                resample(template.pv_caps, grid, pose, template.affine, slice_offset=o)
+                resample(template.pv_caps, grid, pose, template.affine, slice_offset=o, warp=warp)
                 for o in offsets
             ],
             axis=0,
@@ -265,7 +332,7 @@ def render_flair(
         lesions = TubeRaster(grid.shape, grid.spacing)
         n = int(rng.integers(2, 7))
         picks = template.dwm_candidates[rng.choice(len(template.dwm_candidates), n, replace=False)]
-        for centre in grid.ras_to_mm(pose.to_ras(picks)):
+        for centre in grid.ras_to_mm(pose.to_ras(_landmarks(picks, warp))):
             # Punctate foci seen on a 5 mm slice: centred within 1 mm of a slice's mid-plane.
             dz = grid.spacing[2]
             centre[2] = np.clip(round(centre[2] / dz), 0, grid.shape[2] - 1) * dz

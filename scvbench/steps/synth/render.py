@@ -16,6 +16,7 @@ __all__ = [
     "rasterize_tube",
     "resample",
     "swi_from_complex",
+    "template_coordinates",
 ]
 
 GAMMA_HZ_PER_T = 42.577478e6
@@ -43,6 +44,61 @@ def voxel_to_template(grid: ScannerGrid, pose: HeadPose, template_affine: np.nda
     )
 
 
+def template_coordinates(
+    grid: ScannerGrid,
+    pose: HeadPose,
+    template_affine: np.ndarray,
+    warp=None,
+    slice_offset: float = 0.0,
+) -> np.ndarray:
+    """Template voxel coordinates ``(3, *grid.shape)`` (float32) of every voxel of ``grid``.
+
+    With a :class:`~scvbench.steps.synth.warp.Warp`, the coordinates are pulled through it: the
+    subject's voxel shows the template at ``phi(y)``. The last result is cached on the warp.
+
+    Parameters
+    ----------
+    grid : ScannerGrid
+        The target grid.
+    pose : HeadPose
+        The head.
+    template_affine : ndarray
+        The template's affine (diagonal).
+    warp : Warp, optional
+        The subject's warp.
+    slice_offset : float
+        Shift along the slice axis, in slices.
+
+    Returns
+    -------
+    ndarray
+        Template voxel indices per voxel.
+    """
+    key = (grid, pose, float(slice_offset))
+    if warp is not None and warp._cache.get("key") == key:
+        return warp._cache["coords"]
+    to_mm = np.linalg.inv(pose.matrix) @ LPS_TO_RAS @ grid.lps_affine
+    i, j, k = (np.arange(n, dtype=np.float32) for n in grid.shape)
+    k = k + np.float32(slice_offset)
+    mm = [
+        (
+            to_mm[d, 0] * i[:, None, None]
+            + to_mm[d, 1] * j[None, :, None]
+            + to_mm[d, 2] * k[None, None, :]
+            + to_mm[d, 3]
+        ).astype(np.float32)
+        for d in range(3)
+    ]
+    if warp is not None:
+        mm = warp.displace(mm)
+    diag, shift = np.diag(template_affine)[:3], template_affine[:3, 3]
+    coords = np.stack([(mm[d] - shift[d]) / diag[d] for d in range(3)]).astype(np.float32)
+    if warp is not None:
+        warp._cache.clear()
+        warp._cache.update(key=key, coords=coords)
+    return coords
+
+
 def resample(
     volume: np.ndarray,
     grid: ScannerGrid,
@@ -50,11 +106,13 @@ def resample(
     template_affine: np.ndarray,
     order: int = 1,
     slice_offset: float = 0.0,
+    warp=None,
 ) -> np.ndarray:
     """Resample a template-space map onto ``grid`` (shape ``grid.shape``, float32).
 
     ``slice_offset`` shifts the sampled planes along the slice axis, in voxels (used to average
-    sub-planes of a thick slice).
+    sub-planes of a thick slice); ``warp`` (a subject's
+    :class:`~scvbench.steps.synth.warp.Warp`) deforms the template first.
 
     Parameters
     ----------
@@ -70,24 +128,31 @@ def resample(
         Spline order of the interpolation.
     slice_offset : float
         Shift along the slice axis, in slices.
+    warp : Warp, optional
+        The subject's warp of the template.
 
     Returns
     -------
     ndarray of float32
         The map on ``grid``.
     """
-    m = voxel_to_template(grid, pose, template_affine)
-    offset = m[:3, 3] + m[:3, 2] * slice_offset
-    return ndimage.affine_transform(
-        volume,
-        m[:3, :3],
-        offset=offset,
-        output_shape=grid.shape,
-        order=order,
-        mode="constant",
-        cval=0.0,
-        output=np.float32,
-        prefilter=False,
+    if warp is None:
+        m = voxel_to_template(grid, pose, template_affine)
+        offset = m[:3, 3] + m[:3, 2] * slice_offset
+        return ndimage.affine_transform(
+            volume,
+            m[:3, :3],
+            offset=offset,
+            output_shape=grid.shape,
+            order=order,
+            mode="constant",
+            cval=0.0,
+            output=np.float32,
+            prefilter=False,
+        )
+    coords = template_coordinates(grid, pose, template_affine, warp, slice_offset)
+    return ndimage.map_coordinates(
+        volume, coords, order=order, mode="constant", cval=0.0, output=np.float32, prefilter=False
     )
 
 

@@ -17,7 +17,7 @@ from scvbench.core.mip import (
 )
 from scvbench.defaults import DEFAULTS
 from scvbench.steps.synth import annotate
-from scvbench.steps.synth.anatomy import load_template
+from scvbench.steps.synth.anatomy import deep_vein_paths, load_template
 from scvbench.steps.synth.dicom import write_series
 from scvbench.steps.synth.geometry import draw_pose
 from scvbench.steps.synth.imaging import (
@@ -48,10 +48,11 @@ from scvbench.steps.synth.series import (
     to_uint12,
 )
 from scvbench.steps.synth.sites import DEFAULT_SITES, SITES
-from scvbench.steps.synth.trees import tree_graph
+from scvbench.steps.synth.tree_truth import tree_graph
 from scvbench.steps.synth.veins import (
     Vein,
 )
+from scvbench.steps.synth.warp import draw_warp
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +133,16 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
     index = int(row["index"])
     rng = subject_rng(settings.seed, index, 0)
     pose = draw_pose(rng)
+    warp = draw_warp(subject_rng(settings.seed, index, 5))
     site = SITES[str(row.get("site", DEFAULT_SITES[0]))]
-    grid = swi_grid(preset, pose, rng, site.matrix_scale)
+    grid = swi_grid(preset, pose, rng, site.matrix_scale, warp)
     spacing = grid.spacing
 
-    icv = resample(template.icv, grid, pose, template.affine)
+    icv = resample(template.icv, grid, pose, template.affine, warp=warp)
     brain = icv > 0.5
-    ventricles = (resample(template.ventricles, grid, pose, template.affine) > 0.5) & brain
-    side = np.where(template_x(grid, pose, template) < 0, 1, 2).astype(np.uint8)
+    ventricles = resample(template.ventricles, grid, pose, template.affine, warp=warp) > 0.5
+    ventricles &= brain
+    side = np.where(template_x(grid, pose, template, warp) < 0, 1, 2).astype(np.uint8)
     hemi = np.where(brain, side, 0).astype(np.uint8)
     window = slab_window(settings.slab_mm, settings.step_mm, spacing[2])
     annotated, main, k_range = choose_slices(brain, ventricles, window, row["role"], rng)
@@ -150,7 +153,13 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
     ctx = brain_depth_context(brain, hemi, ventricles, window, spacing)
     veins = place_veins(row, ctx, window, main, grid.shape[2], rng, label_floor=floor)
     veins += medullary_veins(ctx, k_range, rng)
-    sss = grid.ras_to_mm(pose.to_ras(template.sss))
+    for name, line, radius in deep_vein_paths(rng):
+        course = (
+            "midline" if abs(line[:, 0].mean()) < 1.0 else ("left" if line[0, 0] < 0 else "right")
+        )
+        points = grid.ras_to_mm(pose.to_ras(warp.invert(line)))
+        veins.append(Vein("deep", course, points, radius * pose.scale, group=name))
+    sss = grid.ras_to_mm(pose.to_ras(warp.invert(template.sss)))
     veins.append(Vein("sss", "midline", sss, float(template.sss_radius.mean())))
 
     scv = TubeRaster(grid.shape, spacing)
@@ -166,11 +175,11 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
             other.add(vein.points, vein.radius)
 
     images = render_swi(
-        grid, pose, template, scv, other, subject_rng(settings.seed, index, 1), site
+        grid, pose, template, scv, other, subject_rng(settings.seed, index, 1), site, warp
     )
     flair_rng = subject_rng(settings.seed, index, 2)
-    flair_space = flair_grid(preset, pose, grid, flair_rng)
-    flair, lesions = render_flair(flair_space, pose, template, row, flair_rng)
+    flair_space = flair_grid(preset, pose, grid, flair_rng, warp)
+    flair, lesions = render_flair(flair_space, pose, template, row, flair_rng, warp)
 
     # --- DICOM -----------------------------------------------------------------------------
     study = fake_study(

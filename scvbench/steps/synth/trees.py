@@ -6,9 +6,11 @@ laterally into the sylvian fissure, the inferior group backwards toward the tran
 Here each labelled vein is a tree in the cortex band of one hemisphere, near the axial plane of
 the MinIP slab:
 
-- a **trunk** whose centre line is a stochastic curve (:func:`veins.stochastic_curve`: irregular
-  curvature, no period) of the designed tortuosity, laid along the cortical surface and oriented
-  so that its root (the draining end, its last point) lies toward the sinus of its region;
+- a **trunk** that follows the brain surface at a depth of 3-6.5 mm (:func:`surface_path`, so a
+  long vein bends with the cortex) and swings about that path by a smooth Gaussian process
+  (:func:`veins.smooth_noise`: irregular curvature, no period) whose gain gives the designed
+  tortuosity; its root (the draining end, its last point) is the end nearer the sinus of its
+  region;
 - 0-2 **tributaries** joining the trunk at branch points, each shorter than the trunk on either
   side of its junction (so the vessel's measured length, the longest end-to-end path, stays the
   trunk's, as the study measured one vessel);
@@ -24,9 +26,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from scvbench.steps.synth.cortex import (
+    SINUSES,
+    Course,
+    drainage,
+    fits,
+    path_normals,
+    surface_maps,
+    surface_path,
+)
 from scvbench.steps.synth.veins import (
     PlacementContext,
     Tributary,
@@ -35,143 +45,14 @@ from scvbench.steps.synth.veins import (
     stochastic_curve,
 )
 
-__all__ = ["SINUSES", "Course", "fits", "place_tree", "pruned", "retrace", "tree_graph"]
+__all__ = ["PlacedTree", "place_tree", "pruned", "retrace"]
 
-#: The sinuses superficial veins drain into, by the region of the hemisphere they lie in.
-SINUSES = {
-    "superior": "superior sagittal sinus",
-    "middle": "sylvian fissure (superficial middle cerebral vein)",
-    "inferior": "transverse sinus",
-}
 _TIP_TAPER = 0.7  # radius at the tip as a fraction of the root's, before Murray steps
-_POINTS = 240
 
 
 def _rotate(vector: np.ndarray, degrees: float) -> np.ndarray:
     a = np.deg2rad(degrees)
     return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ vector
-
-
-def drainage(ctx: PlacementContext, code: int, k: int, xy: np.ndarray) -> tuple[str, np.ndarray]:
-    """The sinus a vein at ``xy`` (slice ``k``, hemisphere ``code``) drains toward, and where.
-
-    The hemisphere's in-plane extent is split along the anterior-posterior axis (the grid's
-    second axis, increasing posteriorly): the posterior quarter drains backwards to the
-    transverse sinus, the lateral middle third into the sylvian fissure, the rest medially to the
-    superior sagittal sinus (the midline at the vein's level).
-
-    Parameters
-    ----------
-    ctx : PlacementContext
-        Brain and hemispheres.
-    code : int
-        Hemisphere (1 left, 2 right).
-    k : int
-        Slice.
-    xy : ndarray
-        The vein's centre, in-plane ``grid_mm``.
-
-    Returns
-    -------
-    tuple
-        The region's key in :data:`SINUSES` and the in-plane point the vein drains toward.
-    """
-    spacing = np.asarray(ctx.spacing[:2])
-    hemi = np.argwhere(ctx.hemi[:, :, k] == code) * spacing
-    both = np.argwhere(ctx.hemi[:, :, k] > 0) * spacing
-    if len(hemi) == 0 or len(both) == 0:
-        return "superior", xy.copy()
-    y_lo, y_hi = np.percentile(both[:, 1], [2, 98])
-    midline_x = float(np.median(both[:, 0]))
-    lateral_x = hemi[np.argmax(np.abs(hemi[:, 0] - midline_x)), 0]
-    frac = (xy[1] - y_lo) / max(y_hi - y_lo, 1e-6)
-    lateral = abs(xy[0] - midline_x) / max(abs(lateral_x - midline_x), 1e-6)
-    if frac > 0.75:
-        return "inferior", np.array([lateral_x, y_hi])
-    if 0.3 <= frac <= 0.7 and lateral > 0.55:
-        return "middle", np.array([lateral_x, 0.5 * (y_lo + y_hi)])
-    return "superior", np.array([midline_x, xy[1]])
-
-
-def fits(
-    ctx: PlacementContext,
-    points: np.ndarray,
-    code: int,
-    radius: float,
-    depth_range: tuple[float, float],
-    neighbours: list[tuple[cKDTree, float]],
-    gap: float = 2.0,
-) -> bool:
-    """Whether a centre line lies where a superficial vein may.
-
-    Every point must be in hemisphere ``code``, between ``depth_range[0] + radius`` and
-    ``depth_range[1]`` mm under the brain surface, at least 8 mm from the other hemisphere and
-    ``gap`` mm (edge to edge) from every neighbouring vein.
-
-    Parameters
-    ----------
-    ctx : PlacementContext
-        Brain depth and hemispheres.
-    points : ndarray
-        ``(n, 3)`` centre line, ``grid_mm``.
-    code : int
-        Hemisphere.
-    radius : float
-        The vein's radius, mm.
-    depth_range : tuple of float
-        Allowed depth under the surface, mm.
-    neighbours : list of (cKDTree, float)
-        In-plane trees of other veins' points and their radii.
-    gap : float
-        Smallest distance between vessel walls, mm.
-
-    Returns
-    -------
-    bool
-        True where it fits.
-    """
-    i, j = ctx.pixel(points[:, :2])
-    ks = np.clip(np.rint(points[:, 2] / ctx.spacing[2]).astype(int), 0, ctx.brain.shape[2] - 1)
-    if not np.all(ctx.hemi[i, j, ks] == code):
-        return False
-    for kk in np.unique(ks):
-        sel = ks == kk
-        d = ctx.depth(int(kk))[i[sel], j[sel]]
-        if np.any(d < depth_range[0] + radius) or np.any(d > depth_range[1]):
-            return False
-        if np.any(ctx.to_other_hemisphere(int(kk), code)[i[sel], j[sel]] < 8.0):
-            return False
-    for tree, r_other in neighbours:
-        dist, _ = tree.query(points[:, :2])
-        if np.any(dist < radius + r_other + gap):
-            return False
-    return True
-
-
-@dataclass
-class Course:
-    """Where and how a trunk runs; :meth:`trace` redraws it for another tortuosity."""
-
-    centre: np.ndarray  # in-plane grid_mm
-    direction: np.ndarray  # unit, from tip to root
-    chord: float
-    noise: np.ndarray
-    z_level: float
-    slope: float
-    offset: float
-    max_offset: float
-
-    def trace(self, tortuosity: float) -> np.ndarray | None:
-        """The trunk's centre line (tip first), or None when the swing would be too wide."""
-        local = stochastic_curve(tortuosity, self.noise, self.max_offset / self.chord)
-        if local is None:
-            return None
-        local = local * self.chord
-        side = np.array([-self.direction[1], self.direction[0]])
-        along = local[:, 0] - self.chord / 2
-        xy = self.centre + np.outer(along, self.direction) + np.outer(local[:, 1], side)
-        z = self.z_level + self.offset + self.slope * along
-        return np.column_stack([xy, z])
 
 
 def _neighbours(others: list[Vein], z_level: float) -> list[tuple[cKDTree, float]]:
@@ -329,7 +210,7 @@ def place_tree(
     )
     if len(anchors) == 0:
         return None
-    gx, gy = np.gradient(ndimage.gaussian_filter(depth, 2.0), *ctx.spacing[:2])
+    _, gx, gy = ctx.memo(("surface", k), lambda: surface_maps(ctx, k))
     neighbours = _neighbours(others, z_level)
     spacing = np.asarray(ctx.spacing[:2])
     for attempt in range(attempts):
@@ -339,35 +220,31 @@ def place_tree(
         if np.linalg.norm(normal) < 1e-6:
             continue
         normal /= np.linalg.norm(normal)
-        spread = 25.0 if attempt < 40 else 60.0
+        spread = 15.0 if attempt < 40 else 40.0
         direction = _rotate(np.array([-normal[1], normal[0]]), rng.uniform(-spread, spread))
         centre = a * spacing
         region, sink = drainage(ctx, code, k, centre)
-        longest = float(np.clip(170.0 / max(crowding, 1), 16.0, 36.0))
-        chord = rng.uniform(12.0, longest) * shrink
+        longest = float(np.clip(300.0 / max(crowding, 1), 24.0, 55.0))
+        length = rng.uniform(18.0, longest) * shrink
+        base = surface_path(ctx, k, centre, direction, length, rng.uniform(3.0, 6.5))
+        if len(base) < 12:
+            continue
         # the root (the last point) is the end nearer the sinus
-        ahead, behind = centre + direction * chord / 2, centre - direction * chord / 2
-        if np.linalg.norm(sink - ahead) > np.linalg.norm(sink - behind):
-            direction = -direction
+        if np.linalg.norm(sink - base[-1]) > np.linalg.norm(sink - base[0]):
+            base = base[::-1]
+        run = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(base, axis=0), axis=1))])
         slope = rng.uniform(-0.06, 0.06)
-        offset = rng.uniform(-1.0, 1.0) * max(z_half_range - abs(slope) * chord / 2 - radius, 0)
-        # Bends a vessel's width apart or closer vanish in the image: the coarse scale of the
-        # swing stays 4 mm or more; a tortuous vein swings wider (up to 5 mm off its chord).
+        reach = z_half_range - abs(slope) * run[-1] / 2 - radius
+        z = z_level + rng.uniform(-1.0, 1.0) * max(reach, 0) + slope * (run - run[-1] / 2)
+        # Bends a vessel's width apart or closer vanish in the image: the swing's coarse scale
+        # stays 4 mm or more; a tortuous vein swings wider (up to 5 mm off the base).
         correlation = rng.uniform(6.0, 14.0)
         points = None
         for swing in (3.5, 5.0):
             correlation = max(correlation, 4.0)
             while points is None and correlation >= 4.0:
-                course = Course(
-                    centre,
-                    direction,
-                    chord,
-                    smooth_noise(rng, _POINTS, correlation / chord),
-                    z_level,
-                    slope,
-                    offset,
-                    max_offset=swing,
-                )
+                noise = smooth_noise(rng, len(base), correlation / max(run[-1], 1.0))
+                course = Course(base, path_normals(base), noise, z, max_offset=swing)
                 # headroom: the calibration may ask for a more tortuous trunk than designed
                 if course.trace(1.0 + (tortuosity - 1.0) * 1.4) is not None:
                     points = course.trace(tortuosity)
@@ -398,7 +275,18 @@ def place_tree(
 
 
 def pruned(tree: PlacedTree) -> PlacedTree:
-    """The same tree without its tributaries (the trunk's radii without Murray steps)."""
+    """The same tree without its tributaries (the trunk's radii without Murray steps).
+
+    Parameters
+    ----------
+    tree : PlacedTree
+        A placed tree.
+
+    Returns
+    -------
+    PlacedTree
+        Its trunk alone.
+    """
     return PlacedTree(
         tree.points,
         _trunk_radii(tree.points, tree.base_radius),
@@ -466,64 +354,3 @@ def retrace(
         tree.depth_range,
         tree.neighbours,
     )
-
-
-def tree_graph(vein: Vein, to_ras) -> dict:
-    """A vein tree as a graph: nodes (root, junctions, tips) and edges with lengths and radii.
-
-    Parameters
-    ----------
-    vein : Vein
-        A superficial vein (its trunk and tributaries).
-    to_ras : callable
-        Maps ``(n, 3)`` ``grid_mm`` points to RAS mm.
-
-    Returns
-    -------
-    dict
-        ``nodes`` (``id``, ``kind`` root/junction/tip, ``ras_mm``, ``radius_mm``), ``edges``
-        (``from``, ``to`` node ids in the direction of flow, ``length_mm``, ``radius_mm`` at both
-        ends, ``centerline_ras_mm`` every fourth point) and ``drains_to``.
-    """
-    radii = vein.profile()
-    nodes: list[dict] = []
-    edges: list[dict] = []
-
-    def node(kind: str, point: np.ndarray, radius: float) -> int:
-        nodes.append(
-            {
-                "id": len(nodes),
-                "kind": kind,
-                "ras_mm": np.round(to_ras(point[None])[0], 2).tolist(),
-                "radius_mm": round(float(radius), 4),
-            }
-        )
-        return len(nodes) - 1
-
-    def edge(a: int, b: int, points: np.ndarray, r: np.ndarray) -> None:
-        length = float(np.sum(np.linalg.norm(np.diff(points, axis=0), axis=1)))
-        edges.append(
-            {
-                "from": a,
-                "to": b,
-                "length_mm": round(length, 3),
-                "radius_mm": [round(float(r[0]), 4), round(float(r[-1]), 4)],
-                "centerline_ras_mm": np.round(to_ras(points[::4]), 2).tolist(),
-            }
-        )
-
-    cuts = sorted({b.joins_at for b in vein.tributaries})
-    previous = node("tip", vein.points[0], radii[0])
-    start = 0
-    junction_ids = {}
-    for j in cuts:
-        here = node("junction", vein.points[j], radii[j])
-        junction_ids[j] = here
-        edge(previous, here, vein.points[start : j + 1], radii[start : j + 1])
-        previous, start = here, j
-    root = node("root", vein.points[-1], radii[-1])
-    edge(previous, root, vein.points[start:], radii[start:])
-    for branch in vein.tributaries:
-        tip = node("tip", branch.points[0], branch.radii[0])
-        edge(tip, junction_ids[branch.joins_at], branch.points, branch.radii)
-    return {"drains_to": vein.drains_to, "nodes": nodes, "edges": edges}

@@ -21,6 +21,7 @@ __all__ = [
     "deep_medullary_veins",
     "smooth_noise",
     "stochastic_curve",
+    "subependymal_veins",
 ]
 
 
@@ -167,6 +168,13 @@ class PlacementContext:
     spacing: tuple[float, float, float]
     _depth: dict = field(default_factory=dict)
     _midline: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # per-slice maps other modules derive once
+
+    def memo(self, key: tuple, make):
+        """``make()`` computed once per ``key`` for this subject."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
 
     def depth(self, k: int) -> np.ndarray:
         """Distance (mm) from each in-brain pixel of slice ``k`` to the brain surface."""
@@ -226,18 +234,16 @@ def deep_medullary_veins(
         Centre lines (n, 3) in mm.
     """
     lines = []
-    for _ in range(count * 4):
+    for _ in range(count * 10):
         if len(lines) >= count or len(slices) == 0:
             break
         k = int(rng.choice(slices))
-        vent = ctx.ventricles[:, :, k] & (ctx.hemi[:, :, k] == code)
-        if vent.sum() < 5:
+        vent, wall, centroid, midline_centre = ctx.memo(
+            ("wall", k, code), lambda k=k: _wall(ctx, k, code)
+        )
+        if len(wall) < 5:
             continue
-        wall = np.argwhere(vent & ~ndimage.binary_erosion(vent))
         start = wall[rng.integers(len(wall))] * np.asarray(ctx.spacing[:2])
-        centroid = np.argwhere(vent).mean(0) * np.asarray(ctx.spacing[:2])
-        both = ctx.ventricles[:, :, k]
-        midline_centre = np.argwhere(both).mean(0) * np.asarray(ctx.spacing[:2])
         direction = start - centroid
         if np.linalg.norm(direction) < 1e-6:
             continue
@@ -246,22 +252,93 @@ def deep_medullary_veins(
         lateral = centroid - midline_centre
         if np.dot(direction, lateral / max(np.linalg.norm(lateral), 1e-6)) < 0.3:
             continue
-        angle = np.deg2rad(rng.uniform(-20, 20))
+        angle = np.deg2rad(rng.uniform(-35, 35))
         rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         direction = rot @ direction
         depth = ctx.depth(k)
-        steps = np.arange(2.0, 30.0, 0.5)
+        steps = np.arange(1.0, 36.0, 0.5)
         xy = start + np.outer(steps, direction)
         i, j = ctx.pixel(xy)
-        ok = depth[i, j] >= 14.0
+        ok = (depth[i, j] >= 12.0) & (ctx.hemi[i, j, k] == code) & ~vent[i, j]
         if not ok[0]:
             continue
         stop = np.argmin(ok) if not ok.all() else len(ok)
-        if stop < 12:
+        if stop < 10:
             continue
         xy = xy[:stop]
-        bend = rng.uniform(-0.08, 0.08) * (steps[:stop] - steps[0]) ** 2 / max(steps[stop - 1], 1)
-        xy = xy + np.outer(bend, [-direction[1], direction[0]])
-        z = np.full(len(xy), k * ctx.spacing[2]) + rng.uniform(-0.4, 0.4)
+        run = steps[:stop] - steps[0]
+        # a gentle arc and a slight irregular wiggle, as they course through the white matter
+        bend = rng.uniform(-0.1, 0.1) * run**2 / max(run[-1], 1)
+        wiggle = 0.35 * smooth_noise(rng, len(run), 0.3)
+        xy = xy + np.outer(bend + wiggle, [-direction[1], direction[0]])
+        z = k * ctx.spacing[2] + rng.uniform(-0.4, 0.4) + rng.uniform(-0.15, 0.15) * run
         lines.append(np.column_stack([xy, z]))
+    return lines
+
+
+def _wall(ctx: PlacementContext, k: int, code: int):
+    """A ventricle's mask, wall pixels, centroid (mm) and both ventricles' centroid (mm)."""
+    spacing = np.asarray(ctx.spacing[:2])
+    vent = ctx.ventricles[:, :, k] & (ctx.hemi[:, :, k] == code)
+    if vent.sum() < 5:
+        return vent, np.zeros((0, 2), int), None, None
+    wall = np.argwhere(vent & ~ndimage.binary_erosion(vent))
+    centroid = np.argwhere(vent).mean(0) * spacing
+    midline_centre = np.argwhere(ctx.ventricles[:, :, k]).mean(0) * spacing
+    return vent, wall, centroid, midline_centre
+
+
+def subependymal_veins(
+    ctx: PlacementContext, code: int, slices: np.ndarray, count: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Veins along the lateral wall of one lateral ventricle, where medullary veins end.
+
+    Each follows the wall 1-2 mm outside it over 40-80 degrees of the ventricle's outline.
+
+    Parameters
+    ----------
+    ctx : PlacementContext
+        Brain, hemispheres and ventricles.
+    code : int
+        The hemisphere.
+    slices : ndarray of int
+        Slices where they may lie.
+    count : int
+        How many.
+    rng : numpy.random.Generator
+        The subject's random stream.
+
+    Returns
+    -------
+    list of ndarray
+        Centre lines (n, 3) in mm.
+    """
+    spacing = np.asarray(ctx.spacing[:2])
+    lines = []
+    for _ in range(count * 10):
+        if len(lines) >= count or len(slices) == 0:
+            break
+        k = int(rng.choice(slices))
+        vent = ctx.ventricles[:, :, k] & (ctx.hemi[:, :, k] == code)
+        if vent.sum() < 20:
+            continue
+        wall = np.argwhere(vent & ~ndimage.binary_erosion(vent)) * spacing
+        centroid = np.argwhere(vent).mean(0) * spacing
+        radial = wall - centroid
+        angle = np.arctan2(radial[:, 1], radial[:, 0])
+        middle, half = rng.uniform(-np.pi, np.pi), np.deg2rad(rng.uniform(20, 40))
+        sel = np.abs(np.angle(np.exp(1j * (angle - middle)))) < half
+        if sel.sum() < 6:
+            continue
+        order = np.argsort(np.angle(np.exp(1j * (angle[sel] - middle))))
+        points = wall[sel][order]
+        outward = radial[sel][order]
+        outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-6)
+        points = points + outward * rng.uniform(1.0, 2.0)
+        points = ndimage.gaussian_filter1d(points, 2.0, axis=0, mode="nearest")
+        i, j = ctx.pixel(points)
+        if not np.all(ctx.hemi[i, j, k] == code) or np.any(vent[i, j]):
+            continue
+        z = np.full(len(points), k * ctx.spacing[2] + rng.uniform(-0.4, 0.4))
+        lines.append(np.column_stack([points, z]))
     return lines

@@ -1,0 +1,264 @@
+"""Superficial veins on the cortex: where they may lie, their course, the sinus they drain to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from scvbench.steps.synth.veins import PlacementContext
+
+__all__ = ["SINUSES", "Course", "drainage", "fits", "path_normals", "surface_maps", "surface_path"]
+
+#: The sinuses superficial veins drain into, by the region of the hemisphere they lie in.
+SINUSES = {
+    "superior": "superior sagittal sinus",
+    "middle": "sylvian fissure (superficial middle cerebral vein)",
+    "inferior": "transverse sinus",
+}
+
+
+def _extent(ctx: PlacementContext, k: int, code: int) -> tuple[float, ...] | None:
+    """Front and back (2nd and 98th percentile), midline and lateral edge of slice ``k``, mm."""
+    spacing = np.asarray(ctx.spacing[:2])
+    hemi = np.argwhere(ctx.hemi[:, :, k] == code) * spacing
+    both = np.argwhere(ctx.hemi[:, :, k] > 0) * spacing
+    if len(hemi) == 0 or len(both) == 0:
+        return None
+    y_lo, y_hi = np.percentile(both[:, 1], [2, 98])
+    midline_x = float(np.median(both[:, 0]))
+    lateral_x = float(hemi[np.argmax(np.abs(hemi[:, 0] - midline_x)), 0])
+    return float(y_lo), float(y_hi), midline_x, lateral_x
+
+
+def drainage(ctx: PlacementContext, code: int, k: int, xy: np.ndarray) -> tuple[str, np.ndarray]:
+    """The sinus a vein at ``xy`` (slice ``k``, hemisphere ``code``) drains toward, and where.
+
+    The hemisphere's in-plane extent is split along the anterior-posterior axis (the grid's
+    second axis, increasing posteriorly): the posterior quarter drains backwards to the
+    transverse sinus, the lateral middle third into the sylvian fissure, the rest medially to the
+    superior sagittal sinus (the midline at the vein's level).
+
+    Parameters
+    ----------
+    ctx : PlacementContext
+        Brain and hemispheres.
+    code : int
+        Hemisphere (1 left, 2 right).
+    k : int
+        Slice.
+    xy : ndarray
+        The vein's centre, in-plane ``grid_mm``.
+
+    Returns
+    -------
+    tuple
+        The region's key in :data:`SINUSES` and the in-plane point the vein drains toward.
+    """
+    extent = ctx.memo(("extent", k, code), lambda: _extent(ctx, k, code))
+    if extent is None:
+        return "superior", xy.copy()
+    y_lo, y_hi, midline_x, lateral_x = extent
+    frac = (xy[1] - y_lo) / max(y_hi - y_lo, 1e-6)
+    lateral = abs(xy[0] - midline_x) / max(abs(lateral_x - midline_x), 1e-6)
+    if frac > 0.75:
+        return "inferior", np.array([lateral_x, y_hi])
+    if 0.3 <= frac <= 0.7 and lateral > 0.55:
+        return "middle", np.array([lateral_x, 0.5 * (y_lo + y_hi)])
+    return "superior", np.array([midline_x, xy[1]])
+
+
+def fits(
+    ctx: PlacementContext,
+    points: np.ndarray,
+    code: int,
+    radius: float,
+    depth_range: tuple[float, float],
+    neighbours: list[tuple[cKDTree, float]],
+    gap: float = 2.0,
+) -> bool:
+    """Whether a centre line lies where a superficial vein may.
+
+    Every point must be in hemisphere ``code``, between ``depth_range[0] + radius`` and
+    ``depth_range[1]`` mm under the brain surface, at least 8 mm from the other hemisphere and
+    ``gap`` mm (edge to edge) from every neighbouring vein.
+
+    Parameters
+    ----------
+    ctx : PlacementContext
+        Brain depth and hemispheres.
+    points : ndarray
+        ``(n, 3)`` centre line, ``grid_mm``.
+    code : int
+        Hemisphere.
+    radius : float
+        The vein's radius, mm.
+    depth_range : tuple of float
+        Allowed depth under the surface, mm.
+    neighbours : list of (cKDTree, float)
+        In-plane trees of other veins' points and their radii.
+    gap : float
+        Smallest distance between vessel walls, mm.
+
+    Returns
+    -------
+    bool
+        True where it fits.
+    """
+    i, j = ctx.pixel(points[:, :2])
+    ks = np.clip(np.rint(points[:, 2] / ctx.spacing[2]).astype(int), 0, ctx.brain.shape[2] - 1)
+    if not np.all(ctx.hemi[i, j, ks] == code):
+        return False
+    for kk in np.unique(ks):
+        sel = ks == kk
+        d = ctx.depth(int(kk))[i[sel], j[sel]]
+        if np.any(d < depth_range[0] + radius) or np.any(d > depth_range[1]):
+            return False
+        if np.any(ctx.to_other_hemisphere(int(kk), code)[i[sel], j[sel]] < 8.0):
+            return False
+    for tree, r_other in neighbours:
+        dist, _ = tree.query(points[:, :2])
+        if np.any(dist < radius + r_other + gap):
+            return False
+    return True
+
+
+@dataclass
+class Course:
+    """Where a trunk runs: a path along the cortex and a swing about it, redrawn by :meth:`trace`.
+
+    ``base`` follows the brain surface at a fixed depth; the trunk is ``base + a * noise * normal``
+    with the gain ``a`` solved by bisection for the tortuosity (length over the straight distance
+    between the trunk's ends), within ``max_offset`` mm of the base.
+    """
+
+    base: np.ndarray  # (n, 2) in-plane grid_mm, tip first
+    normal: np.ndarray  # (n, 2) unit normals of the base
+    noise: np.ndarray  # (n,) pinned at both ends
+    z: np.ndarray  # (n,) grid_mm along the slice axis
+    max_offset: float
+
+    def _shape(self, gain: float) -> tuple[np.ndarray, float]:
+        xy = self.base + (gain * self.noise)[:, None] * self.normal
+        length = float(np.sum(np.linalg.norm(np.diff(xy, axis=0), axis=1)))
+        return xy, length / max(float(np.linalg.norm(xy[-1] - xy[0])), 1e-9)
+
+    def trace(self, tortuosity: float) -> np.ndarray | None:
+        """The trunk's centre line (tip first), or None when it cannot have this tortuosity."""
+        target = max(float(tortuosity), 1.0)
+        hi = self.max_offset / max(float(np.abs(self.noise).max()), 1e-9)
+        if self._shape(0.0)[1] > target + 0.002 or self._shape(hi)[1] < target:
+            return None
+        lo = 0.0
+        for _ in range(32):
+            mid = 0.5 * (lo + hi)
+            if self._shape(mid)[1] < target:
+                lo = mid
+            else:
+                hi = mid
+        xy, _ = self._shape(0.5 * (lo + hi))
+        return np.column_stack([xy, self.z])
+
+
+def surface_path(
+    ctx: PlacementContext,
+    k: int,
+    start: np.ndarray,
+    direction: np.ndarray,
+    length: float,
+    depth: float,
+    step: float = 0.5,
+) -> np.ndarray:
+    """A path of ``length`` mm centred on ``start`` that follows the brain surface at ``depth`` mm.
+
+    Traced both ways from ``start`` along the depth map's isolines of slice ``k`` (steered back
+    toward ``depth`` at every step), so a long vein bends with the cortex instead of cutting
+    across it.
+
+    Parameters
+    ----------
+    ctx : PlacementContext
+        Brain depth.
+    k : int
+        Slice.
+    start : ndarray
+        In-plane ``grid_mm`` point.
+    direction : ndarray
+        Initial unit direction (roughly along the surface).
+    length : float
+        Path length, mm.
+    depth : float
+        Depth under the surface to follow, mm.
+    step : float
+        Step, mm.
+
+    Returns
+    -------
+    ndarray
+        ``(n, 2)`` points in ``grid_mm``.
+    """
+    spacing = np.asarray(ctx.spacing[:2])
+    field, gx, gy = ctx.memo(("surface", k), lambda: surface_maps(ctx, k))
+    upper = np.asarray(field.shape) - 1
+
+    def walk(heading: np.ndarray) -> list[np.ndarray]:
+        pos, out = start.astype(float), []
+        for _ in range(int(length / 2 / step)):
+            i, j = np.clip(np.rint(pos / spacing).astype(int), 0, upper)
+            g = np.array([gx[i, j], gy[i, j]])
+            d = float(field[i, j])
+            norm = float(np.linalg.norm(g))
+            if norm < 1e-6:
+                break
+            inward = g / norm
+            tangent = np.array([-inward[1], inward[0]])
+            if np.dot(tangent, heading) < 0:
+                tangent = -tangent
+            move = tangent + 0.3 * np.clip(depth - d, -2.0, 2.0) * inward
+            heading = move / np.linalg.norm(move)
+            pos = pos + step * heading
+            out.append(pos)
+        return out
+
+    back = walk(-direction)[::-1]
+    ahead = walk(direction)
+    return np.vstack([*back, start, *ahead]) if back or ahead else start[None]
+
+
+def surface_maps(ctx: PlacementContext, k: int) -> tuple[np.ndarray, ...]:
+    """Smoothed depth of slice ``k`` and its gradient.
+
+    Parameters
+    ----------
+    ctx : PlacementContext
+        Brain depth.
+    k : int
+        Slice.
+
+    Returns
+    -------
+    tuple of ndarray
+        Depth (mm, smoothed over 2 pixels) and its two in-plane derivatives (mm per mm).
+    """
+    field = ndimage.gaussian_filter(ctx.depth(k), 2.0)
+    return (field, *np.gradient(field, *ctx.spacing[:2]))
+
+
+def path_normals(path: np.ndarray) -> np.ndarray:
+    """Unit normals (the tangent turned left) of an in-plane path.
+
+    Parameters
+    ----------
+    path : ndarray
+        ``(n, 2)`` points.
+
+    Returns
+    -------
+    ndarray
+        ``(n, 2)`` unit vectors.
+    """
+    tangent = np.gradient(path, axis=0)
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
+    return np.column_stack([-tangent[:, 1], tangent[:, 0]])

@@ -99,8 +99,11 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# The README's figures, from the DICOM of a small multi-site cohort at the study's resolution.
 figure: $(STAMP)
-	$(BIN)/scvbench synth $(DEMO_DIR)/figure --preset paper --subjects 1 --seed 3 --force
+	$(BIN)/scvbench synth $(DEMO_DIR)/figure --preset paper --subjects 4 --seed 3 --force \
+		--sites siemens-3t,ge-3t,philips-1.5t
+	$(BIN)/python -m scvbench.steps.synth.preview $(DEMO_DIR)/figure docs/synth_sites.png --sites 3
 	$(BIN)/python -m scvbench.steps.synth.preview $(DEMO_DIR)/figure docs/synth_minip.png
 
 clean:

@@ -103,3 +103,13 @@ def test_readme_paper_match_table_is_current():
     section = module.section()
     assert section in (ROOT / "README.md").read_text(), "run python docs/gen_paper_match.py"
     assert "-3.511" in section and "(outside)" not in section
+
+
+def test_readme_realism_card_is_current():
+    """The README's realism card is what docs/gen_realism.py writes from docs/realism.json."""
+    spec = importlib.util.spec_from_file_location("gen_realism", ROOT / "docs" / "gen_realism.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    section = module.section()
+    assert section in (ROOT / "README.md").read_text(), "run python docs/gen_realism.py"
+    assert "medullary veins per hemisphere" in section and "CNR" in section

@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage
 
 from scvbench.core.mip import (
     SlabWindow,
 )
-from scvbench.core.morphometry import measure, summarize
 from scvbench.steps.synth.tree_truth import calibrate, measure_tree
 from scvbench.steps.synth.trees import PlacedTree, place_tree, pruned
 from scvbench.steps.synth.veins import (
@@ -31,7 +29,6 @@ __all__ = [
     "choose_slices",
     "medullary_veins",
     "place_veins",
-    "truth_tables",
     "vessel_values",
 ]
 
@@ -284,7 +281,7 @@ def medullary_veins(
 ) -> list[Vein]:
     """Deep medullary and subependymal veins (distractors) in the slices of ``k_range``.
 
-    1.2-1.8 thin medullary veins per slice and hemisphere (radius 0.2-0.35 mm) run from the
+    1.2-1.8 thin medullary veins per slice and hemisphere (radius 0.12-0.2 mm) run from the
     ventricle wall outwards through the white matter, and 3-5 subependymal veins (0.35-0.5 mm)
     follow the ventricle's lateral wall; none carries a label.
 
@@ -309,7 +306,7 @@ def medullary_veins(
     for hemi, code in HEMI_CODES.items():
         count = round(per_slice * len(slices))
         for points in deep_medullary_veins(ctx, code, slices, count, rng):
-            veins.append(Vein("dmv", hemi, points, float(rng.uniform(0.2, 0.35))))
+            veins.append(Vein("dmv", hemi, points, float(rng.uniform(0.12, 0.2))))
         for points in subependymal_veins(ctx, code, slices, int(rng.integers(3, 6)), rng):
             veins.append(Vein("sev", hemi, points, float(rng.uniform(0.35, 0.5))))
     return veins
@@ -345,71 +342,3 @@ def brain_depth_context(
         ventricles=ventricles,
         spacing=tuple(spacing),
     )
-
-
-def truth_tables(
-    patient_id: str,
-    role: str,
-    labels_minip: np.ndarray,
-    hemi_minip: np.ndarray,
-    spacing: tuple[float, float],
-    annotated: list[int],
-    analysis: int | None,
-    veins: list[Vein],
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Measure the true MinIP masks: per-vessel rows (with design values) and summaries.
-
-    Parameters
-    ----------
-    patient_id, role : str
-        The subject and its role.
-    labels_minip : ndarray of int
-        The true veins on the MinIP grid, one label each.
-    hemi_minip : ndarray
-        Hemispheres on the MinIP grid.
-    spacing : tuple of float
-        Pixel size in mm.
-    annotated : list of int
-        The annotated slices.
-    analysis : int or None
-        The analysis slice.
-    veins : list of Vein
-        The designed veins.
-
-    Returns
-    -------
-    vessels : DataFrame
-        One row per measured vessel, with its design values.
-    morphometry : DataFrame
-        One row per slice and hemisphere.
-    """
-    by_label = {v.label: v for v in veins if v.kind == "scv"}
-    vessel_tables = []
-    summaries = []
-    for m in annotated:
-        image = labels_minip[:, :, m]
-        table = measure(image > 0, spacing=spacing, hemispheres=hemi_minip[:, :, m])
-        labels = [int(image[r, c]) for r, c in zip(table["row"], table["col"], strict=True)]
-        table["design_label"] = labels
-        table["design_tortuosity"] = [
-            by_label[x].design_tortuosity if x in by_label else np.nan for x in labels
-        ]
-        table["design_diameter_mm"] = [
-            2 * by_label[x].radius if x in by_label else np.nan for x in labels
-        ]
-        table["target_tortuosity"] = [
-            by_label[x].target_tortuosity if x in by_label else np.nan for x in labels
-        ]
-        table["target_diameter_mm"] = [
-            by_label[x].target_diameter if x in by_label else np.nan for x in labels
-        ]
-        table.insert(0, "minip_slice", m)
-        table.insert(0, "patient_id", patient_id)
-        vessel_tables.append(table)
-        summary = summarize(table)
-        summary.insert(0, "analysis", m == analysis)
-        summary.insert(0, "minip_slice", m)
-        summary.insert(0, "role", role)
-        summary.insert(0, "patient_id", patient_id)
-        summaries.append(summary)
-    return pd.concat(vessel_tables, ignore_index=True), pd.concat(summaries, ignore_index=True)

@@ -1,6 +1,7 @@
 """Render a picture of a synthetic subject: SWI slice, 20 mm MinIP, and MinIP with true veins.
 
-Usage: ``python -m scvbench.steps.synth.preview SYNTH_DIR OUT.png [--patient ID]``. The picture is
+Usage: ``python -m scvbench.steps.synth.preview SYNTH_DIR OUT.png [--patient ID | --sites N]``
+(``--sites``: the README's multi-site figure, :mod:`scvbench.steps.synth.figure`). The picture is
 made from the DICOM files exactly as a user receives them, so it shows what the pipeline will see.
 """
 
@@ -18,10 +19,10 @@ import pydicom
 from scvbench.core.mip import minimum_intensity_projection, slab_window
 from scvbench.steps.convert.series import classify, find_series
 
-# matplotlib is imported inside the functions that use it: heavy, and not
-# needed by the commands that only import this module.
+# matplotlib (and the figure module) are imported inside the functions that use them: heavy, and
+# not needed by the commands that only import this module.
 
-__all__ = ["load_series", "main", "render_preview"]
+__all__ = ["load_series", "main", "render_preview", "series_folder"]
 
 
 def load_series(folder: Path) -> tuple[np.ndarray, float]:
@@ -45,8 +46,21 @@ def load_series(folder: Path) -> tuple[np.ndarray, float]:
     return volume, float(slices[0].SpacingBetweenSlices)
 
 
-def _find_series(patient_dir: Path, kind: str) -> Path:
-    """The series ``convert`` would take as ``kind`` (any vendor's naming)."""
+def series_folder(patient_dir: Path, kind: str) -> Path:
+    """The series ``convert`` would take as ``kind`` (any vendor's naming).
+
+    Parameters
+    ----------
+    patient_dir : Path
+        A patient's DICOM folder.
+    kind : str
+        ``swi``, ``mag``, ``phase`` or ``flair``.
+
+    Returns
+    -------
+    Path
+        The series' folder.
+    """
     series, _ = find_series(patient_dir)
     for found in series:
         if classify(found).kind == kind:
@@ -87,7 +101,7 @@ def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -
     if m is None:
         m = chosen["annotated_minip_slices"][len(chosen["annotated_minip_slices"]) // 2]
     patient_dir = synth_dir / "dicom" / chosen["dicom_folder"]
-    swi, dz = load_series(_find_series(patient_dir, "swi"))
+    swi, dz = load_series(series_folder(patient_dir, "swi"))
     window = slab_window(manifest["minip"]["slab_mm"], manifest["minip"]["step_mm"], dz)
     minip = minimum_intensity_projection(swi, window)[:, :, m]
     centre = swi[:, :, int(window.centre(m))]
@@ -126,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     Parameters
     ----------
     argv : list of str, optional
-        ``SYNTH_DIR OUT.png [--patient ID]``.
+        ``SYNTH_DIR OUT.png [--patient ID | --sites N]``.
 
     Returns
     -------
@@ -139,8 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("synth_dir", type=Path)
     parser.add_argument("out_png", type=Path)
     parser.add_argument("--patient")
+    parser.add_argument(
+        "--sites", type=int, help="one row per site, N sites, with a vein-tree close-up"
+    )
     args = parser.parse_args(argv)
-    render_preview(args.synth_dir, args.out_png, args.patient)
+    if args.sites:
+        from scvbench.steps.synth.figure import render_sites_figure
+
+        render_sites_figure(args.synth_dir, args.out_png, args.sites)
+    else:
+        render_preview(args.synth_dir, args.out_png, args.patient)
     return 0
 
 

@@ -33,7 +33,6 @@ from scvbench.steps.synth.placement import (
     choose_slices,
     medullary_veins,
     place_veins,
-    truth_tables,
 )
 from scvbench.steps.synth.presets import Preset
 from scvbench.steps.synth.render import (
@@ -48,7 +47,7 @@ from scvbench.steps.synth.series import (
     to_uint12,
 )
 from scvbench.steps.synth.sites import DEFAULT_SITES, SITES
-from scvbench.steps.synth.tree_truth import tree_graph
+from scvbench.steps.synth.tree_truth import tree_graph, truth_tables
 from scvbench.steps.synth.veins import (
     Vein,
 )

@@ -1,15 +1,21 @@
-"""A vein tree as the truth sees it: measured on the slab's MinIP, redrawn to target, as a graph."""
+"""What the truth records: vein trees redrawn to target, their graphs, the vessel tables.
+
+Trees of the main slab are measured on its MinIP exactly as the truth will be, and redrawn until
+they measure their targets; every superficial vein is kept as a graph; the true MinIP masks are
+measured into the per-vessel and per-hemisphere truth tables.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from scvbench.core.morphometry import measure
+from scvbench.core.morphometry import measure, summarize
 from scvbench.steps.synth.render import TubeRaster
 from scvbench.steps.synth.trees import PlacedTree, retrace
 from scvbench.steps.synth.veins import PlacementContext, Vein
 
-__all__ = ["calibrate", "measure_tree", "tree_graph"]
+__all__ = ["calibrate", "measure_tree", "tree_graph", "truth_tables"]
 
 
 def measure_tree(
@@ -191,3 +197,71 @@ def tree_graph(vein: Vein, to_ras) -> dict:
         tip = node("tip", branch.points[0], branch.radii[0])
         edge(tip, junction_ids[branch.joins_at], branch.points, branch.radii)
     return {"drains_to": vein.drains_to, "nodes": nodes, "edges": edges}
+
+
+def truth_tables(
+    patient_id: str,
+    role: str,
+    labels_minip: np.ndarray,
+    hemi_minip: np.ndarray,
+    spacing: tuple[float, float],
+    annotated: list[int],
+    analysis: int | None,
+    veins: list[Vein],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Measure the true MinIP masks: per-vessel rows (with design values) and summaries.
+
+    Parameters
+    ----------
+    patient_id, role : str
+        The subject and its role.
+    labels_minip : ndarray of int
+        The true veins on the MinIP grid, one label each.
+    hemi_minip : ndarray
+        Hemispheres on the MinIP grid.
+    spacing : tuple of float
+        Pixel size in mm.
+    annotated : list of int
+        The annotated slices.
+    analysis : int or None
+        The analysis slice.
+    veins : list of Vein
+        The designed veins.
+
+    Returns
+    -------
+    vessels : DataFrame
+        One row per measured vessel, with its design values.
+    morphometry : DataFrame
+        One row per slice and hemisphere.
+    """
+    by_label = {v.label: v for v in veins if v.kind == "scv"}
+    vessel_tables = []
+    summaries = []
+    for m in annotated:
+        image = labels_minip[:, :, m]
+        table = measure(image > 0, spacing=spacing, hemispheres=hemi_minip[:, :, m])
+        labels = [int(image[r, c]) for r, c in zip(table["row"], table["col"], strict=True)]
+        table["design_label"] = labels
+        table["design_tortuosity"] = [
+            by_label[x].design_tortuosity if x in by_label else np.nan for x in labels
+        ]
+        table["design_diameter_mm"] = [
+            2 * by_label[x].radius if x in by_label else np.nan for x in labels
+        ]
+        table["target_tortuosity"] = [
+            by_label[x].target_tortuosity if x in by_label else np.nan for x in labels
+        ]
+        table["target_diameter_mm"] = [
+            by_label[x].target_diameter if x in by_label else np.nan for x in labels
+        ]
+        table.insert(0, "minip_slice", m)
+        table.insert(0, "patient_id", patient_id)
+        vessel_tables.append(table)
+        summary = summarize(table)
+        summary.insert(0, "analysis", m == analysis)
+        summary.insert(0, "minip_slice", m)
+        summary.insert(0, "role", role)
+        summary.insert(0, "patient_id", patient_id)
+        summaries.append(summary)
+    return pd.concat(vessel_tables, ignore_index=True), pd.concat(summaries, ignore_index=True)

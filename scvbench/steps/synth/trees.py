@@ -122,7 +122,7 @@ def _grow_tributaries(
         if np.any(z < z_limits[0]) or np.any(z > z_limits[1]):
             continue
         points = np.column_stack([xy, z])[::-1]  # tip first, ending on the trunk
-        r_join = float(trunk_radii[j]) * rng.uniform(0.55, 0.8)
+        r_join = float(trunk_radii[j]) * rng.uniform(0.65, 0.9)
         radii = _trunk_radii(points, r_join)
         free = np.linalg.norm(points[:, :2] - trunk[j, :2], axis=1) > 2.5 + trunk_radii[j]
         dist, _ = trunk_tree.query(points[free, :2])

@@ -4,12 +4,13 @@ Every subject's anatomy is the template pulled back through ``phi = exp(v)``, th
 stationary velocity field ``v`` drawn on a 4 mm grid in template space (scaling and squaring;
 Arsigny et al. 2006, as in SynthSeg-style domain randomisation). ``v`` sums three parts:
 
-- a **shape** part: smooth noise with a 25 mm correlation and about 3 mm amplitude (the head
-  longer, wider, the occiput fuller);
+- a **shape** part: smooth noise with a 25 mm correlation and about 2 mm amplitude (the head
+  longer, wider, the occiput fuller), mirror-symmetric about the midline plus a third as much
+  asymmetry, so the interhemispheric plane bends by a millimetre or two, as in healthy brains;
 - a **folding** part: noise with a 6 mm correlation and about 1 mm amplitude inside the brain
   (gyri and sulci shift and bend);
-- a **ventricle** part: a radial field around the lateral ventricles that enlarges them by up to
-  35 % in volume or shrinks them by up to 15 % (ventricles widen with age).
+- a **ventricle** part: a radial flow around the lateral ventricles with a linear scale of -5 %
+  to +8 % at their centre, fading with distance (ventricles widen with age).
 
 The template value at ``phi(y)`` appears at ``y``; a template landmark ``p`` (the sinus's course,
 a deep vein, a lesion site) appears at ``phi^-1(p) = exp(-v)(p)``. Both maps are diffeomorphic
@@ -99,6 +100,7 @@ class Warp:
 
 
 def _box() -> tuple[np.ndarray, tuple[int, int, int]]:
+    # symmetric in x, so that flipping the grid's first axis mirrors x -> -x
     lo, hi = np.array([-100.0, -136.0, -76.0]), np.array([100.0, 100.0, 116.0])
     return lo, tuple(int(n) for n in np.ceil((hi - lo) / _SPACING_MM) + 1)
 
@@ -119,7 +121,7 @@ def identity_warp() -> Warp:
 def draw_warp(
     rng: np.random.Generator,
     ventricle_centre_mm=(0.0, -10.0, 15.0),
-    shape_mm: float = 3.0,
+    shape_mm: float = 2.0,
     folding_mm: float = 1.0,
 ) -> Warp:
     """Draw one subject's warp.
@@ -141,12 +143,16 @@ def draw_warp(
     origin, shape = _box()
     axes = [origin[d] + _SPACING_MM * np.arange(shape[d]) for d in range(3)]
     x, y, z = np.meshgrid(*axes, indexing="ij")
-    velocity = shape_mm * _smooth_field(rng, shape, 25.0)
+    # The shape change is mostly mirror-symmetric (the midline stays a plane, as in healthy
+    # brains) with a smaller asymmetric part (petalia: one frontal or occipital pole fuller).
+    field = _smooth_field(rng, shape, 25.0)
+    mirrored = field[:, ::-1] * np.array([-1.0, 1.0, 1.0])[:, None, None, None]
+    velocity = shape_mm * (0.5 * (field + mirrored) + 0.3 * _smooth_field(rng, shape, 25.0))
     brain = np.exp(-(((x / 70) ** 2 + ((y + 18) / 95) ** 2 + ((z - 15) / 75) ** 2) ** 4))
     velocity += folding_mm * _smooth_field(rng, shape, 6.0) * brain
     # Ventricles: a radial flow out of (growth) or into (shrinkage) their centre, fading with
     # distance; a linear scale factor s changes their volume by about (1 + s)^3.
-    growth = float(rng.uniform(-0.05, 0.10))
+    growth = float(rng.uniform(-0.05, 0.08))
     c = np.asarray(ventricle_centre_mm, float)
     offsets = np.stack([x - c[0], y - c[1], z - c[2]])
     falloff = np.exp(-np.sum((offsets / np.array([22.0, 35.0, 18.0])[:, None, None, None]) ** 2, 0))

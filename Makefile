@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	@# The demo rebuilds its data set from the synthetic cohort every time: a cohort made by another
+	@# generator version would otherwise meet the old dataset, split and scores.
+	rm -rf $(DEMO_DIR)/bids $(DEMO_DIR)/key.csv $(DEMO_DIR)/stats $(DEMO_DIR)/evaluation \
+		$(DEMO_DIR)/leaderboard $(DEMO_DIR)/quick_runs $(DEMO_DIR)/app
 	$(BIN)/scvbench synth $(DEMO_DIR)/sourcedata --preset demo --seed 0 --nprocs $(NPROCS) --force
 	$(BIN)/python -m scvbench.steps.synth.preview $(DEMO_DIR)/sourcedata $(DEMO_DIR)/synth_minip.png
 	$(BIN)/scvbench convert $(DEMO_DIR)/sourcedata/dicom $(DEMO_DIR)/bids \

@@ -121,3 +121,21 @@ def test_the_preview_finds_every_vendors_swi(multisite, tmp_path):
         if SITES[subject["site"]].vendor != "siemens":
             out = render_preview(source, tmp_path / f"{subject['site']}.png", subject["patient_id"])
             assert out.stat().st_size > 10_000
+
+
+def test_the_sites_figure_has_a_row_per_site_with_outlined_veins(multisite, tmp_path):
+    """`preview --sites 3`: three rows (one per site), four panels, orange vein outlines."""
+    from PIL import Image
+
+    from scvbench.steps.synth.preview import main
+
+    source, _ = multisite
+    one, three = tmp_path / "one.png", tmp_path / "three.png"
+    assert main([str(source), str(one), "--sites", "1"]) == 0
+    assert main([str(source), str(three), "--sites", "3"]) == 0
+    with Image.open(one) as a, Image.open(three) as b:
+        assert b.size[0] == a.size[0] and b.size[1] > 2.5 * a.size[1]
+        pixels = np.asarray(b.convert("RGB"), dtype=int)
+    orange = (pixels[..., 0] > 200) & (pixels[..., 1] < 140) & (pixels[..., 2] < 80)
+    rows = np.array_split(orange, 3, axis=0)
+    assert all(part.sum() > 50 for part in rows)  # every site's row outlines veins

@@ -1,9 +1,10 @@
 """Vein centre lines in the slab's ``grid_mm`` frame.
 
-Superficial cerebral veins are drawn as sinuous curves lying in the cortex band of one
-hemisphere, nearly parallel to the axial plane, with a prescribed tortuosity (arc length over
-chord of the in-plane curve) and diameter. Deep medullary veins run radially from the lateral
-ventricles through the white matter; they are thin distractors that belong to no SCV label.
+The vessel record (:class:`Vein`, with its tributaries), the placement context of a subject,
+the irregular curves superficial veins are made of (:func:`smooth_noise`,
+:func:`stochastic_curve`; trees are assembled in :mod:`scvbench.steps.synth.trees`), and the
+distractors: deep medullary veins running from the lateral ventricles through the white matter
+and subependymal veins along the ventricle walls, which belong to no SCV label.
 """
 
 from __future__ import annotations

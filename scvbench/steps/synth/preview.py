@@ -74,6 +74,16 @@ def series_folder(patient_dir: Path, kind: str) -> Path:
     raise FileNotFoundError(f"no {kind} series under {patient_dir}")
 
 
+def _start(synth_dir: Path):
+    """Matplotlib's pyplot (drawing off-screen) and the cohort's manifest."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt, json.loads((synth_dir / "truth" / "manifest.json").read_text())
+
+
 def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -> Path:
     """Write the three-panel PNG for one subject (the first association subject by default).
 
@@ -91,12 +101,7 @@ def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -
     Path
         ``out_png``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    manifest = json.loads((synth_dir / "truth" / "manifest.json").read_text())
+    plt, manifest = _start(synth_dir)
     subjects = manifest["subjects"]
     if patient is None:
         chosen = next((s for s in subjects if s["role"] == "association"), subjects[0])
@@ -183,12 +188,7 @@ def render_sites_figure(synth_dir: Path, out_png: Path, sites: int = 3) -> Path:
     Path
         ``out_png``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    manifest = json.loads((synth_dir / "truth" / "manifest.json").read_text())
+    plt, manifest = _start(synth_dir)
     picked = _pick(manifest["subjects"], sites)
     fig, axes = plt.subplots(len(picked), 4, figsize=(15, 3.9 * len(picked)), dpi=90)
     axes = np.atleast_2d(axes)

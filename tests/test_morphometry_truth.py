@@ -61,11 +61,14 @@ def test_true_masks_measure_the_designed_vessels(paper_subjects):
     assert len(main) > 30
     tortuosity = icc(main["target_tortuosity"], main["tortuosity"])
     diameter = icc(main["target_diameter_mm"], main["diameter_mm"])
-    # per vessel, on the full image (neighbouring trees and the slab's edges included); before
-    # the redrawing (sine veins offset by the mean bias) these were 0.91 and 0.80
-    assert tortuosity["icc_a1"] >= 0.93, tortuosity
-    assert diameter["icc_a1"] >= 0.8, diameter
-    assert (main["tortuosity"] - main["target_tortuosity"]).abs().median() < 0.03
+    # per vessel, on the full image (measured 0.998 and 0.89; before the redrawing, sine veins
+    # offset by the mean bias gave 0.91 and 0.80); diameter targets under about 1.1 mm lie
+    # below the label's smallest width at these pixels
+    assert tortuosity["icc_a1"] >= 0.97, tortuosity
+    assert diameter["icc_a1"] >= 0.85, diameter
+    assert (main["tortuosity"] - main["target_tortuosity"]).abs().median() < 0.01
+    wide = main[main["target_diameter_mm"] >= 1.15]
+    assert icc(wide["target_diameter_mm"], wide["diameter_mm"])["icc_a1"] >= 0.95
     # Trees elsewhere get the average measurement bias only (per vessel, widths vary).
     rest = table[~table["calibrated"]]
     assert icc(rest["target_tortuosity"], rest["tortuosity"])["icc_a1"] >= 0.8

@@ -113,3 +113,20 @@ def test_readme_realism_card_is_current():
     section = module.section()
     assert section in (ROOT / "README.md").read_text(), "run python docs/gen_realism.py"
     assert "medullary veins per hemisphere" in section and "CNR" in section
+
+
+def test_paper_match_reads_a_generated_cohorts_truth(tiny_cohort):
+    """`gen_paper_match.py --cohort` turns a cohort's truth into the study's per-participant table."""
+    spec = importlib.util.spec_from_file_location(
+        "gen_paper_match", ROOT / "docs" / "gen_paper_match.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import pandas as pd
+
+    wide = module.cohort_table(tiny_cohort)
+    cohort = pd.read_csv(tiny_cohort / "truth" / "cohort.tsv", sep="\t")
+    assert len(wide) == (cohort["role"] == "association").sum() >= 1
+    for column in ("sex", "dwml", "count_left", "count_right", "diameter_left", "tortuosity_right"):
+        assert column in wide
+    assert wide["count_left"].notna().all() and (wide["count_left"] >= 0).all()

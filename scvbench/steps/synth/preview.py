@@ -23,7 +23,7 @@ import pydicom
 
 from scvbench.core.mip import minimum_intensity_projection, slab_window
 from scvbench.steps.convert.series import classify, find_series
-from scvbench.steps.synth.sites import SITES
+from scvbench.steps.synth.sites import DEFAULT_SITES, SITES
 
 # matplotlib is imported inside the functions that use it: heavy, and not needed by the commands
 # that only import this module.
@@ -85,7 +85,10 @@ def _start(synth_dir: Path):
 
 
 def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -> Path:
-    """Write the three-panel PNG for one subject (the first association subject by default).
+    """Write the three-panel PNG for one subject.
+
+    By default the subject is the first association subject, of the study's site when the cohort
+    has one.
 
     Parameters
     ----------
@@ -104,7 +107,15 @@ def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -
     plt, manifest = _start(synth_dir)
     subjects = manifest["subjects"]
     if patient is None:
-        chosen = next((s for s in subjects if s["role"] == "association"), subjects[0])
+        # the first association subject, of the study's own site when the cohort has it
+        ranked = sorted(
+            subjects,
+            key=lambda s: (
+                s["role"] != "association",
+                s.get("site", DEFAULT_SITES[0]) != DEFAULT_SITES[0],
+            ),
+        )
+        chosen = ranked[0]
     else:
         chosen = next(s for s in subjects if s["patient_id"] == patient)
     pid = chosen["patient_id"]

@@ -116,7 +116,7 @@ def test_readme_realism_card_is_current():
 
 
 def test_paper_match_reads_a_generated_cohorts_truth(tiny_cohort):
-    """`gen_paper_match.py --cohort` turns a cohort's truth into the study's per-participant table."""
+    """`gen_paper_match.py --cohort` turns a cohort's truth into the per-participant table."""
     spec = importlib.util.spec_from_file_location(
         "gen_paper_match", ROOT / "docs" / "gen_paper_match.py"
     )

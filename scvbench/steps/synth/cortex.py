@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from scvbench.steps.synth.veins import PlacementContext
+from scvbench.steps.synth.veins import PlacementContext, solve_gain
 
 __all__ = ["SINUSES", "Course", "drainage", "fits", "path_normals", "surface_maps", "surface_path"]
 
@@ -151,14 +151,7 @@ class Course:
         hi = self.max_offset / max(float(np.abs(self.noise).max()), 1e-9)
         if self._shape(0.0)[1] > target + 0.002 or self._shape(hi)[1] < target:
             return None
-        lo = 0.0
-        for _ in range(32):
-            mid = 0.5 * (lo + hi)
-            if self._shape(mid)[1] < target:
-                lo = mid
-            else:
-                hi = mid
-        xy, _ = self._shape(0.5 * (lo + hi))
+        xy, _ = self._shape(solve_gain(lambda a: self._shape(a)[1], target, hi, 32))
         return np.column_stack([xy, self.z])
 
 

@@ -167,11 +167,12 @@ def place_tree(
 ) -> PlacedTree | None:
     """Find a place for one vein tree in hemisphere ``code`` (1 left, 2 right).
 
-    The trunk lies within ``z_half_range`` mm of ``z_level`` (slab mm), in the cortex band
-    (``depth_range`` mm under the brain surface) along the surface's tangent (after 40 failed
-    attempts up to 60 degrees off it), at least 8 mm from the other hemisphere and 2 mm (edge to
-    edge) from every vein in ``others`` whose height range is within 22 mm. ``crowding`` (the
-    number of veins this hemisphere's slab must hold) shortens the chords so that they fit.
+    The trunk follows the brain surface (:func:`~scvbench.steps.synth.cortex.surface_path`,
+    starting within 15 degrees of the surface's tangent, 40 after 40 failed attempts), lies
+    within ``z_half_range`` mm of ``z_level`` (slab mm), in the cortex band (``depth_range`` mm
+    under the brain surface), at least 8 mm from the other hemisphere and 2 mm (edge to edge)
+    from every vein in ``others`` whose height range is within 22 mm. ``crowding`` (the number of
+    veins this hemisphere's slab must hold) shortens the trunks so that they fit.
 
     Parameters
     ----------

@@ -21,6 +21,7 @@ __all__ = [
     "curvature",
     "deep_medullary_veins",
     "smooth_noise",
+    "solve_gain",
     "stochastic_curve",
     "subependymal_veins",
 ]
@@ -129,14 +130,37 @@ def stochastic_curve(
     hi = max_offset / peak if np.isfinite(max_offset) else 10.0
     if _length(hi * noise, x) < target:
         return None
-    lo = 0.0
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        if _length(mid * noise, x) < target:
-            lo = mid
+    gain = solve_gain(lambda a: _length(a * noise, x), target, hi, 50)
+    return np.column_stack([x, gain * noise])
+
+
+def solve_gain(value, target: float, high: float, iterations: int) -> float:
+    """The gain in ``[0, high]`` at which the increasing ``value(gain)`` reaches ``target``.
+
+    Parameters
+    ----------
+    value : callable
+        Gain to the quantity (a length or a tortuosity), increasing.
+    target : float
+        The quantity wanted.
+    high : float
+        The largest gain allowed.
+    iterations : int
+        Bisection steps.
+
+    Returns
+    -------
+    float
+        The gain (the middle of the last interval).
+    """
+    low = 0.0
+    for _ in range(iterations):
+        middle = 0.5 * (low + high)
+        if value(middle) < target:
+            low = middle
         else:
-            hi = mid
-    return np.column_stack([x, 0.5 * (lo + hi) * noise])
+            high = middle
+    return 0.5 * (low + high)
 
 
 def curvature(points: np.ndarray) -> np.ndarray:
@@ -213,8 +237,8 @@ def deep_medullary_veins(
 ) -> list[np.ndarray]:
     """Thin radial veins from the ventricle wall into the deep white matter of one hemisphere.
 
-    Each runs outwards, away from the ventricle, and stops at least 14 mm under the brain surface
-    (so it never meets a superficial vein).
+    Each runs outwards, away from the ventricle, with a gentle arc and wiggle, and stops at least
+    12 mm under the brain surface (so it never meets a superficial vein).
 
     Parameters
     ----------

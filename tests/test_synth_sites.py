@@ -139,3 +139,6 @@ def test_the_sites_figure_has_a_row_per_site_with_outlined_veins(multisite, tmp_
     orange = (pixels[..., 0] > 200) & (pixels[..., 1] < 140) & (pixels[..., 2] < 80)
     rows = np.array_split(orange, 3, axis=0)
     assert all(part.sum() > 50 for part in rows)  # every site's row outlines veins
+    with pytest.raises(SystemExit) as refused:
+        main([str(source), str(tmp_path / "none.png"), "--sites", "0"])
+    assert refused.value.code == 2 and not (tmp_path / "none.png").exists()

@@ -281,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         "--sites", type=int, help="one row per site, N sites, with a vein-tree close-up"
     )
     args = parser.parse_args(argv)
+    if args.sites is not None and args.sites < 1:
+        parser.error(f"--sites must be 1 or more, got {args.sites}")
     if args.sites:
         render_sites_figure(args.synth_dir, args.out_png, args.sites)
     else:

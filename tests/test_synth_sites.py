@@ -65,8 +65,14 @@ def test_sites_differ_in_resolution_and_the_pipeline_runs_on_all(multisite, tmp_
         minip = next(
             (bids / "derivatives" / "scvbench" / label / "anat").glob("*minip_T2starw.nii.gz")
         )
-        expected = round(160 * SITES[subject["site"]].matrix_scale / 2) * 2
+        site = SITES[subject["site"]]
+        expected = round(160 * site.matrix_scale / 2) * 2
         assert nib.load(minip).shape[:2] == (expected, expected)
+        # the slab keeps its extent in mm; the site sets the slice thickness and count
+        swi = nib.load(bids / label / "anat" / f"{label}_acq-swi_rec-swi_T2starw.nii.gz")
+        assert swi.header.get_zooms()[2] == pytest.approx(site.slice_mm, abs=1e-3)
+        assert swi.shape[2] == round(56 / site.slice_mm)
+    assert len({s.slice_mm for s in SITES.values()}) == len(SITES)
 
 
 def test_every_site_is_a_real_scanner_in_the_dicom(multisite):
@@ -142,3 +148,36 @@ def test_the_sites_figure_has_a_row_per_site_with_outlined_veins(multisite, tmp_
     with pytest.raises(SystemExit) as refused:
         main([str(source), str(tmp_path / "none.png"), "--sites", "0"])
     assert refused.value.code == 2 and not (tmp_path / "none.png").exists()
+
+
+def test_series_files_equal_pydicom_save_as_for_every_vendor(tmp_path):
+    """The writer reuses encoded elements across slices; its files equal pydicom's own writing."""
+    from pydicom.dataset import FileDataset
+
+    from scvbench.steps.synth.dicom import write_series
+    from scvbench.steps.synth.geometry import draw_pose
+    from scvbench.steps.synth.imaging import flair_grid, swi_grid
+    from scvbench.steps.synth.phi import fake_study
+    from scvbench.steps.synth.presets import PRESETS
+    from scvbench.steps.synth.series import flair_series, swi_series
+
+    rng = np.random.default_rng(3)
+    pose = draw_pose(rng)
+    study = fake_study("P0000001", "F", 61, rng, 0)
+    checked = 0
+    for name, site in SITES.items():
+        grid = swi_grid(PRESETS["tiny"], pose, rng, site.matrix_scale)
+        specs = [(grid, spec) for spec in swi_series(site).values()]
+        specs.append((flair_grid(PRESETS["tiny"], pose, grid, rng), flair_series(site)))
+        for grid_, spec in specs[-2:]:
+            volume = rng.integers(0, 4096, grid_.shape).astype(np.uint16)
+            paths = write_series(tmp_path / name / str(spec.number), volume, grid_, study, spec)
+            for path in (paths[0], paths[len(paths) // 2]):
+                ds = dcmread(path)
+                assert isinstance(ds, FileDataset)
+                ds.save_as(tmp_path / "again", enforce_file_format=True)
+                assert (tmp_path / "again").read_bytes() == path.read_bytes(), path
+                k = int(ds.InstanceNumber) - 1
+                assert np.array_equal(ds.pixel_array.T, volume[:, :, k])
+                checked += 1
+    assert checked == 4 * len(SITES)

@@ -93,3 +93,42 @@ def test_murray_law_at_every_junction():
     np.testing.assert_allclose(after[:30], trunk[:30])
     assert after[30] ** 3 == pytest.approx(trunk[30] ** 3 + 0.45**3)
     np.testing.assert_allclose(after[30:] / trunk[30:], after[30] / trunk[30])
+
+
+def test_veins_without_room_are_reported_not_dropped(tiny_cohort, caplog):
+    """A hemisphere asked for more veins than fit: the shortfall is counted and logged."""
+    import logging
+
+    from scvbench.core.mip import slab_window
+    from scvbench.steps.synth.anatomy import load_template
+    from scvbench.steps.synth.cohort import draw_cohort
+    from scvbench.steps.synth.geometry import draw_pose
+    from scvbench.steps.synth.imaging import subject_maps, swi_grid
+    from scvbench.steps.synth.placement import brain_depth_context, choose_slices, place_veins
+    from scvbench.steps.synth.presets import PRESETS
+    from scvbench.steps.synth.warp import draw_warp
+
+    template = load_template()
+    rng = np.random.default_rng(0)
+    pose, warp = draw_pose(rng), draw_warp(np.random.default_rng(1))
+    grid = swi_grid(PRESETS["tiny"], pose, rng, 1.0, warp)
+    maps = subject_maps(grid, pose, template, warp)
+    brain = maps["icv"] > 0.5
+    ventricles = (maps["ventricles"] > 0.5) & brain
+    hemi = np.where(brain, np.where(maps["x"] < 0, 1, 2), 0).astype(np.uint8)
+    window = slab_window(20.0, 1.0, grid.spacing[2])
+    row = {**draw_cohort(2, seed=0).iloc[0].to_dict(), "count_left": 2, "count_right": 30}
+    _, main, _ = choose_slices(brain, ventricles, window, row["role"], rng)
+    ctx = brain_depth_context(brain, hemi, ventricles, window, grid.spacing)
+    with caplog.at_level(logging.WARNING):
+        veins, unplaced = place_veins(row, ctx, window, main, grid.shape[2], rng)
+    main_slab = [v for v in veins if v.group == "analysis"]
+    assert unplaced["left"] == 0 and sum(v.hemisphere == "left" for v in main_slab) == 2
+    right = sum(v.hemisphere == "right" for v in main_slab)
+    assert unplaced["right"] > 0 and right + unplaced["right"] == 30
+    assert "no room for one of 30 right veins" in caplog.text
+    # a cohort records the count per subject and in total
+    manifest = json.loads((tiny_cohort / "truth" / "manifest.json").read_text())
+    assert manifest["unplaced_main_slab_veins"] == sum(
+        sum(s["unplaced_main_slab_veins"].values()) for s in manifest["subjects"]
+    )

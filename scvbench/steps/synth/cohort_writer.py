@@ -220,6 +220,8 @@ def _write_cohort(
         work / "truth" / "vessels.tsv",
         vessels.to_csv(sep="\t", index=False, na_rep="n/a", float_format="%.6g"),
     )
+    unplaced = sum(sum(r.unplaced.values()) for r in ordered)
+    designed = int(table["count_right"].sum() + table["count_left"].sum())
     manifest = {
         **request,
         "protocol": PROTOCOL,
@@ -244,8 +246,18 @@ def _write_cohort(
                 "dwml": int(row["dwml"]),
                 "annotated_minip_slices": results[row["patient_id"]].annotated_slices,
                 "analysis_minip_slice": results[row["patient_id"]].analysis_slice,
+                "unplaced_main_slab_veins": results[row["patient_id"]].unplaced,
             }
             for row in rows
         ],
+        "unplaced_main_slab_veins": unplaced,
     }
+    if unplaced:
+        log.warning(
+            "%d of %d designed main-slab veins found no room (%d subjects); their truth tables "
+            "count what was placed (manifest: unplaced_main_slab_veins)",
+            unplaced,
+            designed,
+            sum(1 for r in ordered if sum(r.unplaced.values())),
+        )
     io.write_json(work / MANIFEST, manifest)

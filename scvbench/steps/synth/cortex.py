@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from scvbench.steps.synth.kernels import course_tortuosity, walk_surface
 from scvbench.steps.synth.veins import PlacementContext, solve_gain
 
 __all__ = ["SINUSES", "Course", "drainage", "fits", "path_normals", "surface_maps", "surface_path"]
@@ -140,18 +141,17 @@ class Course:
     z: np.ndarray  # (n,) grid_mm along the slice axis
     max_offset: float
 
-    def _shape(self, gain: float) -> tuple[np.ndarray, float]:
-        xy = self.base + (gain * self.noise)[:, None] * self.normal
-        length = float(np.sum(np.linalg.norm(np.diff(xy, axis=0), axis=1)))
-        return xy, length / max(float(np.linalg.norm(xy[-1] - xy[0])), 1e-9)
+    def _tortuosity(self, gain: float) -> float:
+        return course_tortuosity(self.base, self.normal, self.noise, float(gain))
 
     def trace(self, tortuosity: float) -> np.ndarray | None:
         """The trunk's centre line (tip first), or None when it cannot have this tortuosity."""
         target = max(float(tortuosity), 1.0)
         hi = self.max_offset / max(float(np.abs(self.noise).max()), 1e-9)
-        if self._shape(0.0)[1] > target + 0.002 or self._shape(hi)[1] < target:
+        if self._tortuosity(0.0) > target + 0.002 or self._tortuosity(hi) < target:
             return None
-        xy, _ = self._shape(solve_gain(lambda a: self._shape(a)[1], target, hi, 32))
+        gain = solve_gain(self._tortuosity, target, hi, 32)
+        xy = self.base + (gain * self.noise)[:, None] * self.normal
         return np.column_stack([xy, self.z])
 
 
@@ -192,32 +192,15 @@ def surface_path(
     ndarray
         ``(n, 2)`` points in ``grid_mm``.
     """
-    spacing = np.asarray(ctx.spacing[:2])
+    spacing = np.asarray(ctx.spacing[:2], float)
+    direction = np.asarray(direction, float)
     field, gx, gy = ctx.memo(("surface", k), lambda: surface_maps(ctx, k))
-    upper = np.asarray(field.shape) - 1
 
-    def walk(heading: np.ndarray) -> list[np.ndarray]:
-        pos, out = start.astype(float), []
-        for _ in range(int(length / 2 / step)):
-            i, j = np.clip(np.rint(pos / spacing).astype(int), 0, upper)
-            g = np.array([gx[i, j], gy[i, j]])
-            d = float(field[i, j])
-            norm = float(np.linalg.norm(g))
-            if norm < 1e-6:
-                break
-            inward = g / norm
-            tangent = np.array([-inward[1], inward[0]])
-            if np.dot(tangent, heading) < 0:
-                tangent = -tangent
-            move = tangent + 0.3 * np.clip(depth - d, -2.0, 2.0) * inward
-            heading = move / np.linalg.norm(move)
-            pos = pos + step * heading
-            out.append(pos)
-        return out
-
-    back = walk(-direction)[::-1]
-    ahead = walk(direction)
-    return np.vstack([*back, start, *ahead]) if back or ahead else start[None]
+    n_steps = int(length / 2 / step)
+    start = np.asarray(start, float)
+    back = walk_surface(field, gx, gy, spacing, start, -direction, n_steps, step, depth)
+    ahead = walk_surface(field, gx, gy, spacing, start, direction, n_steps, step, depth)
+    return np.vstack([back[::-1], start[None], ahead])
 
 
 def surface_maps(ctx: PlacementContext, k: int) -> tuple[np.ndarray, ...]:

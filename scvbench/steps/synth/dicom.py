@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydicom.charset import convert_encodings
 from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import correct_ambiguous_vr, write_data_element, write_file_meta_info
+from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from scvbench.steps.synth.geometry import ScannerGrid
@@ -134,8 +138,10 @@ def write_series(
     meta.ImplementationVersionName = "SCVBENCH_SYNTH"
     ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
     _fill_series(ds, grid, study, series, series_uid, series_time, orientation)
-    # One dataset per series, updated per slice: only these elements differ between files.
-    paths = []
+    # Only these elements differ between the files of a series: every other element is encoded
+    # once and its bytes reused (the files are byte-identical to pydicom's ``save_as``).
+    encodings = convert_encodings(ds.SpecificCharacterSet)
+    paths, fixed = [], None
     for k in range(grid.shape[2]):
         sop_uid = uid(series_uid, k)
         path = folder / f"IM{k + 1:04d}"
@@ -144,10 +150,38 @@ def write_series(
         ds.InstanceNumber = k + 1
         ds.ImagePositionPatient = [f"{v:.6f}" for v in positions[k]]
         ds.SliceLocation = f"{float(np.dot(positions[k], normal)):.6f}"
-        ds.PixelData = np.ascontiguousarray(volume[:, :, k].T, dtype="<u2").tobytes()
-        ds.save_as(path, enforce_file_format=True)
+        ds.add_new(0x7FE00010, "OW", np.ascontiguousarray(volume[:, :, k].T, dtype="<u2").tobytes())
+        if fixed is None:
+            correct_ambiguous_vr(ds, True)
+            fixed = {t: _encoded(ds[t], encodings) for t in ds.keys() if t not in _PER_SLICE}
+        fp = _buffer()
+        fp.write(b"\0" * 128 + b"DICM")
+        write_file_meta_info(fp, meta, enforce_standard=True)
+        for tag in sorted([*fixed, *_PER_SLICE]):
+            if tag in fixed:
+                fp.write(fixed[tag])
+            else:
+                write_data_element(fp, ds[tag], encodings)
+        path.write_bytes(fp.getvalue())
         paths.append(path)
     return paths
+
+
+#: SOPInstanceUID, InstanceNumber, ImagePositionPatient, SliceLocation, PixelData.
+_PER_SLICE = frozenset(Tag(t) for t in (0x00080018, 0x00200013, 0x00200032, 0x00201041, 0x7FE00010))
+
+
+def _buffer() -> DicomBytesIO:
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    return fp
+
+
+def _encoded(element, encodings) -> bytes:
+    fp = _buffer()
+    write_data_element(fp, element, encodings)
+    return fp.getvalue()
 
 
 def _fill_series(

@@ -14,10 +14,9 @@ from scvbench.steps.synth.render import (
     TubeRaster,
     bias_field,
     dipole_field_ppm,
-    resample,
     swi_from_complex,
-    template_coordinates,
 )
+from scvbench.steps.synth.sampling import sample_maps
 from scvbench.steps.synth.sites import SITES, Site
 from scvbench.steps.synth.warp import Warp
 
@@ -31,8 +30,8 @@ __all__ = [
     "flair_grid",
     "render_flair",
     "render_swi",
+    "subject_maps",
     "swi_grid",
-    "template_x",
 ]
 
 #: The study's acquisition protocol (Siemens Skyra 3 T).
@@ -76,6 +75,7 @@ def swi_grid(
     rng: np.random.Generator,
     matrix_scale: float = 1.0,
     warp: Warp | None = None,
+    slice_mm: float = 1.0,
 ) -> ScannerGrid:
     """The SWI acquisition grid: the study's FOV and the preset's matrix, positioned on the head.
 
@@ -91,6 +91,8 @@ def swi_grid(
         The site's matrix relative to the preset's (same field of view; even sizes).
     warp : Warp, optional
         The subject's warp of the template.
+    slice_mm : float
+        The site's slice thickness and spacing; the slab spans ``preset.swi_slices`` mm.
 
     Returns
     -------
@@ -105,11 +107,11 @@ def swi_grid(
         rows, cols = (2 * round(n * matrix_scale / 2) for n in (rows, cols))
         row_mm, col_mm = SWI_FOV_MM[0] / rows, SWI_FOV_MM[1] / cols
     return ScannerGrid(
-        shape=(cols, rows, preset.swi_slices),
-        spacing=(col_mm, row_mm, 1.0),
+        shape=(cols, rows, round(preset.swi_slices / slice_mm)),
+        spacing=(col_mm, row_mm, float(slice_mm)),
         centre_lps=tuple(float(v) for v in centre_lps),
         tilt_deg=float(rng.uniform(-6, 6)),
-        thickness=1.0,
+        thickness=float(slice_mm),
     )
 
 
@@ -153,51 +155,10 @@ def flair_grid(
     )
 
 
-def template_x(
+def subject_maps(
     grid: ScannerGrid, pose: HeadPose, template: Template, warp: Warp | None = None
-) -> np.ndarray:
-    """Template x (mm, left < 0) of every voxel of ``grid``: the true mid-sagittal split.
-
-    Parameters
-    ----------
-    grid : ScannerGrid
-        A scanner grid.
-    pose : HeadPose
-        The head.
-    template : Template
-        The template.
-    warp : Warp, optional
-        The subject's warp of the template (the split follows it).
-
-    Returns
-    -------
-    ndarray
-        Template x in mm per voxel.
-    """
-    if warp is not None:
-        coords = template_coordinates(grid, pose, template.affine, warp)
-        return (template.affine[0, 0] * coords[0] + template.affine[0, 3]).astype(np.float32)
-    m = np.linalg.inv(pose.matrix) @ grid.ras_affine
-    i, j, k = (np.arange(n, dtype=np.float32) for n in grid.shape)
-    return (
-        m[0, 0] * i[:, None, None]
-        + m[0, 1] * j[None, :, None]
-        + m[0, 2] * k[None, None, :]
-        + m[0, 3]
-    ).astype(np.float32)
-
-
-def render_swi(
-    grid: ScannerGrid,
-    pose: HeadPose,
-    template: Template,
-    scv: TubeRaster,
-    other: TubeRaster,
-    rng: np.random.Generator,
-    site: Site = SITES["siemens-3t"],
-    warp: Warp | None = None,
 ) -> dict[str, np.ndarray]:
-    """Magnitude, phase and scanner SWI of the subject on the SWI grid, as ``site`` acquires it.
+    """The template's maps that the SWI needs, on the subject's SWI grid, in one pass.
 
     Parameters
     ----------
@@ -206,49 +167,82 @@ def render_swi(
     pose : HeadPose
         The head.
     template : Template
-        The anatomy.
+        The template.
+    warp : Warp, optional
+        The subject's warp of the template (everything follows it).
+
+    Returns
+    -------
+    dict
+        ``icv``, ``ventricles`` (fractions), ``swi`` (tissue magnitude), ``chi`` (ppm) and ``x``
+        (template x in mm, left < 0: the true mid-sagittal split), float32 on ``grid``.
+    """
+    names = ("icv", "ventricles", "swi", "chi")
+    maps, x = sample_maps(
+        [getattr(template, n) for n in names], grid, pose, template.affine, warp, with_x=True
+    )
+    return {**dict(zip(names, maps, strict=True)), "x": x}
+
+
+def render_swi(
+    grid: ScannerGrid,
+    maps: dict[str, np.ndarray],
+    scv: TubeRaster,
+    other: TubeRaster,
+    rng: np.random.Generator,
+    site: Site = SITES["siemens-3t"],
+) -> dict[str, np.ndarray]:
+    """Magnitude, phase and scanner SWI of the subject on the SWI grid, as ``site`` acquires it.
+
+    Parameters
+    ----------
+    grid : ScannerGrid
+        The SWI grid.
+    maps : dict
+        The subject's anatomy on ``grid`` (:func:`subject_maps`: ``swi`` and ``chi``).
     scv, other : TubeRaster
         The superficial veins and the other veins (sinus, medullary veins).
     rng : numpy.random.Generator
         The subject's random stream.
     site : Site
         Field strength, echo time and SNR (default: the study's Siemens 3 T).
-    warp : Warp, optional
-        The subject's warp of the template.
 
     Returns
     -------
     dict
         ``mag``, ``phase`` (radians) and ``swi`` volumes (float32).
     """
-    tissue = resample(template.swi, grid, pose, template.affine, warp=warp)
-    chi = resample(template.chi, grid, pose, template.affine, warp=warp)
+    f32 = np.float32
     vessel = np.maximum(scv.fraction, other.fraction)
     # Intravascular signal decays as exp(-R2* TE), R2* taken proportional to the field.
     vein_signal = VEIN_SIGNAL ** ((site.te_ms / 20.0) * (site.field_t / 3.0))
-    magnitude = tissue * (1.0 - (1.0 - vein_signal) * vessel)
-    chi += VEIN_CHI_PPM * vessel
+    magnitude = maps["swi"] * (f32(1.0) - f32(1.0 - vein_signal) * vessel)
+    chi = maps["chi"] + f32(VEIN_CHI_PPM) * vessel
     b0 = grid.axes[:, 2]  # scanner z (LPS) expressed in the grid's axes
     field = dipole_field_ppm(chi, grid.spacing, b0)
-    te_s = site.te_ms / 1000.0
     # Right-handed convention: phase = -gamma * dB * TE (paramagnetic, parallel veins negative).
-    phase = -2.0 * np.pi * GAMMA_HZ_PER_T * site.field_t * 1e-6 * te_s * field
-    axes = [np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in grid.shape]
-    x, y, z = np.meshgrid(*axes, indexing="ij", sparse=True)
+    radians_per_ppm = -2.0 * np.pi * GAMMA_HZ_PER_T * site.field_t * 1e-6 * site.te_ms / 1000.0
+    # A smooth background phase (coil and shim), quadratic along each axis.
     c = rng.normal(0.0, 1.0, 6)
-    background = 3.0 * (
-        c[0] * x + c[1] * y + c[2] * z + c[3] * x * x + c[4] * y * y + c[5] * z * z
-    ) + rng.uniform(-np.pi, np.pi)
+    constant = rng.uniform(-np.pi, np.pi)
+    axes = [np.linspace(-1.0, 1.0, n) for n in grid.shape]
+    x, y, z = (
+        (3.0 * (c[d] * u + c[d + 3] * u * u) + (constant if d == 2 else 0.0)).astype(f32)
+        for d, u in enumerate(axes)
+    )
+    theta = f32(radians_per_ppm) * field
+    theta += x[:, None, None] + y[None, :, None] + z[None, None, :]
     gain = 1400.0 / SWI_SIGNAL["wm"] * rng.uniform(0.9, 1.1)
     snr = rng.uniform(*site.snr)
-    amplitude = gain * magnitude * bias_field(grid.shape, rng) * dephasing(field, site)
-    signal = amplitude * np.exp(1j * (phase + background)).astype(np.complex64)
+    amplitude = f32(gain) * magnitude * bias_field(grid.shape, rng) * dephasing(field, site)
     sigma = gain * SWI_SIGNAL["wm"] / snr
-    noise = rng.normal(0.0, sigma, (2, *grid.shape)).astype(np.float32)
-    signal = (signal + noise[0] + 1j * noise[1]).astype(np.complex64)
+    noise = rng.standard_normal((2, *grid.shape), dtype=f32)
+    noise *= f32(sigma)
+    signal = np.empty(grid.shape, np.complex64)
+    signal.real = noise[0] + amplitude * np.cos(theta)
+    signal.imag = noise[1] + amplitude * np.sin(theta)
     swi, _ = swi_from_complex(signal, grid.spacing)
-    mag = np.abs(signal)
-    return {"mag": mag, "phase": np.angle(signal).astype(np.float32), "swi": swi}
+    return {"mag": np.abs(signal), "phase": np.angle(signal), "swi": swi}
 
 
 def dephasing(field_ppm: np.ndarray, site: Site) -> np.ndarray:
@@ -310,23 +304,15 @@ def render_flair(
     lesions : list of dict
         Centre (RAS mm) and radius of each lesion drawn.
     """
+    # The 5 mm slice averages five sub-planes 1 mm apart.
     offsets = np.linspace(-2.0, 2.0, 5) / grid.spacing[2]
-    base = np.mean(
-        [
-            resample(template.flair, grid, pose, template.affine, slice_offset=o, warp=warp)
-            for o in offsets
-        ],
-        axis=0,
-    )
     if int(row["fazekas_pv"]) >= 1:
-        caps = np.mean(
-            [
-                resample(template.pv_caps, grid, pose, template.affine, slice_offset=o, warp=warp)
-                for o in offsets
-            ],
-            axis=0,
+        (base, caps), _ = sample_maps(
+            [template.flair, template.pv_caps], grid, pose, template.affine, warp, offsets
         )
         base = base + (0.92 - base) * np.clip(caps * 1.5, 0, 1)
+    else:
+        base = sample_maps([template.flair], grid, pose, template.affine, warp, offsets)[0][0]
     drawn: list[dict] = []
     if int(row["fazekas_dwm"]) >= 1:
         lesions = TubeRaster(grid.shape, grid.spacing)

@@ -146,8 +146,15 @@ def _vein(
     )
 
 
-def _place_calibrated(ctx, code, centre_mm, half, t, d, n, veins, slab, label_floor, rng):
+#: Main-slab placement: (crowding factor, tributaries allowed, attempts, shortest trunk in mm). A
+#: hemisphere that holds many veins is tried again with shorter trunks and no tributaries before
+#: a vein is given up.
+_RELAXATION = ((1, True, 300, 18.0), (2, False, 150, 14.0), (4, False, 200, 10.0))
+
+
+def _place_calibrated(ctx, code, centre_mm, half, t, d, n, veins, slab, label_floor, rng, level=0):
     """Place one main-slab tree and redraw it to target: (tree, design, tortuosity error)."""
+    crowding, branched, attempts, shortest = _RELAXATION[level]
     tree = place_tree(
         ctx,
         code,
@@ -157,9 +164,10 @@ def _place_calibrated(ctx, code, centre_mm, half, t, d, n, veins, slab, label_fl
         (d - DIAMETER_MEASUREMENT_BIAS_MM) / 2,
         veins,
         rng,
-        branches=int(rng.choice(3, p=BRANCHES)),
-        attempts=300,
-        crowding=n,
+        branches=int(rng.choice(3, p=BRANCHES)) if branched else 0,
+        attempts=attempts,
+        crowding=n * crowding,
+        shortest=shortest,
     )
     if tree is None:
         return None
@@ -181,7 +189,7 @@ def place_veins(
     n_slices: int,
     rng: np.random.Generator,
     label_floor: float = 0.0,
-) -> list[Vein]:
+) -> tuple[list[Vein], dict[str, int]]:
     """Superficial vein trees placed for each hemisphere to the subject's targets.
 
     The trees of the main slab are redrawn until the truth's own measurement of each
@@ -207,14 +215,18 @@ def place_veins(
 
     Returns
     -------
-    list of Vein
+    veins : list of Vein
         The placed superficial veins.
+    unplaced : dict
+        Per hemisphere, the main-slab veins for which no room was found (after shorter trunks
+        without tributaries were tried); reported, never dropped silently.
     """
     dz = ctx.spacing[2]
     centre_mm = window.centre(main) * dz
     half = (window.window - 1) / 2 * dz
     slab = window.covering(main)
     veins: list[Vein] = []
+    unplaced = {"right": 0, "left": 0}
     label = 0
     for hemi in ("right", "left"):
         code = HEMI_CODES[hemi]
@@ -223,18 +235,27 @@ def place_veins(
         diam = vessel_values(row[f"diameter_{hemi}"], n, 0.12, rng, 0.0)
         for t, d in zip(tort, diam, strict=True):
             best = None
-            for _ in range(3):  # a course that cannot reach its target is drawn anew
-                placed = _place_calibrated(
-                    ctx, code, centre_mm, half, t, d, n, veins, slab, label_floor, rng
-                )
-                if placed is None:
-                    break
-                if best is None or placed[2] < best[2]:
-                    best = placed
-                if best[2] <= 0.02:
+            for level in range(len(_RELAXATION)):
+                for _ in range(3):  # a course that cannot reach its target is drawn anew
+                    placed = _place_calibrated(
+                        ctx, code, centre_mm, half, t, d, n, veins, slab, label_floor, rng, level
+                    )
+                    if placed is None:
+                        break
+                    if best is None or placed[2] < best[2]:
+                        best = placed
+                    if best[2] <= 0.02:
+                        break
+                if best is not None:
                     break
             if best is None:
-                log.debug("%s: no room for a %s vein", row["patient_id"], hemi)
+                log.warning(
+                    "%s: no room for one of %d %s veins in the main slab",
+                    row["patient_id"],
+                    n,
+                    hemi,
+                )
+                unplaced[hemi] += 1
                 continue
             label += 1
             veins.append(_vein(best[0], hemi, best[1], label, "analysis", (t, d)))
@@ -273,7 +294,7 @@ def place_veins(
             label += 1
             target = (t + TORTUOSITY_MEASUREMENT_BIAS, d + DIAMETER_MEASUREMENT_BIAS_MM)
             veins.append(_vein(tree, hemi, t, label, "other", target))
-    return veins
+    return veins, unplaced
 
 
 def medullary_veins(
@@ -281,7 +302,7 @@ def medullary_veins(
 ) -> list[Vein]:
     """Deep medullary and subependymal veins (distractors) in the slices of ``k_range``.
 
-    1.2-1.8 thin medullary veins per slice and hemisphere (radius 0.12-0.2 mm) run from the
+    1.2-1.8 thin medullary veins per mm of slab and hemisphere (radius 0.12-0.2 mm) run from the
     ventricle wall outwards through the white matter, and 3-5 subependymal veins (0.35-0.5 mm)
     follow the ventricle's lateral wall; none carries a label.
 
@@ -300,11 +321,11 @@ def medullary_veins(
         The distractor veins.
     """
     slices = np.arange(k_range[0], k_range[1] + 1)
-    # about 1.5 per 1 mm slice and hemisphere: a 20 mm MinIP slab shows 25-35 on each side
-    per_slice = rng.uniform(1.2, 1.8)
+    # about 1.5 per mm of slab and hemisphere: a 20 mm MinIP slab shows 25-35 on each side
+    per_mm = rng.uniform(1.2, 1.8)
     veins = []
     for hemi, code in HEMI_CODES.items():
-        count = round(per_slice * len(slices))
+        count = round(per_mm * len(slices) * ctx.spacing[2])
         for points in deep_medullary_veins(ctx, code, slices, count, rng):
             veins.append(Vein("dmv", hemi, points, float(rng.uniform(0.12, 0.2))))
         for points in subependymal_veins(ctx, code, slices, int(rng.integers(3, 6)), rng):

@@ -7,6 +7,7 @@ from scipy import fft, ndimage
 from scipy.spatial import cKDTree
 
 from scvbench.steps.synth.geometry import LPS_TO_RAS, HeadPose, ScannerGrid
+from scvbench.steps.synth.sampling import sample_maps
 
 __all__ = [
     "GAMMA_HZ_PER_T",
@@ -16,7 +17,6 @@ __all__ = [
     "rasterize_tube",
     "resample",
     "swi_from_complex",
-    "template_coordinates",
 ]
 
 GAMMA_HZ_PER_T = 42.577478e6
@@ -42,61 +42,6 @@ def voxel_to_template(grid: ScannerGrid, pose: HeadPose, template_affine: np.nda
     return (
         np.linalg.inv(template_affine) @ np.linalg.inv(pose.matrix) @ LPS_TO_RAS @ grid.lps_affine
     )
-
-
-def template_coordinates(
-    grid: ScannerGrid,
-    pose: HeadPose,
-    template_affine: np.ndarray,
-    warp=None,
-    slice_offset: float = 0.0,
-) -> np.ndarray:
-    """Template voxel coordinates ``(3, *grid.shape)`` (float32) of every voxel of ``grid``.
-
-    With a :class:`~scvbench.steps.synth.warp.Warp`, the coordinates are pulled through it: the
-    subject's voxel shows the template at ``phi(y)``. The last result is cached on the warp.
-
-    Parameters
-    ----------
-    grid : ScannerGrid
-        The target grid.
-    pose : HeadPose
-        The head.
-    template_affine : ndarray
-        The template's affine (diagonal).
-    warp : Warp, optional
-        The subject's warp.
-    slice_offset : float
-        Shift along the slice axis, in slices.
-
-    Returns
-    -------
-    ndarray
-        Template voxel indices per voxel.
-    """
-    key = (grid, pose, float(slice_offset))
-    if warp is not None and warp._cache.get("key") == key:
-        return warp._cache["coords"]
-    to_mm = np.linalg.inv(pose.matrix) @ LPS_TO_RAS @ grid.lps_affine
-    i, j, k = (np.arange(n, dtype=np.float32) for n in grid.shape)
-    k = k + np.float32(slice_offset)
-    mm = [
-        (
-            to_mm[d, 0] * i[:, None, None]
-            + to_mm[d, 1] * j[None, :, None]
-            + to_mm[d, 2] * k[None, None, :]
-            + to_mm[d, 3]
-        ).astype(np.float32)
-        for d in range(3)
-    ]
-    if warp is not None:
-        mm = warp.displace(mm)
-    diag, shift = np.diag(template_affine)[:3], template_affine[:3, 3]
-    coords = np.stack([(mm[d] - shift[d]) / diag[d] for d in range(3)]).astype(np.float32)
-    if warp is not None:
-        warp._cache.clear()
-        warp._cache.update(key=key, coords=coords)
-    return coords
 
 
 def resample(
@@ -150,10 +95,9 @@ def resample(
             output=np.float32,
             prefilter=False,
         )
-    coords = template_coordinates(grid, pose, template_affine, warp, slice_offset)
-    return ndimage.map_coordinates(
-        volume, coords, order=order, mode="constant", cval=0.0, output=np.float32, prefilter=False
-    )
+    if order != 1:
+        raise ValueError("a warped template is sampled trilinearly (order=1)")
+    return sample_maps([volume], grid, pose, template_affine, warp, (slice_offset,))[0][0]
 
 
 class TubeRaster:
@@ -314,13 +258,18 @@ def bias_field(
     ndarray
         Multiplicative field around 1.
     """
-    axes = [np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in shape]
-    x, y, z = np.meshgrid(*axes, indexing="ij", sparse=True)
+    x, y, z = np.meshgrid(*(np.linspace(-1.0, 1.0, n) for n in shape), indexing="ij", sparse=True)
     c = rng.normal(0.0, 1.0, 7)
-    poly = c[0] * x + c[1] * y + c[2] * z + c[3] * x * y + c[4] * y * z + c[5] * x * z
-    radial = 0.6 * (x**2 + y**2)
-    log_field = strength * (0.5 * poly / np.sqrt(np.sum(c[:6] ** 2) + 1e-6) + radial)
-    return np.exp(log_field - log_field.mean()).astype(np.float32)
+    norm = strength * 0.5 / np.sqrt(np.sum(c[:6] ** 2) + 1e-6)
+    # Each term spans at most two axes: sum them per plane, then broadcast once.
+    f32 = np.float32
+    plane_xy = norm * (c[0] * x + c[1] * y + c[3] * x * y) + 0.6 * strength * (x**2 + y**2)
+    plane_yz = norm * (c[2] * z + c[4] * y * z)
+    plane_xz = norm * c[5] * x * z
+    log_field = plane_xy.astype(f32) + plane_yz.astype(f32)
+    log_field += plane_xz.astype(f32)
+    log_field -= log_field.mean(dtype=np.float64)
+    return np.exp(log_field, out=log_field)
 
 
 def swi_from_complex(
@@ -350,9 +299,16 @@ def swi_from_complex(
     highpass_phase : ndarray
         The high-passed phase.
     """
-    sigma = (filter_mm / spacing[0], filter_mm / spacing[1], 0.0)
-    spectrum = fft.fft2(signal.astype(np.complex64), axes=(0, 1))
-    low = fft.ifft2(ndimage.fourier_gaussian(spectrum, sigma), axes=(0, 1))
-    phase = np.angle(signal * np.conj(low)).astype(np.float32)
-    mask = np.where(phase < 0, (np.pi + phase) / np.pi, 1.0).astype(np.float32)
-    return (np.abs(signal) * mask**power).astype(np.float32), phase
+    # Slices first, so that each in-plane FFT runs over contiguous memory.
+    planes = np.ascontiguousarray(np.moveaxis(np.asarray(signal, np.complex64), 2, 0))
+    spectrum = fft.fft2(planes, axes=(1, 2))
+    sigma = (0.0, filter_mm / spacing[0], filter_mm / spacing[1])
+    ndimage.fourier_gaussian(spectrum, sigma, output=spectrum)
+    low = fft.ifft2(spectrum, axes=(1, 2), overwrite_x=True)
+    phase = np.angle(planes * np.conj(low))
+    mask = np.where(phase < 0, (np.float32(np.pi) + phase) / np.float32(np.pi), np.float32(1.0))
+    swi = np.abs(planes) * mask**power
+    return (
+        np.ascontiguousarray(np.moveaxis(swi, 0, 2), np.float32),
+        np.ascontiguousarray(np.moveaxis(phase, 0, 2), np.float32),
+    )

@@ -5,7 +5,8 @@ A cohort is acquired at one site (the study's Siemens Skyra 3 T, the default) or
 permutation of the subjects so that every site holds the same number (give or take one). The
 physics follows the site: the vein phase grows with field strength and echo time (dipole model),
 the intravascular signal decays with them, and the SNR and the in-plane resolution are the
-site's. The DICOM follows the
+site's, and so are the slice thickness (1 mm at the study's Siemens 3 T, 1.4 mm GE SWAN, 2 mm
+Philips 1.5 T, 0.8 mm at 7 T). The DICOM follows the
 vendor: Siemens SWI (magnitude, phase, SWI, mIP), GE SWAN (the SWAN image, its phase in
 milliradians, the mIP) and Philips SWIp (``SW_M_FFE`` and ``SW_P_FFE`` images with an empty
 series description, phase in milliradians, the mIP).
@@ -41,6 +42,9 @@ class Site:
     matrix_scale : float
         The SWI matrix relative to the preset's, over the same field of view (0.8: pixels 1.25x
         larger; 1.25: 0.8x).
+    slice_mm : float
+        SWI slice thickness and spacing (contiguous slices); the slab keeps the preset's extent,
+        so a thinner slice means more slices.
     """
 
     name: str
@@ -55,6 +59,7 @@ class Site:
     flip_deg: float
     snr: tuple[float, float]
     matrix_scale: float = 1.0
+    slice_mm: float = 1.0
 
     def record(self) -> dict:
         """The site as the manifest records it."""
@@ -69,15 +74,15 @@ SITES: dict[str, Site] = {
     ),
     "ge-3t": Site(
         "ge-3t", "ge", "GE MEDICAL SYSTEMS", "DISCOVERY MR750", "DV26.0_R03", "32Ch Head",
-        3.0, 25.0, 40.0, 15.0, (25.0, 40.0),
+        3.0, 25.0, 40.0, 15.0, (25.0, 40.0), 1.0, 1.4,
     ),
     "philips-1.5t": Site(
         "philips-1.5t", "philips", "Philips", "Ingenia", "5.7.1", "dS HeadNeck",
-        1.5, 40.0, 50.0, 15.0, (15.0, 25.0), 0.8,
+        1.5, 40.0, 50.0, 15.0, (15.0, 25.0), 0.8, 2.0,
     ),
     "siemens-7t": Site(
         "siemens-7t", "siemens", "SIEMENS", "MAGNETOM Terra", "syngo MR XA60", "Nova32",
-        7.0, 15.0, 22.0, 10.0, (45.0, 70.0), 1.25,
+        7.0, 15.0, 22.0, 10.0, (45.0, 70.0), 1.25, 0.8,
     ),
 }  # fmt: skip
 #: A single-site cohort: the study's scanner.

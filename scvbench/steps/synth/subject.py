@@ -24,8 +24,8 @@ from scvbench.steps.synth.imaging import (
     flair_grid,
     render_flair,
     render_swi,
+    subject_maps,
     swi_grid,
-    template_x,
 )
 from scvbench.steps.synth.phi import fake_study
 from scvbench.steps.synth.placement import (
@@ -35,10 +35,7 @@ from scvbench.steps.synth.placement import (
     place_veins,
 )
 from scvbench.steps.synth.presets import Preset
-from scvbench.steps.synth.render import (
-    TubeRaster,
-    resample,
-)
+from scvbench.steps.synth.render import TubeRaster
 from scvbench.steps.synth.series import (
     flair_series,
     phase_to_stored,
@@ -77,6 +74,7 @@ class SubjectResult:
     analysis_slice: int | None
     vessels: pd.DataFrame
     morphometry: pd.DataFrame
+    unplaced: dict[str, int]  # main-slab veins without room, per hemisphere
 
 
 def subject_rng(seed: int, index: int, stream: int) -> np.random.Generator:
@@ -134,14 +132,13 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
     pose = draw_pose(rng)
     warp = draw_warp(subject_rng(settings.seed, index, 5))
     site = SITES[str(row.get("site", DEFAULT_SITES[0]))]
-    grid = swi_grid(preset, pose, rng, site.matrix_scale, warp)
+    grid = swi_grid(preset, pose, rng, site.matrix_scale, warp, site.slice_mm)
     spacing = grid.spacing
 
-    icv = resample(template.icv, grid, pose, template.affine, warp=warp)
-    brain = icv > 0.5
-    ventricles = resample(template.ventricles, grid, pose, template.affine, warp=warp) > 0.5
-    ventricles &= brain
-    side = np.where(template_x(grid, pose, template, warp) < 0, 1, 2).astype(np.uint8)
+    maps = subject_maps(grid, pose, template, warp)
+    brain = maps["icv"] > 0.5
+    ventricles = (maps["ventricles"] > 0.5) & brain
+    side = np.where(maps["x"] < 0, 1, 2).astype(np.uint8)
     hemi = np.where(brain, side, 0).astype(np.uint8)
     window = slab_window(settings.slab_mm, settings.step_mm, spacing[2])
     annotated, main, k_range = choose_slices(brain, ventricles, window, row["role"], rng)
@@ -150,7 +147,7 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
     # The labelled tube is at least wide enough to stay 8-connected on the MinIP grid.
     floor = float(np.hypot(max(spacing[:2]) / 2, spacing[2] / 2))
     ctx = brain_depth_context(brain, hemi, ventricles, window, spacing)
-    veins = place_veins(row, ctx, window, main, grid.shape[2], rng, label_floor=floor)
+    veins, unplaced = place_veins(row, ctx, window, main, grid.shape[2], rng, label_floor=floor)
     veins += medullary_veins(ctx, k_range, rng)
     for name, line, radius in deep_vein_paths(rng):
         course = (
@@ -173,9 +170,7 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
         else:
             other.add(vein.points, vein.radius)
 
-    images = render_swi(
-        grid, pose, template, scv, other, subject_rng(settings.seed, index, 1), site, warp
-    )
+    images = render_swi(grid, maps, scv, other, subject_rng(settings.seed, index, 1), site)
     flair_rng = subject_rng(settings.seed, index, 2)
     flair_space = flair_grid(preset, pose, grid, flair_rng, warp)
     flair, lesions = render_flair(flair_space, pose, template, row, flair_rng, warp)
@@ -263,6 +258,7 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
                 "n_slices": int(labels_minip.shape[2]),
             },
             "ventricle_slices": list(k_range),
+            "unplaced_main_slab_veins": unplaced,
             "flair_lesions": lesions,
             "annotated_minip_slices": annotated,
             "analysis_minip_slice": analysis,
@@ -306,4 +302,4 @@ def synthesize_subject(row: dict, settings: SynthSettings, out: Path) -> Subject
                 },
             )
             io.write_json(out / "annotations" / rater.name / f"{stem}.json", document)
-    return SubjectResult(pid, annotated, analysis, vessels, morph)
+    return SubjectResult(pid, annotated, analysis, vessels, morph, unplaced)

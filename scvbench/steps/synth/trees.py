@@ -164,6 +164,7 @@ def place_tree(
     depth_range: tuple[float, float] = (1.0, 13.0),
     attempts: int = 120,
     crowding: int = 5,
+    shortest: float = 18.0,
 ) -> PlacedTree | None:
     """Find a place for one vein tree in hemisphere ``code`` (1 left, 2 right).
 
@@ -196,6 +197,8 @@ def place_tree(
         Tries before giving up.
     crowding : int
         The number of veins this hemisphere's slab must hold.
+    shortest : float
+        The shortest trunk drawn, mm (before the shrinking after every 30 failed attempts).
 
     Returns
     -------
@@ -226,7 +229,7 @@ def place_tree(
         centre = a * spacing
         region, sink = drainage(ctx, code, k, centre)
         longest = float(np.clip(300.0 / max(crowding, 1), 24.0, 55.0))
-        length = rng.uniform(18.0, longest) * shrink
+        length = rng.uniform(shortest, longest) * shrink
         base = surface_path(ctx, k, centre, direction, length, rng.uniform(3.0, 6.5))
         if len(base) < 12:
             continue

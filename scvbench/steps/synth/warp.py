@@ -20,7 +20,7 @@ that ``phi(phi^-1(p)) = p`` and the Jacobian.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -63,7 +63,11 @@ class Warp:
     origin: np.ndarray  # template mm of grid index 0
     forward: np.ndarray  # (3, nx, ny, nz): phi(y) = y + forward(y)
     inverse: np.ndarray  # (3, nx, ny, nz): phi^-1(p) = p + inverse(p)
-    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def spacing(self) -> float:
+        """The displacement grid's spacing, mm."""
+        return _SPACING_MM
 
     def _index(self, points_mm: np.ndarray) -> np.ndarray:
         return ((np.asarray(points_mm, float) - self.origin) / _SPACING_MM).T
@@ -77,17 +81,6 @@ class Warp:
         """``phi^-1``: where a template landmark lies in the subject, ``(n, 3)`` mm."""
         points = np.asarray(points_mm, float)
         return points + _sample(self.inverse, self._index(points)).T
-
-    def displace(self, coords_mm: list[np.ndarray]) -> list[np.ndarray]:
-        """``phi`` of full coordinate arrays (x, y, z mm, any equal shapes), float32."""
-        shape = coords_mm[0].shape
-        index = np.stack(
-            [((c - o) / _SPACING_MM).ravel() for c, o in zip(coords_mm, self.origin, strict=True)]
-        )
-        u = _sample(self.forward, index.astype(np.float32))
-        return [
-            (c + d.reshape(shape)).astype(np.float32) for c, d in zip(coords_mm, u, strict=True)
-        ]
 
     def jacobian_determinant(self) -> np.ndarray:
         """det(d phi / d y) on the grid (positive everywhere for a diffeomorphism)."""

@@ -61,7 +61,7 @@ def test_true_masks_measure_the_designed_vessels(paper_subjects):
     assert len(main) > 30
     tortuosity = icc(main["target_tortuosity"], main["tortuosity"])
     diameter = icc(main["target_diameter_mm"], main["diameter_mm"])
-    # per vessel, on the full image (measured 0.998 and 0.89; before the redrawing, sine veins
+    # per vessel, on the full image (measured 0.996 and 0.94; before the redrawing, sine veins
     # offset by the mean bias gave 0.91 and 0.80); diameter targets under about 1.1 mm lie
     # below the label's smallest width at these pixels
     assert tortuosity["icc_a1"] >= 0.97, tortuosity
@@ -81,9 +81,17 @@ def test_counts_of_the_analysis_slices_match_the_design(paper_subjects):
     morph = pd.read_csv(paper_subjects / "truth" / "morphometry.tsv", sep="\t", na_values="n/a")
     morph = morph[morph["analysis"].astype(str) == "True"]
     assert len(morph) >= 2
+    unplaced = 0
     for _, row in morph.iterrows():
         target = cohort.loc[cohort["patient_id"] == row["patient_id"], f"count_{row['hemisphere']}"]
-        assert abs(int(row["count"]) - int(target.iloc[0])) <= 1  # a vein may be cut in two
+        geometry = json.loads(
+            (paper_subjects / "truth" / row["patient_id"] / "geometry.json").read_text()
+        )
+        missing = geometry["unplaced_main_slab_veins"][row["hemisphere"]]
+        unplaced += missing
+        # a vein may be cut in two; a vein without room is reported, not drawn
+        assert abs(int(row["count"]) - (int(target.iloc[0]) - missing)) <= 1
+    assert unplaced <= 3
 
 
 def test_icc_matches_pingouin():

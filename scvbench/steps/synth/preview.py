@@ -134,7 +134,7 @@ def render_preview(synth_dir: Path, out_png: Path, patient: str | None = None) -
     aspect = spacing[0] / spacing[1]  # rows are anterior-posterior, columns right-left
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 5.2), dpi=110)
     titles = [
-        "SWI, 1 mm slice",
+        f"SWI, {round(dz, 2):g} mm slice",
         f"MinIP, {manifest['minip']['slab_mm']:g} mm slab",
         "MinIP + true superficial veins",
     ]
@@ -227,7 +227,7 @@ def render_sites_figure(synth_dir: Path, out_png: Path, sites: int = 3) -> Path:
             ax.imshow(image[box], cmap="gray", vmin=lo, vmax=hi, aspect=aspect)
             ax.axis("off")
         row[2].contour(truth[box] > 0, levels=[0.5], colors="#ff5a1f", linewidths=0.8)
-        row[0].set_title(f"{name}: SWI, 1 mm slice", fontsize=9)
+        row[0].set_title(f"{name}: SWI, {round(dz, 2):g} mm slice", fontsize=9)
         row[1].set_title(f"MinIP, {manifest['minip']['slab_mm']:g} mm", fontsize=9)
         row[2].set_title("MinIP + labelled superficial veins", fontsize=9)
         ids, sizes = np.unique(truth[truth > 0], return_counts=True)

@@ -186,7 +186,9 @@ def test_export_outline_import_gives_back_the_mask(derived, tiny_cohort, tmp_pat
     near_boundary = ndimage.binary_dilation(boundary | (ndimage.binary_dilation(mask) ^ mask))
     assert not (differ & ~near_boundary).any()  # differences only within 1 pixel of the edge
     if rule == "centre":
-        assert _dice(got, mask) > 0.8  # veins 1-3 pixels wide: most pixels are boundary pixels
+        # veins 1-3 pixels wide: most pixels are boundary pixels (measured 0.79-0.85 over
+        # generator versions); a mask a pixel too wide on each side gives 2-pixel veins 0.67
+        assert _dice(got, mask) > 0.7
     else:  # the outline traced on the edge is painted: every vein pixel and its edge ring
         assert got.sum() > 1.2 * mask.sum()
         assert (got & ~ndimage.binary_dilation(mask, structure=np.ones((3, 3)))).sum() == 0

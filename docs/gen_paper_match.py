@@ -94,6 +94,10 @@ def summary(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def _sd(value: float) -> str:
+    return "" if value != value else f" ± {value:.2f}"  # one draw: no spread to show
+
+
 def _fmt(values, digits):
     return f"{values[0]:.{digits}f} ({values[1]:.{digits}f}, {values[2]:.{digits}f})"
 
@@ -116,9 +120,9 @@ def markdown(tables: dict[str, list[dict]]) -> str:
             r = tables[source][i]
             got = " vs ".join(_fmt(g["synthetic"], 1 if digits == 0 else 2) for g in r["groups"])
             flag = "" if r["holds"] else " (outside)"
-            cells += [got, f"{r['z']:.2f} ± {r['z_sd']:.2f}{flag}"]
+            cells += [got, f"{r['z']:.2f}{_sd(r['z_sd'])}{flag}"]
         lines.append("| " + " | ".join(cells) + " |")
-    b = [f"{tables[s][-1]['b']:.2f} ± {tables[s][-1]['b_sd']:.2f}" for s in sources]
+    b = [f"{tables[s][-1]['b']:.2f}{_sd(tables[s][-1]['b_sd'])}" for s in sources]
     cells = ["logistic B, right tortuosity", "", f"{first[-1]['study_b']:.3f}"]
     for value in b:
         cells += ["", value]
@@ -136,6 +140,8 @@ def section() -> str:
     )
     if IMAGES.exists():
         stored = json.loads(IMAGES.read_text())
+        if "same_seed_rows" in stored:
+            tables[stored["same_seed_label"]] = stored["same_seed_rows"]
         tables[stored["label"]] = stored["rows"]
         note += " " + stored["note"]
     return (
@@ -158,20 +164,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.cohort:
+        from scvbench.steps.synth.cohort import draw_cohort
         from scvbench.steps.synth.paper_match import compare
 
         result = compare([cohort_table(c) for c in args.cohort])
         manifests = [json.loads((c / "truth" / "manifest.json").read_text()) for c in args.cohort]
-        seeds = [m.get("seed") for m in manifests]
+        seeds = [int(m["seed"]) for m in manifests]
+        # the same seeds' table draws: what the images would give without any image error
+        same = compare([draw_cohort(364, seed=s).query("role == 'association'") for s in seeds])
+        n = len(args.cohort)
+        names = ", ".join(str(s) for s in seeds)
         IMAGES.write_text(
             json.dumps(
                 {
-                    "label": f"truth masks ({len(args.cohort)} cohorts)",
+                    "label": f"truth masks ({n} cohort{'s' if n > 1 else ''}, seed {names})",
+                    "same_seed_label": f"tables, seed {names}",
                     "note": (
-                        f"Images: truth morphometry of the association participants of "
-                        f"{len(args.cohort)} generated `paper` cohorts (seeds {seeds})."
+                        f"Images: truth morphometry of the association participants of {n} "
+                        f"generated `paper` cohort{'s' if n > 1 else ''} (seed {names}), beside "
+                        f"the table-level draw of the same seed{'s' if n > 1 else ''}: the "
+                        f"difference between those two columns is what the images add."
                     ),
                     "rows": summary(result),
+                    "same_seed_rows": summary(same),
                 },
                 indent=1,
                 default=float,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import functools
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -50,3 +53,34 @@ def test_processes_are_capped_at_the_items_and_the_cpus(monkeypatch):
     )
     assert done == [0, 1, 4, 9, 16, 25] and started == [2]
     assert parallel.worker_count(999, 1) == 1 and parallel.worker_count(3, 10, cpus=8) == 3
+
+
+@pytest.mark.skipif(
+    not (getattr(os, "confstr", None) and "glibc" in (os.confstr("CS_GNU_LIBC_VERSION") or "")),
+    reason="glibc's allocator only",
+)
+def test_retained_memory_serves_large_arrays_again_without_page_faults():
+    """Freed 80 MB arrays come back from the heap: no fresh pages (the generator's workers)."""
+    script = (
+        "import resource, sys\n"
+        "import numpy as np\n"
+        "from scvbench.parallel import retain_freed_memory\n"
+        "if sys.argv[1] == 'retain':\n"
+        "    assert retain_freed_memory() and retain_freed_memory()\n"
+        "np.ones(10_000_000)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(20):\n"
+        "    a = np.ones(10_000_000)\n"
+        "    del a\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
+    )
+    faults = {
+        mode: int(
+            subprocess.run(
+                [sys.executable, "-c", script, mode], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for mode in ("default", "retain")
+    }
+    assert faults["default"] > 1000  # every array mapped afresh
+    assert faults["retain"] < faults["default"] / 20

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from scvbench.cli import options
+from scvbench.parallel import retain_freed_memory
 from scvbench.steps.synth import generate_cohort
 from scvbench.steps.synth.presets import PRESETS
 from scvbench.steps.synth.sites import SITES
@@ -13,6 +14,7 @@ from scvbench.steps.synth.sites import SITES
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``scvbench synth``; return the exit status."""
+    retain_freed_memory()  # the process ends with the cohort: freed arrays are reused
     out = generate_cohort(
         args.out,
         preset=args.preset,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 
 from scvbench import __version__, io
 from scvbench.errors import ScvbenchError
-from scvbench.parallel import map_participants
+from scvbench.parallel import map_participants, retain_freed_memory
 from scvbench.steps.synth import cohort as cohort_model
 from scvbench.steps.synth.anatomy import load_template
 from scvbench.steps.synth.imaging import PROTOCOL
@@ -86,6 +87,8 @@ def _check_target(out: Path, request: dict, force: bool) -> bool:
 
 
 def _run_one(args: tuple[dict, SynthSettings, Path]) -> SubjectResult:
+    if multiprocessing.parent_process() is not None:  # a worker: it ends with the cohort
+        retain_freed_memory()
     row, settings, out = args
     return synthesize_subject(row, settings, out)
 

@@ -6,8 +6,8 @@ import numpy as np
 from scipy import fft, ndimage
 from scipy.spatial import cKDTree
 
-from scvbench.steps.synth.geometry import LPS_TO_RAS, HeadPose, ScannerGrid
-from scvbench.steps.synth.sampling import sample_maps
+from scvbench.steps.synth.geometry import HeadPose, ScannerGrid
+from scvbench.steps.synth.sampling import grid_to_template_mm, sample_maps
 
 __all__ = [
     "GAMMA_HZ_PER_T",
@@ -20,28 +20,6 @@ __all__ = [
 ]
 
 GAMMA_HZ_PER_T = 42.577478e6
-
-
-def voxel_to_template(grid: ScannerGrid, pose: HeadPose, template_affine: np.ndarray) -> np.ndarray:
-    """4 x 4 map from grid voxel indices to template voxel indices.
-
-    Parameters
-    ----------
-    grid : ScannerGrid
-        A scanner grid.
-    pose : HeadPose
-        The head.
-    template_affine : ndarray
-        The template's voxel-to-mm affine.
-
-    Returns
-    -------
-    ndarray
-        4 x 4 affine.
-    """
-    return (
-        np.linalg.inv(template_affine) @ np.linalg.inv(pose.matrix) @ LPS_TO_RAS @ grid.lps_affine
-    )
 
 
 def resample(
@@ -82,7 +60,7 @@ def resample(
         The map on ``grid``.
     """
     if warp is None:
-        m = voxel_to_template(grid, pose, template_affine)
+        m = np.linalg.inv(template_affine) @ grid_to_template_mm(grid, pose)
         offset = m[:3, 3] + m[:3, 2] * slice_offset
         return ndimage.affine_transform(
             volume,

@@ -8,10 +8,10 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from scvbench.steps.synth.kernels import course_tortuosity, walk_surface
-from scvbench.steps.synth.veins import PlacementContext, solve_gain
+from scvbench.steps.synth.path_kernels import course_gain, course_tortuosity, walk_surface
+from scvbench.steps.synth.veins import PlacementContext
 
-__all__ = ["SINUSES", "Course", "drainage", "fits", "path_normals", "surface_maps", "surface_path"]
+__all__ = ["SINUSES", "Course", "drainage", "fits", "surface_maps", "surface_path"]
 
 #: The sinuses superficial veins drain into, by the region of the hemisphere they lie in.
 SINUSES = {
@@ -150,7 +150,7 @@ class Course:
         hi = self.max_offset / max(float(np.abs(self.noise).max()), 1e-9)
         if self._tortuosity(0.0) > target + 0.002 or self._tortuosity(hi) < target:
             return None
-        gain = solve_gain(self._tortuosity, target, hi, 32)
+        gain = course_gain(self.base, self.normal, self.noise, target, hi, 32)
         xy = self.base + (gain * self.noise)[:, None] * self.normal
         return np.column_stack([xy, self.z])
 
@@ -220,21 +220,3 @@ def surface_maps(ctx: PlacementContext, k: int) -> tuple[np.ndarray, ...]:
     """
     field = ndimage.gaussian_filter(ctx.depth(k), 2.0)
     return (field, *np.gradient(field, *ctx.spacing[:2]))
-
-
-def path_normals(path: np.ndarray) -> np.ndarray:
-    """Unit normals (the tangent turned left) of an in-plane path.
-
-    Parameters
-    ----------
-    path : ndarray
-        ``(n, 2)`` points.
-
-    Returns
-    -------
-    ndarray
-        ``(n, 2)`` unit vectors.
-    """
-    tangent = np.gradient(path, axis=0)
-    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
-    return np.column_stack([-tangent[:, 1], tangent[:, 0]])

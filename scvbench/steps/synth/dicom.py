@@ -14,6 +14,7 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from scvbench.steps.synth.geometry import ScannerGrid
+from scvbench.steps.synth.image_kernels import slices_first
 
 __all__ = ["SeriesSpec", "StudyInfo", "uid", "write_series"]
 
@@ -142,6 +143,7 @@ def write_series(
     # once and its bytes reused (the files are byte-identical to pydicom's ``save_as``).
     encodings = convert_encodings(ds.SpecificCharacterSet)
     paths, fixed = [], None
+    planes = slices_first(np.asarray(volume, dtype="<u2"))  # slices of rows x columns
     for k in range(grid.shape[2]):
         sop_uid = uid(series_uid, k)
         path = folder / f"IM{k + 1:04d}"
@@ -150,7 +152,7 @@ def write_series(
         ds.InstanceNumber = k + 1
         ds.ImagePositionPatient = [f"{v:.6f}" for v in positions[k]]
         ds.SliceLocation = f"{float(np.dot(positions[k], normal)):.6f}"
-        ds.add_new(0x7FE00010, "OW", np.ascontiguousarray(volume[:, :, k].T, dtype="<u2").tobytes())
+        ds.add_new(0x7FE00010, "OW", planes[k].tobytes())
         if fixed is None:
             correct_ambiguous_vr(ds, True)
             fixed = {t: _encoded(ds[t], encodings) for t in ds.keys() if t not in _PER_SLICE}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import fft, ndimage
-from scipy.spatial import cKDTree
 
 from scvbench.steps.synth.geometry import HeadPose, ScannerGrid
+from scvbench.steps.synth.image_kernels import phase_mask_swi, slices_first, sweep_tube
 from scvbench.steps.synth.sampling import grid_to_template_mm, sample_maps
 
 __all__ = [
@@ -117,9 +117,13 @@ def rasterize_tube(
     radius: np.ndarray | float,
     label: int = 0,
     label_radius_floor: float = 0.0,
-    chunk_mm: float = 8.0,
 ) -> None:
     """Draw a tube into ``raster`` (see :class:`TubeRaster`).
+
+    The centre line is resampled every 0.08 mm and drawn as the union of the spheres at those
+    points (:func:`~scvbench.steps.synth.image_kernels.sweep_tube`): occupancy ramps linearly
+    over one in-plane pixel around the radius; the label covers the voxel centres within the
+    radius (at least ``label_radius_floor``).
 
     Parameters
     ----------
@@ -133,8 +137,6 @@ def rasterize_tube(
         Label of the tube's voxels (0: none).
     label_radius_floor : float
         Smallest radius used for the label.
-    chunk_mm : float
-        Length of the pieces drawn at once.
 
     Returns
     -------
@@ -144,36 +146,16 @@ def rasterize_tube(
     points = np.asarray(points_mm, dtype=float)
     radius = np.broadcast_to(np.asarray(radius, dtype=float), (len(points),))
     dense, rad = _densify(points, radius, step=0.08)
-    edge = float(np.max(raster.spacing[:2]))
-    upper = np.asarray(raster.shape) - 1
-    n_chunk = max(1, int(np.ceil(len(dense) * 0.08 / chunk_mm)))
-    for part in np.array_split(np.arange(len(dense)), n_chunk):
-        pts, rr = dense[part], rad[part]
-        reach = float(rr.max()) + edge + 1.0
-        lo = np.floor((pts.min(0) - reach) / raster.spacing).astype(int)
-        hi = np.ceil((pts.max(0) + reach) / raster.spacing).astype(int)
-        lo, hi = np.maximum(lo, 0), np.minimum(hi, upper)
-        if np.any(hi < lo):
-            continue
-        axes = [np.arange(lo[d], hi[d] + 1) * raster.spacing[d] for d in range(3)]
-        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-        tree = cKDTree(pts)
-        dist, nearest = tree.query(grid, distance_upper_bound=reach)
-        inside = np.isfinite(dist)
-        if not inside.any():
-            continue
-        r_at = rr[np.minimum(nearest, len(rr) - 1)]
-        frac = np.where(inside, np.clip((r_at - dist) / edge + 0.5, 0.0, 1.0), 0.0)
-        box = tuple(slice(lo[d], hi[d] + 1) for d in range(3))
-        block_shape = tuple(hi - lo + 1)
-        np.maximum(
-            raster.fraction[box],
-            frac.reshape(block_shape).astype(np.float32),
-            out=raster.fraction[box],
-        )
-        if label:
-            hit = (inside & (dist <= np.maximum(r_at, label_radius_floor))).reshape(block_shape)
-            raster.label[box][hit] = label
+    sweep_tube(
+        raster.fraction,
+        raster.label,
+        dense,
+        np.ascontiguousarray(rad),
+        raster.spacing,
+        float(np.max(raster.spacing[:2])),
+        float(label_radius_floor),
+        int(label),
+    )
 
 
 def dipole_field_ppm(
@@ -278,15 +260,9 @@ def swi_from_complex(
         The high-passed phase.
     """
     # Slices first, so that each in-plane FFT runs over contiguous memory.
-    planes = np.ascontiguousarray(np.moveaxis(np.asarray(signal, np.complex64), 2, 0))
+    planes = slices_first(np.asarray(signal, np.complex64))
     spectrum = fft.fft2(planes, axes=(1, 2))
-    sigma = (0.0, filter_mm / spacing[0], filter_mm / spacing[1])
+    sigma = (0.0, filter_mm / spacing[1], filter_mm / spacing[0])
     ndimage.fourier_gaussian(spectrum, sigma, output=spectrum)
     low = fft.ifft2(spectrum, axes=(1, 2), overwrite_x=True)
-    phase = np.angle(planes * np.conj(low))
-    mask = np.where(phase < 0, (np.float32(np.pi) + phase) / np.float32(np.pi), np.float32(1.0))
-    swi = np.abs(planes) * mask**power
-    return (
-        np.ascontiguousarray(np.moveaxis(swi, 0, 2), np.float32),
-        np.ascontiguousarray(np.moveaxis(phase, 0, 2), np.float32),
-    )
+    return phase_mask_swi(planes, low, power)

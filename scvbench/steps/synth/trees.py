@@ -33,10 +33,10 @@ from scvbench.steps.synth.cortex import (
     Course,
     drainage,
     fits,
-    path_normals,
     surface_maps,
     surface_path,
 )
+from scvbench.steps.synth.path_kernels import path_normals
 from scvbench.steps.synth.veins import (
     PlacementContext,
     Tributary,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from scvbench.steps.synth.path_kernels import mix_noise
+
 __all__ = [
     "PlacementContext",
     "Tributary",
@@ -85,16 +87,15 @@ def smooth_noise(rng: np.random.Generator, n: int, correlation: float) -> np.nda
     ndarray
         ``n`` values, 0 at both ends.
     """
-    out = np.zeros(n)
-    for scale, weight in ((correlation, 1.0), (correlation / 3.0, rng.uniform(0.1, 0.35))):
+    weight = rng.uniform(0.1, 0.35)
+    white, widths = [], []
+    for scale in (correlation, correlation / 3.0):
         sigma = max(scale * n / 2.5, 1.0)
         reach = int(4.0 * sigma + 0.5)
-        taps = np.exp(-0.5 * (np.arange(-reach, reach + 1) / sigma) ** 2)
         # white noise long enough that every kept sample sees the whole kernel
-        part = np.convolve(rng.normal(size=n + 2 * reach), taps / taps.sum(), mode="valid")
-        out += weight * part / max(float(part.std()), 1e-9)
-    out -= np.linspace(out[0], out[-1], n)
-    return out / max(float(out.std()), 1e-9)
+        white.append(rng.normal(size=n + 2 * reach))
+        widths.append((sigma, reach))
+    return mix_noise(white[0], *widths[0], white[1], *widths[1], weight)
 
 
 def _length(offset: np.ndarray, x: np.ndarray) -> float:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from scvbench.steps.synth.kernels import field_at
+
 __all__ = ["Warp", "draw_warp", "identity_warp"]
 
 _SPACING_MM = 4.0
@@ -38,13 +40,6 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma_mm: fl
     return out / max(float(out.std()), 1e-12)
 
 
-def _sample(components: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Linear interpolation of a (3, *shape) field at (3, n) grid indices."""
-    return np.stack(
-        [ndimage.map_coordinates(c, index, order=1, mode="nearest") for c in components]
-    )
-
-
 def _exponential(velocity: np.ndarray) -> np.ndarray:
     """Displacement (mm) of ``exp(v)`` on the grid, by scaling and squaring."""
     shape = velocity.shape[1:]
@@ -52,7 +47,7 @@ def _exponential(velocity: np.ndarray) -> np.ndarray:
     u = velocity / 2**_STEPS
     for _ in range(_STEPS):
         at = (grid + u / _SPACING_MM).reshape(3, -1)
-        u = u + _sample(u, at).reshape(u.shape)
+        u = u + field_at(u, at).reshape(u.shape)
     return u
 
 
@@ -75,12 +70,12 @@ class Warp:
     def apply(self, points_mm: np.ndarray) -> np.ndarray:
         """``phi``: where in the template the subject's point ``y`` samples, ``(n, 3)`` mm."""
         points = np.asarray(points_mm, float)
-        return points + _sample(self.forward, self._index(points)).T
+        return points + field_at(self.forward, self._index(points)).T
 
     def invert(self, points_mm: np.ndarray) -> np.ndarray:
         """``phi^-1``: where a template landmark lies in the subject, ``(n, 3)`` mm."""
         points = np.asarray(points_mm, float)
-        return points + _sample(self.inverse, self._index(points)).T
+        return points + field_at(self.inverse, self._index(points)).T
 
     def jacobian_determinant(self) -> np.ndarray:
         """det(d phi / d y) on the grid (positive everywhere for a diffeomorphism)."""

@@ -22,6 +22,37 @@ __all__ = ["field_at", "sample_template"]
 
 
 @numba.njit(cache=True, inline="always")
+def _weights(wx, wy, wz, scale):
+    """The eight trilinear corner weights (corner index bits: i, j, k), times ``scale``."""
+    vx, vy, vz = 1.0 - wx, 1.0 - wy, 1.0 - wz
+    return (
+        scale * vx * vy * vz,
+        scale * vx * vy * wz,
+        scale * vx * wy * vz,
+        scale * vx * wy * wz,
+        scale * wx * vy * vz,
+        scale * wx * vy * wz,
+        scale * wx * wy * vz,
+        scale * wx * wy * wz,
+    )
+
+
+@numba.njit(cache=True, inline="always")
+def _weighted(a, i0, j0, k0, i1, j1, k1, c, w):
+    """Channel ``c`` of ``a[x, y, z, c]`` summed over a cell's corners with weights ``w``."""
+    return (
+        w[0] * a[i0, j0, k0, c]
+        + w[1] * a[i0, j0, k1, c]
+        + w[2] * a[i0, j1, k0, c]
+        + w[3] * a[i0, j1, k1, c]
+        + w[4] * a[i1, j0, k0, c]
+        + w[5] * a[i1, j0, k1, c]
+        + w[6] * a[i1, j1, k0, c]
+        + w[7] * a[i1, j1, k1, c]
+    )
+
+
+@numba.njit(cache=True, inline="always")
 def _displacement(field, origin, inv_spacing, x, y, z):
     """Trilinear displacement (mm) of the warp at template mm ``(x, y, z)``; edges replicated.
 
@@ -34,35 +65,11 @@ def _displacement(field, origin, inv_spacing, x, y, z):
     i0, j0, k0 = int(fx), int(fy), int(fz)
     i1, j1, k1 = min(i0 + 1, nx - 1), min(j0 + 1, ny - 1), min(k0 + 1, nz - 1)
     wx, wy, wz = fx - i0, fy - j0, fz - k0
-    vx, vy, vz = 1.0 - wx, 1.0 - wy, 1.0 - wz
-    w000, w001, w010, w011 = vx * vy * vz, vx * vy * wz, vx * wy * vz, vx * wy * wz
-    w100, w101, w110, w111 = wx * vy * vz, wx * vy * wz, wx * wy * vz, wx * wy * wz
-    f = field
+    w = _weights(wx, wy, wz, 1.0)
     return (
-        w000 * f[i0, j0, k0, 0]
-        + w001 * f[i0, j0, k1, 0]
-        + w010 * f[i0, j1, k0, 0]
-        + w011 * f[i0, j1, k1, 0]
-        + w100 * f[i1, j0, k0, 0]
-        + w101 * f[i1, j0, k1, 0]
-        + w110 * f[i1, j1, k0, 0]
-        + w111 * f[i1, j1, k1, 0],
-        w000 * f[i0, j0, k0, 1]
-        + w001 * f[i0, j0, k1, 1]
-        + w010 * f[i0, j1, k0, 1]
-        + w011 * f[i0, j1, k1, 1]
-        + w100 * f[i1, j0, k0, 1]
-        + w101 * f[i1, j0, k1, 1]
-        + w110 * f[i1, j1, k0, 1]
-        + w111 * f[i1, j1, k1, 1],
-        w000 * f[i0, j0, k0, 2]
-        + w001 * f[i0, j0, k1, 2]
-        + w010 * f[i0, j1, k0, 2]
-        + w011 * f[i0, j1, k1, 2]
-        + w100 * f[i1, j0, k0, 2]
-        + w101 * f[i1, j0, k1, 2]
-        + w110 * f[i1, j1, k0, 2]
-        + w111 * f[i1, j1, k1, 2],
+        _weighted(field, i0, j0, k0, i1, j1, k1, 0, w),
+        _weighted(field, i0, j0, k0, i1, j1, k1, 1, w),
+        _weighted(field, i0, j0, k0, i1, j1, k1, 2, w),
     )
 
 
@@ -75,22 +82,9 @@ def _add_sample(stack, fx, fy, fz, weight, out, i, j, k):
     i0, j0, k0 = math.floor(fx), math.floor(fy), math.floor(fz)
     wx, wy, wz = fx - i0, fy - j0, fz - k0
     if i0 >= 0 and j0 >= 0 and k0 >= 0 and i0 < tx - 1 and j0 < ty - 1 and k0 < tz - 1:
-        vx, vy, vz = 1.0 - wx, 1.0 - wy, 1.0 - wz
-        w000, w001 = weight * vx * vy * vz, weight * vx * vy * wz
-        w010, w011 = weight * vx * wy * vz, weight * vx * wy * wz
-        w100, w101 = weight * wx * vy * vz, weight * wx * vy * wz
-        w110, w111 = weight * wx * wy * vz, weight * wx * wy * wz
+        w = _weights(wx, wy, wz, weight)
         for m in range(n_maps):
-            out[m, i, j, k] += (
-                w000 * stack[i0, j0, k0, m]
-                + w001 * stack[i0, j0, k0 + 1, m]
-                + w010 * stack[i0, j0 + 1, k0, m]
-                + w011 * stack[i0, j0 + 1, k0 + 1, m]
-                + w100 * stack[i0 + 1, j0, k0, m]
-                + w101 * stack[i0 + 1, j0, k0 + 1, m]
-                + w110 * stack[i0 + 1, j0 + 1, k0, m]
-                + w111 * stack[i0 + 1, j0 + 1, k0 + 1, m]
-            )
+            out[m, i, j, k] += _weighted(stack, i0, j0, k0, i0 + 1, j0 + 1, k0 + 1, m, w)
         return
     for corner in range(8):  # at the template's edge: outside neighbours are 0
         ci = i0 + (corner >> 2)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from scvbench.steps.synth.path_kernels import mix_noise
+from scvbench.steps.synth.path_kernels import course_gain, course_tortuosity, mix_noise
 
 __all__ = [
     "PlacementContext",
@@ -23,7 +23,6 @@ __all__ = [
     "curvature",
     "deep_medullary_veins",
     "smooth_noise",
-    "solve_gain",
     "stochastic_curve",
     "subependymal_veins",
 ]
@@ -98,10 +97,6 @@ def smooth_noise(rng: np.random.Generator, n: int, correlation: float) -> np.nda
     return mix_noise(white[0], *widths[0], white[1], *widths[1], weight)
 
 
-def _length(offset: np.ndarray, x: np.ndarray) -> float:
-    return float(np.sum(np.hypot(np.diff(x), np.diff(offset))))
-
-
 def stochastic_curve(
     tortuosity: float, noise: np.ndarray, max_offset: float = np.inf
 ) -> np.ndarray | None:
@@ -131,39 +126,13 @@ def stochastic_curve(
     x = np.linspace(0.0, 1.0, len(noise))
     peak = float(np.abs(noise).max())
     hi = max_offset / peak if np.isfinite(max_offset) else 10.0
-    if _length(hi * noise, x) < target:
+    base = np.column_stack([x, np.zeros_like(x)])
+    normal = np.column_stack([np.zeros_like(x), np.ones_like(x)])
+    noise = np.asarray(noise, float)
+    if course_tortuosity(base, normal, noise, hi) < target:
         return None
-    gain = solve_gain(lambda a: _length(a * noise, x), target, hi, 50)
+    gain = course_gain(base, normal, noise, target, hi, 50)
     return np.column_stack([x, gain * noise])
-
-
-def solve_gain(value, target: float, high: float, iterations: int) -> float:
-    """The gain in ``[0, high]`` at which the increasing ``value(gain)`` reaches ``target``.
-
-    Parameters
-    ----------
-    value : callable
-        Gain to the quantity (a length or a tortuosity), increasing.
-    target : float
-        The quantity wanted.
-    high : float
-        The largest gain allowed.
-    iterations : int
-        Bisection steps.
-
-    Returns
-    -------
-    float
-        The gain (the middle of the last interval).
-    """
-    low = 0.0
-    for _ in range(iterations):
-        middle = 0.5 * (low + high)
-        if value(middle) < target:
-            low = middle
-        else:
-            high = middle
-    return 0.5 * (low + high)
 
 
 def curvature(points: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 from PIL import Image
 
+from scvbench.core.layout import slices_first
 from scvbench.errors import ScvbenchError
 
 __all__ = [
@@ -104,6 +105,8 @@ def save_nifti(path: str | os.PathLike[str], data: np.ndarray, affine: np.ndarra
         low, high = (int(data.min()), int(data.max())) if data.size else (0, 0)
         fits = np.iinfo(np.int32).min <= low and high <= np.iinfo(np.int32).max
         data = data.astype(np.int32 if fits else np.float32)
+    if data.ndim == 3 and data.flags.c_contiguous and not data.flags.f_contiguous:
+        data = slices_first(data).T  # NIfTI's order (first index fastest), without nibabel's copy
     image = nib.Nifti1Image(data, np.asarray(affine, dtype=float))
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)

@@ -119,9 +119,16 @@ def fits(
             return False
         if np.any(ctx.to_other_hemisphere(int(kk), code)[i[sel], j[sel]] < 8.0):
             return False
+    (x_lo, y_lo), (x_hi, y_hi) = points[:, :2].min(0), points[:, :2].max(0)
     for tree, r_other in neighbours:
+        reach = radius + r_other + gap
+        (tx_lo, ty_lo), (tx_hi, ty_hi) = tree.mins, tree.maxes
+        if tx_lo > x_hi + reach or ty_lo > y_hi + reach or tx_hi < x_lo - reach:
+            continue  # boxes farther apart than the gap: no point can be closer
+        if ty_hi < y_lo - reach:
+            continue
         dist, _ = tree.query(points[:, :2])
-        if np.any(dist < radius + r_other + gap):
+        if np.any(dist < reach):
             return False
     return True
 

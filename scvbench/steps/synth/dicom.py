@@ -13,8 +13,8 @@ from pydicom.filewriter import correct_ambiguous_vr, write_data_element, write_f
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
+from scvbench.core.layout import slices_first
 from scvbench.steps.synth.geometry import ScannerGrid
-from scvbench.steps.synth.image_kernels import slices_first
 
 __all__ = ["SeriesSpec", "StudyInfo", "uid", "write_series"]
 
@@ -156,10 +156,11 @@ def write_series(
         if fixed is None:
             correct_ambiguous_vr(ds, True)
             fixed = {t: _encoded(ds[t], encodings) for t in ds.keys() if t not in _PER_SLICE}
+            order = sorted([*fixed, *_PER_SLICE])
         fp = _buffer()
         fp.write(b"\0" * 128 + b"DICM")
         write_file_meta_info(fp, meta, enforce_standard=True)
-        for tag in sorted([*fixed, *_PER_SLICE]):
+        for tag in order:
             if tag in fixed:
                 fp.write(fixed[tag])
             else:

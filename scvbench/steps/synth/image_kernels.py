@@ -3,8 +3,6 @@
 - :func:`sweep_tube`: a tube drawn as the union of spheres along a densely sampled centre line,
   with partial-volume occupancy and labels, visiting only the voxels near each centre point
   (replaces a k-d tree query of every voxel of a bounding box).
-- :func:`slices_first`: a volume's slices as contiguous images (a cache-blocked transpose, 2x
-  numpy's on the paper grid).
 - :func:`phase_mask_swi`: the homodyne phase, the negative-phase mask and the SWI magnitude in
   one pass, back in slices-last order (no complex temporaries).
 
@@ -18,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["phase_mask_swi", "slices_first", "sweep_tube"]
+__all__ = ["phase_mask_swi", "sweep_tube"]
 
 
 @numba.njit(cache=True)
@@ -132,7 +130,7 @@ def phase_mask_swi(planes: np.ndarray, low: np.ndarray, power: int) -> tuple[np.
     Parameters
     ----------
     planes, low : ndarray
-        ``(nz, ny, nx)`` complex64 signal and its low-pass (:func:`slices_first` order).
+        ``(nz, ny, nx)`` complex64 signal and its low-pass (slices first, rows, columns).
     power : int
         Times the mask is applied.
 
@@ -145,29 +143,3 @@ def phase_mask_swi(planes: np.ndarray, low: np.ndarray, power: int) -> tuple[np.
     """
     re, im = _cross(np.ascontiguousarray(planes), np.ascontiguousarray(low, np.complex64))
     return _masked(planes, np.arctan2(im, re), int(power))
-
-
-@numba.njit(cache=True)
-def slices_first(volume):
-    """``volume[i, j, k]`` as ``out[k, j, i]``: each slice a contiguous rows-by-columns image.
-
-    Parameters
-    ----------
-    volume : ndarray
-        ``(nx, ny, nz)`` volume (columns, rows, slices).
-
-    Returns
-    -------
-    ndarray
-        ``(nz, ny, nx)`` contiguous copy of the same dtype.
-    """
-    nx, ny, nz = volume.shape
-    out = np.empty((nz, ny, nx), volume.dtype)
-    block = 32
-    for i0 in range(0, nx, block):
-        for j0 in range(0, ny, block):
-            for i in range(i0, min(i0 + block, nx)):
-                for j in range(j0, min(j0 + block, ny)):
-                    for k in range(nz):
-                        out[k, j, i] = volume[i, j, k]
-    return out

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft, ndimage
 
+from scvbench.core.layout import slices_first
 from scvbench.steps.synth.geometry import HeadPose, ScannerGrid
-from scvbench.steps.synth.image_kernels import phase_mask_swi, slices_first, sweep_tube
+from scvbench.steps.synth.image_kernels import phase_mask_swi, sweep_tube
 from scvbench.steps.synth.sampling import grid_to_template_mm, sample_maps
 
 __all__ = [

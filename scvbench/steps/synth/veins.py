@@ -173,20 +173,41 @@ class PlacementContext:
             self.cache[key] = make()
         return self.cache[key]
 
+    def _box(self, k: int) -> tuple[slice, slice] | None:
+        """The brain's bounding box on slice ``k`` with a one-pixel margin (None: no brain)."""
+        return self.memo(("box", k), lambda: _padded_box(self.brain[:, :, k]))
+
     def depth(self, k: int) -> np.ndarray:
-        """Distance (mm) from each in-brain pixel of slice ``k`` to the brain surface."""
+        """Distance (mm) from each in-brain pixel of slice ``k`` to the brain surface.
+
+        Computed on the brain's box with a one-pixel margin: the margin is all background, so
+        the nearest background pixel of every brain pixel lies in the box (exact).
+        """
         if k not in self._depth:
-            self._depth[k] = ndimage.distance_transform_edt(
-                self.brain[:, :, k], sampling=self.spacing[:2]
-            )
+            out = np.zeros(self.brain.shape[:2])
+            box = self._box(k)
+            if box is not None:
+                out[box] = ndimage.distance_transform_edt(
+                    self.brain[(*box, k)], sampling=self.spacing[:2]
+                )
+            self._depth[k] = out
         return self._depth[k]
 
     def to_other_hemisphere(self, k: int, code: int) -> np.ndarray:
-        """Distance (mm) from each pixel of slice ``k`` to the other hemisphere."""
+        """Distance (mm) from each pixel of slice ``k`` to the other hemisphere.
+
+        Exact inside the brain's box (one-pixel margin), which holds every hemisphere pixel;
+        outside it (no hemisphere there) the distance is infinite.
+        """
         key = (k, code)
         if key not in self._midline:
-            other = self.hemi[:, :, k] == (3 - code)
-            self._midline[key] = ndimage.distance_transform_edt(~other, sampling=self.spacing[:2])
+            out = np.full(self.brain.shape[:2], np.inf)
+            box = self._box(k)
+            if box is not None:
+                other = self.hemi[(*box, k)] == (3 - code)
+                if other.any():
+                    out[box] = ndimage.distance_transform_edt(~other, sampling=self.spacing[:2])
+            self._midline[key] = out
         return self._midline[key]
 
     def slice_of(self, z_mm: float) -> int:
@@ -198,6 +219,17 @@ class PlacementContext:
         i = np.clip(np.rint(xy[:, 0] / self.spacing[0]).astype(int), 0, self.brain.shape[0] - 1)
         j = np.clip(np.rint(xy[:, 1] / self.spacing[1]).astype(int), 0, self.brain.shape[1] - 1)
         return i, j
+
+
+def _padded_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """Bounding box of a 2-D mask grown by one pixel on every side (clipped), or None."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if len(rows) == 0:
+        return None
+    return (
+        slice(max(rows[0] - 1, 0), min(rows[-1] + 2, mask.shape[0])),
+        slice(max(cols[0] - 1, 0), min(cols[-1] + 2, mask.shape[1])),
+    )
 
 
 def deep_medullary_veins(
@@ -274,13 +306,19 @@ def deep_medullary_veins(
 
 
 def _wall(ctx: PlacementContext, k: int, code: int):
-    """A ventricle's mask, wall pixels, centroid (mm) and both ventricles' centroid (mm)."""
+    """A ventricle's mask, wall pixels, centroid (mm) and both ventricles' centroid (mm).
+
+    The wall is found on the ventricle's box with a one-pixel margin (the same pixels as on
+    the whole slice: the margin is outside the ventricle).
+    """
     spacing = np.asarray(ctx.spacing[:2])
     vent = ctx.ventricles[:, :, k] & (ctx.hemi[:, :, k] == code)
-    if vent.sum() < 5:
+    box = _padded_box(vent)
+    if box is None or vent[box].sum() < 5:
         return vent, np.zeros((0, 2), int), None, None
-    wall = np.argwhere(vent & ~ndimage.binary_erosion(vent))
-    centroid = np.argwhere(vent).mean(0) * spacing
+    sub, offset = vent[box], np.array([box[0].start, box[1].start])
+    wall = np.argwhere(sub & ~ndimage.binary_erosion(sub)) + offset
+    centroid = (np.argwhere(sub) + offset).mean(0) * spacing
     midline_centre = np.argwhere(ctx.ventricles[:, :, k]).mean(0) * spacing
     return vent, wall, centroid, midline_centre
 
@@ -316,11 +354,10 @@ def subependymal_veins(
         if len(lines) >= count or len(slices) == 0:
             break
         k = int(rng.choice(slices))
-        vent = ctx.ventricles[:, :, k] & (ctx.hemi[:, :, k] == code)
-        if vent.sum() < 20:
+        vent, wall, centroid, _ = ctx.memo(("wall", k, code), lambda k=k: _wall(ctx, k, code))
+        if len(wall) == 0 or vent.sum() < 20:
             continue
-        wall = np.argwhere(vent & ~ndimage.binary_erosion(vent)) * spacing
-        centroid = np.argwhere(vent).mean(0) * spacing
+        wall = wall * spacing
         radial = wall - centroid
         angle = np.arctan2(radial[:, 1], radial[:, 0])
         middle, half = rng.uniform(-np.pi, np.pi), np.deg2rad(rng.uniform(20, 40))

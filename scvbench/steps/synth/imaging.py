@@ -8,13 +8,19 @@ import numpy as np
 
 from scvbench.steps.synth.anatomy import SWI_SIGNAL, Template
 from scvbench.steps.synth.geometry import HeadPose, ScannerGrid
+from scvbench.steps.synth.image_kernels import (
+    assemble_signal,
+    complex_planes,
+    phase_terms,
+    vessel_contrast,
+)
 from scvbench.steps.synth.presets import FLAIR_FOV_MM, SWI_FOV_MM, Preset
 from scvbench.steps.synth.render import (
     GAMMA_HZ_PER_T,
     TubeRaster,
     bias_field,
     dipole_field_ppm,
-    swi_from_complex,
+    swi_from_planes,
 )
 from scvbench.steps.synth.sampling import sample_maps
 from scvbench.steps.synth.sites import SITES, Site
@@ -26,7 +32,6 @@ __all__ = [
     "PROTOCOL",
     "VEIN_CHI_PPM",
     "VEIN_SIGNAL",
-    "dephasing",
     "flair_grid",
     "render_flair",
     "render_swi",
@@ -213,11 +218,11 @@ def render_swi(
         ``mag``, ``phase`` (radians) and ``swi`` volumes (float32).
     """
     f32 = np.float32
-    vessel = np.maximum(scv.fraction, other.fraction)
     # Intravascular signal decays as exp(-R2* TE), R2* taken proportional to the field.
     vein_signal = VEIN_SIGNAL ** ((site.te_ms / 20.0) * (site.field_t / 3.0))
-    magnitude = maps["swi"] * (f32(1.0) - f32(1.0 - vein_signal) * vessel)
-    chi = maps["chi"] + f32(VEIN_CHI_PPM) * vessel
+    magnitude, chi = vessel_contrast(
+        maps["swi"], maps["chi"], scv.fraction, other.fraction, 1.0 - vein_signal, VEIN_CHI_PPM
+    )
     b0 = grid.axes[:, 2]  # scanner z (LPS) expressed in the grid's axes
     field = dipole_field_ppm(chi, grid.spacing, b0)
     # Right-handed convention: phase = -gamma * dB * TE (paramagnetic, parallel veins negative).
@@ -230,46 +235,23 @@ def render_swi(
         (3.0 * (c[d] * u + c[d + 3] * u * u) + (constant if d == 2 else 0.0)).astype(f32)
         for d, u in enumerate(axes)
     )
-    theta = f32(radians_per_ppm) * field
-    theta += x[:, None, None] + y[None, :, None] + z[None, None, :]
+    # Intravoxel dephasing: across a voxel the field changes by g ppm along each axis; the phase
+    # spreads over 2 pi gamma B0 g TE and the voxel keeps the product over the axes of
+    # |sinc(gamma B0 g TE)| of its signal: near the frontal sinus and the skull base SWI goes
+    # dark, more so at high field and long echo times.
+    cycles_per_ppm = GAMMA_HZ_PER_T * site.field_t * 1e-6 * site.te_ms / 1000.0
+    theta, sinc_args = phase_terms(field, radians_per_ppm, x, y, z, cycles_per_ppm)
     gain = 1400.0 / SWI_SIGNAL["wm"] * rng.uniform(0.9, 1.1)
     snr = rng.uniform(*site.snr)
-    amplitude = f32(gain) * magnitude * bias_field(grid.shape, rng) * dephasing(field, site)
+    magnitude *= f32(gain)
+    bias = bias_field(grid.shape, rng)
     sigma = gain * SWI_SIGNAL["wm"] / snr
     noise = rng.standard_normal((2, *grid.shape), dtype=f32)
-    noise *= f32(sigma)
-    signal = np.empty(grid.shape, np.complex64)
-    signal.real = noise[0] + amplitude * np.cos(theta)
-    signal.imag = noise[1] + amplitude * np.sin(theta)
-    swi, _ = swi_from_complex(signal, grid.spacing)
-    return {"mag": np.abs(signal), "phase": np.angle(signal), "swi": swi}
-
-
-def dephasing(field_ppm: np.ndarray, site: Site) -> np.ndarray:
-    """Signal left after intravoxel dephasing in the field's gradients (air-tissue signal loss).
-
-    Across a voxel the field changes by ``g`` ppm along each axis; the phase then spreads over
-    ``2 pi gamma B0 g TE`` and the voxel's signal is the product over the axes of
-    ``|sinc(gamma B0 g TE)|``: near the frontal sinus and the skull base SWI goes dark, more so
-    at high field and long echo times.
-
-    Parameters
-    ----------
-    field_ppm : ndarray
-        Field perturbation, ppm of B0, on the acquisition grid.
-    site : Site
-        Field strength and echo time.
-
-    Returns
-    -------
-    ndarray
-        Factor (0-1) on the magnitude.
-    """
-    cycles_per_ppm = GAMMA_HZ_PER_T * site.field_t * 1e-6 * site.te_ms / 1000.0
-    out = np.ones(field_ppm.shape, np.float32)
-    for axis in range(3):
-        out *= np.abs(np.sinc(cycles_per_ppm * np.gradient(field_ppm, axis=axis)))
-    return out
+    re, im, mag = assemble_signal(
+        magnitude, bias, sinc_args, np.sin(sinc_args), np.cos(theta), np.sin(theta), noise, sigma
+    )
+    swi, _ = swi_from_planes(complex_planes(re, im), grid.spacing)
+    return {"mag": mag, "phase": np.arctan2(im, re), "swi": swi}
 
 
 def render_flair(

@@ -18,6 +18,7 @@ __all__ = [
     "rasterize_tube",
     "resample",
     "swi_from_complex",
+    "swi_from_planes",
 ]
 
 GAMMA_HZ_PER_T = 42.577478e6
@@ -236,16 +237,12 @@ def bias_field(
 def swi_from_complex(
     signal: np.ndarray, spacing: tuple[float, float, float], filter_mm: float = 6.0, power: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scanner-style SWI processing: homodyne high-pass phase and a negative phase mask.
-
-    Returns ``(swi, highpass_phase)``: the phase is high-passed per slice by dividing by a
-    Gaussian low-pass of the complex signal; the mask is ``(pi + phase) / pi`` where the phase is
-    negative and 1 elsewhere, applied ``power`` times to the magnitude (Haacke et al. 2004).
+    """Scanner-style SWI processing of a complex volume (see :func:`swi_from_planes`).
 
     Parameters
     ----------
     signal : ndarray of complex
-        The complex image.
+        The complex image, ``(columns, rows, slices)``.
     spacing : tuple of float
         Voxel size in mm.
     filter_mm : float
@@ -260,8 +257,38 @@ def swi_from_complex(
     highpass_phase : ndarray
         The high-passed phase.
     """
-    # Slices first, so that each in-plane FFT runs over contiguous memory.
     planes = slices_first(np.asarray(signal, np.complex64))
+    return swi_from_planes(planes, spacing, filter_mm, power)
+
+
+def swi_from_planes(
+    planes: np.ndarray, spacing: tuple[float, float, float], filter_mm: float = 6.0, power: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scanner-style SWI processing: homodyne high-pass phase and a negative phase mask.
+
+    Returns ``(swi, highpass_phase)``: the phase is high-passed per slice by dividing by a
+    Gaussian low-pass of the complex signal; the mask is ``(pi + phase) / pi`` where the phase is
+    negative and 1 elsewhere, applied ``power`` times to the magnitude (Haacke et al. 2004).
+
+    Parameters
+    ----------
+    planes : ndarray of complex64
+        The complex image slices first, ``(slices, rows, columns)``: each in-plane FFT runs
+        over contiguous memory.
+    spacing : tuple of float
+        Voxel size in mm, ``(column, row, slice)``.
+    filter_mm : float
+        Width of the homodyne low-pass filter.
+    power : int
+        Times the phase mask is applied.
+
+    Returns
+    -------
+    swi : ndarray
+        The SWI magnitude, ``(columns, rows, slices)``.
+    highpass_phase : ndarray
+        The high-passed phase, same shape.
+    """
     spectrum = fft.fft2(planes, axes=(1, 2))
     sigma = (0.0, filter_mm / spacing[1], filter_mm / spacing[0])
     ndimage.fourier_gaussian(spectrum, sigma, output=spectrum)

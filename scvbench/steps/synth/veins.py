@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from scvbench.steps.synth.path_kernels import course_gain, course_tortuosity, mix_noise
+from scvbench.steps.synth.path_kernels import (
+    course_gain,
+    course_tortuosity,
+    distance_map,
+    mix_noise,
+)
 
 __all__ = [
     "PlacementContext",
@@ -187,9 +192,7 @@ class PlacementContext:
             out = np.zeros(self.brain.shape[:2])
             box = self._box(k)
             if box is not None:
-                out[box] = ndimage.distance_transform_edt(
-                    self.brain[(*box, k)], sampling=self.spacing[:2]
-                )
+                out[box] = distance_map(self.brain[(*box, k)], *self.spacing[:2])
             self._depth[k] = out
         return self._depth[k]
 
@@ -206,7 +209,7 @@ class PlacementContext:
             if box is not None:
                 other = self.hemi[(*box, k)] == (3 - code)
                 if other.any():
-                    out[box] = ndimage.distance_transform_edt(~other, sampling=self.spacing[:2])
+                    out[box] = distance_map(~other, *self.spacing[:2])
             self._midline[key] = out
         return self._midline[key]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 from pydicom.charset import convert_encodings
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import correct_ambiguous_vr, write_data_element, write_file_meta_info
+from pydicom.filewriter import correct_ambiguous_vr, write_data_element
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
@@ -140,38 +141,69 @@ def write_series(
     ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
     _fill_series(ds, grid, study, series, series_uid, series_time, orientation)
     # Only these elements differ between the files of a series: every other element is encoded
-    # once and its bytes reused (the files are byte-identical to pydicom's ``save_as``).
+    # once by pydicom and its bytes reused; the few that change are encoded here (the files are
+    # byte-identical to pydicom's ``save_as``, tests/test_synth_sites.py).
     encodings = convert_encodings(ds.SpecificCharacterSet)
-    paths, fixed = [], None
     planes = slices_first(np.asarray(volume, dtype="<u2"))  # slices of rows x columns
+    per_slice = [_slice_elements(series_uid, k, positions[k], normal, planes[k]) for k in range(1)]
+    meta.MediaStorageSOPInstanceUID = per_slice[0]["uid"]
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    ds.SOPInstanceUID = per_slice[0]["uid"]
+    ds.InstanceNumber = 1
+    ds.ImagePositionPatient = per_slice[0]["position"]
+    ds.SliceLocation = per_slice[0]["location"]
+    ds.add_new(0x7FE00010, "OW", b"")
+    correct_ambiguous_vr(ds, True)
+    fixed = {t: _encoded(ds[t], encodings) for t in ds.keys() if t not in _PER_SLICE}
+    order = sorted([*fixed, *_PER_SLICE])
+    meta_fixed = {t: _encoded(meta[t], encodings) for t in meta.keys() if t.element not in (0, 3)}
+    before = b"".join(v for t, v in sorted(meta_fixed.items()) if t.element < 3)
+    after = b"".join(v for t, v in sorted(meta_fixed.items()) if t.element > 3)
+    paths = []
     for k in range(grid.shape[2]):
-        sop_uid = uid(series_uid, k)
+        values = _slice_elements(series_uid, k, positions[k], normal, planes[k])
+        rest = before + _element(0x0002, 0x0003, "UI", _even(values["uid"], b"\0")) + after
+        parts = [b"\0" * 128, b"DICM", _element(0x0002, 0x0000, "UL", struct.pack("<I", len(rest)))]
+        parts.append(rest)
+        parts += [fixed[t] if t in fixed else values[t] for t in order]
         path = folder / f"IM{k + 1:04d}"
-        meta.MediaStorageSOPInstanceUID = sop_uid
-        ds.SOPInstanceUID = sop_uid
-        ds.InstanceNumber = k + 1
-        ds.ImagePositionPatient = [f"{v:.6f}" for v in positions[k]]
-        ds.SliceLocation = f"{float(np.dot(positions[k], normal)):.6f}"
-        ds.add_new(0x7FE00010, "OW", planes[k].tobytes())
-        if fixed is None:
-            correct_ambiguous_vr(ds, True)
-            fixed = {t: _encoded(ds[t], encodings) for t in ds.keys() if t not in _PER_SLICE}
-            order = sorted([*fixed, *_PER_SLICE])
-        fp = _buffer()
-        fp.write(b"\0" * 128 + b"DICM")
-        write_file_meta_info(fp, meta, enforce_standard=True)
-        for tag in order:
-            if tag in fixed:
-                fp.write(fixed[tag])
-            else:
-                write_data_element(fp, ds[tag], encodings)
-        path.write_bytes(fp.getvalue())
+        path.write_bytes(b"".join(parts))
         paths.append(path)
     return paths
 
 
 #: SOPInstanceUID, InstanceNumber, ImagePositionPatient, SliceLocation, PixelData.
 _PER_SLICE = frozenset(Tag(t) for t in (0x00080018, 0x00200013, 0x00200032, 0x00201041, 0x7FE00010))
+
+
+def _even(text: str, pad: bytes = b" ") -> bytes:
+    """``text`` as ASCII padded to an even length (UIDs with NUL, other strings with a space)."""
+    data = text.encode("ascii")
+    return data + pad if len(data) % 2 else data
+
+
+def _element(group: int, element: int, vr: str, value: bytes) -> bytes:
+    """One explicit-VR little-endian data element."""
+    if vr in ("OB", "OW", "OF", "SQ", "UT", "UN"):
+        return struct.pack("<HH2s2xI", group, element, vr.encode(), len(value)) + value
+    return struct.pack("<HH2sH", group, element, vr.encode(), len(value)) + value
+
+
+def _slice_elements(series_uid: str, k: int, position, normal, plane: np.ndarray) -> dict:
+    """The encoded elements of slice ``k`` that differ between the files of a series."""
+    sop_uid = uid(series_uid, k)
+    location = f"{float(np.dot(position, normal)):.6f}"
+    position = [f"{v:.6f}" for v in position]
+    return {
+        "uid": sop_uid,
+        "position": position,
+        "location": location,
+        Tag(0x00080018): _element(0x0008, 0x0018, "UI", _even(sop_uid, b"\0")),
+        Tag(0x00200013): _element(0x0020, 0x0013, "IS", _even(str(k + 1))),
+        Tag(0x00200032): _element(0x0020, 0x0032, "DS", _even("\\".join(position))),
+        Tag(0x00201041): _element(0x0020, 0x1041, "DS", _even(location)),
+        Tag(0x7FE00010): _element(0x7FE0, 0x0010, "OW", plane.tobytes()),
+    }
 
 
 def _buffer() -> DicomBytesIO:

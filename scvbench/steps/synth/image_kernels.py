@@ -6,6 +6,7 @@
 - :func:`vessel_contrast`, :func:`phase_terms`, :func:`assemble_signal`, :func:`complex_planes`:
   the SWI's complex signal from tissue, veins, field, bias and noise in a few passes, with the
   transcendental functions left to numpy's vectorised ``sin``, ``cos`` and ``arctan2``.
+- :func:`apply_dipole`: the dipole kernel applied to a susceptibility spectrum in place.
 - :func:`phase_mask_swi`: the homodyne phase, the negative-phase mask and the SWI magnitude in
   one pass, back in slices-last order (no complex temporaries).
 
@@ -20,6 +21,7 @@ import numba
 import numpy as np
 
 __all__ = [
+    "apply_dipole",
     "assemble_signal",
     "complex_planes",
     "phase_mask_swi",
@@ -302,3 +304,36 @@ def complex_planes(re, im):
                     for k in range(nz):
                         out[k, j, i] = complex(re[i, j, k], im[i, j, k])
     return out
+
+
+@numba.njit(cache=True)
+def apply_dipole(spectrum, kx, ky, kz, b):
+    """Multiply a half spectrum (``rfftn``) in place by the dipole kernel ``1/3 - (k.b)^2/|k|^2``.
+
+    The kernel is 0 at ``k = 0`` (the field's mean is unknown).
+
+    Parameters
+    ----------
+    spectrum : ndarray
+        ``(nx, ny, nz // 2 + 1)`` complex64 spectrum, changed in place.
+    kx, ky, kz : ndarray
+        float32 spatial frequencies of the three axes.
+    b : ndarray
+        Unit vector of B0 in the grid's axes.
+
+    Returns
+    -------
+    None
+        ``spectrum`` holds the field's spectrum.
+    """
+    third = np.float32(1.0 / 3.0)
+    b0, b1, b2 = np.float32(b[0]), np.float32(b[1]), np.float32(b[2])
+    for i in range(spectrum.shape[0]):
+        for j in range(spectrum.shape[1]):
+            for k in range(spectrum.shape[2]):
+                k2 = kx[i] * kx[i] + ky[j] * ky[j] + kz[k] * kz[k]
+                if k2 == 0:
+                    spectrum[i, j, k] = 0
+                    continue
+                kb = kx[i] * b0 + ky[j] * b1 + kz[k] * b2
+                spectrum[i, j, k] *= third - kb * kb / k2

@@ -317,5 +317,6 @@ def render_flair(
     gain = 1300.0 / 0.62 * rng.uniform(0.9, 1.1)
     amplitude = gain * base * bias_field(grid.shape, rng, strength=0.12)
     sigma = gain * 0.48 / rng.uniform(18.0, 28.0)
-    noise = rng.normal(0.0, sigma, (2, *grid.shape)).astype(np.float32)
+    noise = rng.standard_normal((2, *grid.shape), dtype=np.float32)
+    noise *= np.float32(sigma)
     return np.hypot(amplitude + noise[0], noise[1]), drawn

@@ -7,7 +7,7 @@ from scipy import fft, ndimage
 
 from scvbench.core.layout import slices_first
 from scvbench.steps.synth.geometry import HeadPose, ScannerGrid
-from scvbench.steps.synth.image_kernels import phase_mask_swi, sweep_tube
+from scvbench.steps.synth.image_kernels import apply_dipole, phase_mask_swi, sweep_tube
 from scvbench.steps.synth.sampling import grid_to_template_mm, sample_maps
 
 __all__ = [
@@ -189,14 +189,10 @@ def dipole_field_ppm(
         for n, s in zip(padded.shape[:2], spacing[:2], strict=True)
     ]
     kz = fft.rfftfreq(padded.shape[2], d=spacing[2]).astype(np.float32)
-    kx, ky, kz = np.meshgrid(freqs[0], freqs[1], kz, indexing="ij", sparse=True)
-    b = (np.asarray(b0_direction, dtype=float) / np.linalg.norm(b0_direction)).astype(np.float32)
-    k2 = kx**2 + ky**2 + kz**2
-    kb = kx * b[0] + ky * b[1] + kz * b[2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        kernel = np.float32(1.0 / 3.0) - kb**2 / k2
-    kernel[0, 0, 0] = 0.0
-    field = fft.irfftn(fft.rfftn(padded) * kernel, s=padded.shape)
+    b = np.asarray(b0_direction, dtype=float) / np.linalg.norm(b0_direction)
+    spectrum = fft.rfftn(padded)
+    apply_dipole(spectrum, freqs[0], freqs[1], kz, b)
+    field = fft.irfftn(spectrum, s=padded.shape, overwrite_x=True)
     crop = tuple(slice(p[0], p[0] + n) for p, n in zip(pad, chi.shape, strict=True))
     return field[crop].astype(np.float32)
 

@@ -311,18 +311,26 @@ def deep_medullary_veins(
 def _wall(ctx: PlacementContext, k: int, code: int):
     """A ventricle's mask, wall pixels, centroid (mm) and both ventricles' centroid (mm).
 
-    The wall is found on the ventricle's box with a one-pixel margin (the same pixels as on
-    the whole slice: the margin is outside the ventricle).
+    Found on the brain's box and the wall on the ventricle's box, each with a one-pixel margin
+    outside the mask (the same pixels as on the whole slice).
     """
     spacing = np.asarray(ctx.spacing[:2])
-    vent = ctx.ventricles[:, :, k] & (ctx.hemi[:, :, k] == code)
-    box = _padded_box(vent)
-    if box is None or vent[box].sum() < 5:
-        return vent, np.zeros((0, 2), int), None, None
-    sub, offset = vent[box], np.array([box[0].start, box[1].start])
+    vent = np.zeros(ctx.brain.shape[:2], bool)
+    none = vent, np.zeros((0, 2), int), None, None
+    brain_box = ctx._box(k)  # the ventricles lie in the brain
+    if brain_box is None:
+        return none
+    region = (*brain_box, k)
+    inside = ctx.ventricles[region] & (ctx.hemi[region] == code)
+    vent[brain_box] = inside
+    box = _padded_box(inside)
+    if box is None or inside[box].sum() < 5:
+        return none
+    start = np.array([brain_box[0].start, brain_box[1].start])
+    sub, offset = inside[box], start + np.array([box[0].start, box[1].start])
     wall = np.argwhere(sub & ~ndimage.binary_erosion(sub)) + offset
     centroid = (np.argwhere(sub) + offset).mean(0) * spacing
-    midline_centre = np.argwhere(ctx.ventricles[:, :, k]).mean(0) * spacing
+    midline_centre = (np.argwhere(ctx.ventricles[region]) + start).mean(0) * spacing
     return vent, wall, centroid, midline_centre
 
 

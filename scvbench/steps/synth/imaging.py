@@ -240,7 +240,7 @@ def render_swi(
     # |sinc(gamma B0 g TE)| of its signal: near the frontal sinus and the skull base SWI goes
     # dark, more so at high field and long echo times.
     cycles_per_ppm = GAMMA_HZ_PER_T * site.field_t * 1e-6 * site.te_ms / 1000.0
-    theta, sinc_args = phase_terms(field, radians_per_ppm, x, y, z, cycles_per_ppm)
+    theta, dephasing = phase_terms(field, radians_per_ppm, x, y, z, cycles_per_ppm)
     gain = 1400.0 / SWI_SIGNAL["wm"] * rng.uniform(0.9, 1.1)
     snr = rng.uniform(*site.snr)
     magnitude *= f32(gain)
@@ -248,7 +248,7 @@ def render_swi(
     sigma = gain * SWI_SIGNAL["wm"] / snr
     noise = rng.standard_normal((2, *grid.shape), dtype=f32)
     re, im, mag = assemble_signal(
-        magnitude, bias, sinc_args, np.sin(sinc_args), np.cos(theta), np.sin(theta), noise, sigma
+        magnitude, bias, dephasing, np.cos(theta), np.sin(theta), noise, sigma
     )
     swi, _ = swi_from_planes(complex_planes(re, im), grid.spacing)
     return {"mag": mag, "phase": np.arctan2(im, re), "swi": swi}

@@ -206,12 +206,16 @@ def place_tree(
         The tree, or None when no place was found.
     """
     k = ctx.slice_of(z_level)
-    depth = ctx.depth(k)
-    midline = ctx.to_other_hemisphere(k, code)
-    hemi = ctx.hemi[:, :, k] == code
-    anchors = np.argwhere(
-        hemi & (depth >= depth_range[0] + 2.5) & (depth <= depth_range[0] + 6.5) & (midline >= 14.0)
-    )
+
+    def find_anchors() -> np.ndarray:
+        depth = ctx.depth(k)
+        midline = ctx.to_other_hemisphere(k, code)
+        inside = (ctx.hemi[:, :, k] == code) & (midline >= 14.0)
+        return np.argwhere(
+            inside & (depth >= depth_range[0] + 2.5) & (depth <= depth_range[0] + 6.5)
+        )
+
+    anchors = ctx.memo(("anchors", k, code, depth_range[0]), find_anchors)
     if len(anchors) == 0:
         return None
     _, gx, gy = ctx.memo(("surface", k), lambda: surface_maps(ctx, k))

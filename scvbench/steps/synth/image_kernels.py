@@ -189,11 +189,11 @@ def vessel_contrast(tissue, chi, scv, other, loss, vein_chi):
 
 @numba.njit(cache=True, inline="always")
 def _abs_sinc(u):
-    """``|sin(u) / u|``: a Taylor series below 0.01 (error under 1e-15), the sine above."""
-    if abs(u) < 0.01:
+    """``|sin(u) / u|``: its Taylor series below 0.01 (error under 1e-14), the sine above."""
+    if abs(u) < np.float32(0.01):
         u2 = u * u
-        return 1.0 - u2 / 6.0 + u2 * u2 / 120.0
-    return abs(math.sin(u) / u)
+        return np.float32(1.0) - u2 * np.float32(1.0 / 6.0) + u2 * u2 * np.float32(1.0 / 120.0)
+    return np.float32(abs(math.sin(u) / u))
 
 
 @numba.njit(cache=True)
@@ -224,17 +224,20 @@ def phase_terms(field, rad_per_ppm, bx, by, bz, cyc_per_ppm):
     theta = np.empty((nx, ny, nz), np.float32)
     loss = np.empty((nx, ny, nz), np.float32)
     rad = np.float32(rad_per_ppm)
-    scale = math.pi * cyc_per_ppm
+    scale = np.float32(math.pi * cyc_per_ppm)
     for i in range(nx):
         il, ih = max(i - 1, 0), min(i + 1, nx - 1)
+        si = scale / np.float32(max(ih - il, 1))
         for j in range(ny):
             jl, jh = max(j - 1, 0), min(j + 1, ny - 1)
+            sj = scale / np.float32(max(jh - jl, 1))
             for k in range(nz):
                 kl, kh = max(k - 1, 0), min(k + 1, nz - 1)
+                sk = scale / np.float32(max(kh - kl, 1))
                 theta[i, j, k] = rad * field[i, j, k] + bx[i] + by[j] + bz[k]
-                u0 = scale * (field[ih, j, k] - field[il, j, k]) / max(ih - il, 1)
-                u1 = scale * (field[i, jh, k] - field[i, jl, k]) / max(jh - jl, 1)
-                u2 = scale * (field[i, j, kh] - field[i, j, kl]) / max(kh - kl, 1)
+                u0 = si * (field[ih, j, k] - field[il, j, k])
+                u1 = sj * (field[i, jh, k] - field[i, jl, k])
+                u2 = sk * (field[i, j, kh] - field[i, j, kl])
                 loss[i, j, k] = _abs_sinc(u0) * _abs_sinc(u1) * _abs_sinc(u2)
     return theta, loss
 

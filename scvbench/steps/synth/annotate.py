@@ -102,14 +102,17 @@ def outline_vessels(
     """
     shapes = []
     outlined = []
+    boxes = ndimage.find_objects(labels)
     for vessel in [int(v) for v in np.unique(labels) if v != 0]:
-        component = labels == vessel
+        box = boxes[vessel - 1]  # the vessel's bounding box: its outline is the same as on the
+        component = labels[box] == vessel  # whole image, shifted (find_contours is local)
         faint = 1.0 - _visibility(component, spacing)
         if rng.uniform() < rater.miss_faint * faint * 2.0:
             continue
         polygon = _outline(component, rater, rng)
         if polygon is None:
             continue
+        polygon = polygon + np.array([box[0].start, box[1].start])
         points = [[round(float(c), 2), round(float(r), 2)] for r, c in polygon]
         shapes.append(
             {

@@ -4,11 +4,11 @@
   with partial-volume occupancy and labels, visiting only the voxels near each centre point
   (replaces a k-d tree query of every voxel of a bounding box).
 - :func:`vessel_contrast`, :func:`phase_terms`, :func:`assemble_signal`, :func:`complex_planes`:
-  the SWI's complex signal from tissue, veins, field, bias and noise in a few passes, with the
-  transcendental functions left to numpy's vectorised ``sin``, ``cos`` and ``arctan2``.
+  the SWI's complex signal from tissue, veins, field, bias and noise in a few passes (the
+  phase's sine and cosine left to numpy's vectorised functions).
 - :func:`apply_dipole`: the dipole kernel applied to a susceptibility spectrum in place.
-- :func:`phase_mask_swi`: the homodyne phase, the negative-phase mask and the SWI magnitude in
-  one pass, back in slices-last order (no complex temporaries).
+- :func:`phase_mask_swi`: the homodyne phase (numpy's vectorised ``arctan2``), the negative-phase
+  mask and the SWI magnitude, back in slices-last order.
 
 Each kernel is compiled once per machine (``cache=True``) and is deterministic.
 """

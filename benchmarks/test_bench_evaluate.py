@@ -137,7 +137,7 @@ def _full(root, submission, out):
         published="paper",
         human_rater="rater2",
     )
-    return test, association
+    return test.to_json(), association.to_json()
 
 
 @pytest.mark.benchmark(group="evaluate-paper-test-plus-association")

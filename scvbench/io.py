@@ -9,12 +9,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
-from isal import igzip
+from isal import igzip, isal_zlib
 from PIL import Image
 
 from scvbench.core.layout import slices_first
@@ -176,6 +177,10 @@ def header_shape(path: Path, expected: tuple[int, ...] | None = None) -> tuple[i
         raise ScvbenchError(
             f"{path}: cannot read this NIfTI header ({type(err).__name__}: {err})"
         ) from None
+    return _checked_shape(path, shape, expected)
+
+
+def _checked_shape(path, shape: tuple[int, ...], expected=None) -> tuple[int, ...]:
     voxels = int(np.prod(shape, dtype=np.int64)) if shape else 0
     if voxels > MAX_VOXELS:
         raise ScvbenchError(
@@ -190,11 +195,46 @@ def header_shape(path: Path, expected: tuple[int, ...] | None = None) -> tuple[i
     return shape
 
 
+_NIFTI1_HEADER = 348
+
+
+def _gzipped_nifti1(path: Path) -> nib.Nifti1Image | None:
+    """A ``.nii.gz`` NIfTI-1 image read in one pass with ISA-L's inflate (None: another kind).
+
+    The header is inflated first and its shape checked (:func:`header_shape`'s rules); then only
+    the bytes the header accounts for are inflated, so a gzip bomb behind a small header is
+    never expanded. About twice as fast as ``nibabel.load`` with Python's gzip.
+    """
+    raw = path.read_bytes()
+    stream = isal_zlib.decompressobj(31)  # 31: a gzip member
+    head = stream.decompress(raw, _NIFTI1_HEADER)
+    if len(head) < _NIFTI1_HEADER or _NIFTI1_HEADER not in (
+        int.from_bytes(head[:4], "little"),
+        int.from_bytes(head[:4], "big"),
+    ):
+        return None  # NIfTI-2, or not NIfTI at all: nibabel says which
+    header = nib.Nifti1Header.from_fileobj(BytesIO(head), check=False)
+    shape = _checked_shape(path, tuple(int(n) for n in header.get_data_shape()))
+    voxels = int(np.prod(shape, dtype=np.int64)) if shape else 0
+    size = max(int(header["vox_offset"]), _NIFTI1_HEADER + 4)
+    size += voxels * header.get_data_dtype().itemsize
+    body = head + stream.decompress(stream.unconsumed_tail, size - len(head))
+    return nib.Nifti1Image.from_bytes(body)
+
+
 def load_canonical(path: Path):
     """Load a NIfTI image reoriented to RAS+ voxel order, or raise one error naming the file."""
-    header_shape(path)
+    path = Path(path)
     try:
-        image = nib.as_closest_canonical(nib.load(str(path)))
+        image = _gzipped_nifti1(path) if path.name.endswith(".nii.gz") else None
+    except ScvbenchError:
+        raise
+    except Exception:  # damaged: nibabel's reading below names what is wrong
+        image = None
+    if image is None:
+        header_shape(path)
+    try:
+        image = nib.as_closest_canonical(image if image is not None else nib.load(str(path)))
         data = np.asanyarray(image.dataobj)
     except Exception as err:  # nibabel raises many types for damaged files
         raise ScvbenchError(

@@ -24,3 +24,43 @@ def test_a_failed_write_leaves_nothing(tmp_path):
         tmp.write_text("partial")
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_load_canonical_reads_gzipped_nifti_as_nibabel_does(tmp_path, endian):
+    # The one-pass ISA-L reader must give nibabel's array, dtype and affine, scaling included.
+    import nibabel as nib
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(-500, 500, (7, 6, 5)).astype(endian + "i2")
+    affine = np.diag([-0.5, 0.6, 2.0, 1.0])
+    affine[:3, 3] = [10, -4, 3]
+    image = nib.Nifti1Image(data, affine)
+    image.header.set_slope_inter(0.5, 3.0)
+    path = tmp_path / "scaled.nii.gz"
+    nib.save(image, path)
+    expected = nib.as_closest_canonical(nib.load(path))
+    got, got_affine = io.load_canonical(path)
+    want = np.asanyarray(expected.dataobj)
+    assert got.dtype == want.dtype
+    assert np.array_equal(got, want)
+    assert np.array_equal(got_affine, expected.affine)
+
+
+def test_load_canonical_refuses_a_header_claiming_too_many_voxels_before_inflating(tmp_path):
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    from scvbench.errors import ScvbenchError
+
+    header = nib.Nifti1Header()
+    header.set_data_shape((4000, 4000, 4000))
+    header.set_data_dtype(np.uint8)
+    header["vox_offset"] = 352
+    path = tmp_path / "bomb.nii.gz"
+    path.write_bytes(gzip.compress(header.binaryblock + b"\0" * 4 + b"\0" * 4096))
+    with pytest.raises(ScvbenchError, match=r"bomb\.nii\.gz: its header claims 4000 x 4000 x 4000"):
+        io.load_canonical(path)

@@ -126,3 +126,50 @@ def test_brain_mask_restricts_every_score():
     brain[:5, :] = False
     assert segmentation_scores(pred, ref, brain)["dice"] == 1.0
     assert segmentation_scores(pred, ref)["dice"] < 1.0
+
+
+def _whole_image_scores(p, r, spacing):
+    """HD95, ASSD, clDice and component counts computed on the whole image with scipy's EDT."""
+    from scipy import ndimage
+    from skimage.morphology import skeletonize
+
+    four = ndimage.generate_binary_structure(2, 1)
+
+    def edges(m):
+        return m & ~ndimage.binary_erosion(m, structure=four, border_value=0)
+
+    def dist(a, b):
+        return ndimage.distance_transform_edt(~edges(b), sampling=spacing)[edges(a)]
+
+    d_pr, d_rp = dist(p, r), dist(r, p)
+    sp, sr = skeletonize(p), skeletonize(r)
+    tprec = np.count_nonzero(sp & r) / max(np.count_nonzero(sp), 1)
+    tsens = np.count_nonzero(sr & p) / max(np.count_nonzero(sr), 1)
+    eight = np.ones((3, 3), bool)
+    return {
+        "hd95_mm": float(max(np.percentile(d_pr, 95), np.percentile(d_rp, 95))),
+        "assd_mm": float(np.concatenate([d_pr, d_rp]).mean()),
+        "cldice": 2 * tprec * tsens / (tprec + tsens) if tprec + tsens > 0 else 0.0,
+        "betti0_error": float(
+            abs(ndimage.label(p, structure=eight)[1] - ndimage.label(r, structure=eight)[1])
+        ),
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_local_scores_equal_the_whole_image_computation(seed):
+    # segmentation_scores works on the masks' bounding box and finds nearest edges with a k-d
+    # tree: every value must be the one of the plain whole-image computation, bit for bit,
+    # including masks touching the image border and anisotropic pixels.
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(40, 160, 2))
+    p = ndimage.binary_dilation(rng.random(shape) > 0.995, iterations=int(rng.integers(1, 3)))
+    r = ndimage.binary_dilation(rng.random(shape) > 0.995, iterations=int(rng.integers(1, 3)))
+    p[0, : shape[1] // 3] = True
+    r[:, -1] = seed % 2 == 0
+    spacing = (float(rng.uniform(0.3, 1.2)), float(rng.uniform(0.3, 1.2)))
+    scores = segmentation_scores(p, r, spacing=spacing)
+    for name, value in _whole_image_scores(p, r, spacing).items():
+        assert scores[name] == value, name

@@ -58,6 +58,15 @@ def split_cases(bids_dir: Path, split: str, splits_path: Path | None, rater: str
     return rater, checksum, cases
 
 
+def _binary(data: np.ndarray) -> bool:
+    """Whether every value is 0 or 1 (one pass for integers; ``np.unique`` sorts the volume)."""
+    if data.dtype == bool:
+        return True
+    if data.dtype.kind in "iu":
+        return data.size == 0 or (int(data.min()) >= 0 and int(data.max()) <= 1)
+    return bool(((data == 0) | (data == 1)).all())
+
+
 def load_prediction(root: Path, pid: str, grid, threshold: float, problems: list[str]):
     """The submission's 3-D mask of ``pid`` (bool) and the slices it predicted, or None.
 
@@ -111,8 +120,8 @@ def load_prediction(root: Path, pid: str, grid, threshold: float, problems: list
         problems.append(f"{pid}: {path.name} contains NaN or infinite values")
         return None, None
     if path == mask_path:
-        values = np.unique(data)
-        if not set(values.tolist()) <= {0, 1}:
+        if not _binary(data):
+            values = np.unique(data)
             shown = ", ".join(f"{v:g}" for v in values[:5])
             problems.append(
                 f"{pid}: {path.name} is not binary (values {shown}); write 0/1 or a probseg"

@@ -141,7 +141,12 @@ def morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> pd.DataFr
 
 
 def human_reference(
-    bids_dir: Path, deriv: Path, rater: str, cases, human_rater: str | None = None
+    bids_dir: Path,
+    deriv: Path,
+    rater: str,
+    cases,
+    human_rater: str | None = None,
+    loaded: dict | None = None,
 ) -> dict | None:
     """Another rater's masks scored against ``rater``'s on the same slices (the human level).
 
@@ -160,6 +165,9 @@ def human_reference(
         The evaluation's cases.
     human_rater : str, optional
         The second rater (default: another rater with masks of the same slices).
+    loaded : dict, optional
+        ``(participant, slice) -> (reference, brain)`` 2-D masks already read (the evaluation's
+        own); the files are read for the cases it lacks.
 
     Returns
     -------
@@ -191,14 +199,16 @@ def human_reference(
         label = pid.removeprefix("sub-")
         if label not in masks:
             continue
-        reference, affine = load_canonical(ref_path)
-        second, _ = load_canonical(masks[label])
-        brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
+        second, affine = load_canonical(masks[label])
         spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)[:2])
+        held = loaded or {}
+        if not all((pid, k) in held for k in slices):
+            reference, _ = load_canonical(ref_path)
+            brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
+            held = {(pid, k): (reference[:, :, k], brain[:, :, k]) for k in slices}
         for k in slices:
-            rows.append(
-                segmentation_scores(second[:, :, k], reference[:, :, k], brain[:, :, k], spacing)
-            )
+            reference_k, brain_k = held[(pid, k)]
+            rows.append(segmentation_scores(second[:, :, k], reference_k, brain_k, spacing))
     if not rows:
         return None
     return {

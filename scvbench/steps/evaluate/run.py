@@ -120,6 +120,7 @@ def evaluate(
     rater, checksum, cases = split_cases(bids_dir, split, splits_path, rater)
     problems: list[str] = []
     rows, hemi_rows, morph_pairs = [], [], []
+    loaded: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}  # for the human reference
     deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     with open_submission(submission) as root:
         description = root / "dataset_description.json"
@@ -153,6 +154,7 @@ def evaluate(
             for k in slices:
                 ref = reference[:, :, k] > 0
                 b = brain[:, :, k] > 0
+                loaded[(pid, k)] = (ref, b)
                 usable = mask is not None and (predicted is None or k in predicted)
                 if mask is not None and not usable:
                     problems.append(f"{pid}: slice {k} is not among the PredictedSlices")
@@ -184,7 +186,7 @@ def evaluate(
                         {"participant_id": pid, "slice": k, "hemisphere": side, **scores}
                     )
         gallery = _gallery_images(root, deriv, cases, rows, threshold)
-    human = human_reference(bids_dir, deriv, rater, cases, human_rater)
+    human = human_reference(bids_dir, deriv, rater, cases, human_rater, loaded)
     if strict and problems:
         raise InvalidSubmission(
             f"{submission}: {len(problems)} problem(s):\n" + "\n".join(problems)

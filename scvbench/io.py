@@ -25,6 +25,7 @@ __all__ = [
     "atomic_path",
     "dumps_json",
     "load_canonical",
+    "open_nifti",
     "replace_directory",
     "save_nifti",
     "write_bytes",
@@ -198,7 +199,7 @@ def _checked_shape(path, shape: tuple[int, ...], expected=None) -> tuple[int, ..
 _NIFTI1_HEADER = 348
 
 
-def _gzipped_nifti1(path: Path) -> nib.Nifti1Image | None:
+def _gzipped_nifti1(path: Path, expected=None) -> nib.Nifti1Image | None:
     """A ``.nii.gz`` NIfTI-1 image read in one pass with ISA-L's inflate (None: another kind).
 
     The header is inflated first and its shape checked (:func:`header_shape`'s rules); then only
@@ -214,7 +215,7 @@ def _gzipped_nifti1(path: Path) -> nib.Nifti1Image | None:
     ):
         return None  # NIfTI-2, or not NIfTI at all: nibabel says which
     header = nib.Nifti1Header.from_fileobj(BytesIO(head), check=False)
-    shape = _checked_shape(path, tuple(int(n) for n in header.get_data_shape()))
+    shape = _checked_shape(path, tuple(int(n) for n in header.get_data_shape()), expected)
     voxels = int(np.prod(shape, dtype=np.int64)) if shape else 0
     size = max(int(header["vox_offset"]), _NIFTI1_HEADER + 4)
     size += voxels * header.get_data_dtype().itemsize
@@ -222,20 +223,46 @@ def _gzipped_nifti1(path: Path) -> nib.Nifti1Image | None:
     return nib.Nifti1Image.from_bytes(body)
 
 
+def open_nifti(path: str | os.PathLike[str], expected: tuple[int, ...] | None = None):
+    """A NIfTI image, its header's shape checked before any data is read (:func:`header_shape`).
+
+    ``.nii.gz`` NIfTI-1 files are inflated in one pass with ISA-L; other files (and any that
+    pass fails on) go through ``nibabel.load``, whose exceptions propagate.
+
+    Parameters
+    ----------
+    path : path
+        A ``.nii`` or ``.nii.gz`` file.
+    expected : tuple of int, optional
+        The grid the image must have as many voxels as.
+
+    Returns
+    -------
+    nibabel.Nifti1Image or nibabel.Nifti2Image
+        The image, its data in memory (``.nii.gz``) or on demand.
+    """
+    path = Path(path)
+    image = None
+    if path.name.endswith(".nii.gz"):
+        try:
+            image = _gzipped_nifti1(path, expected)
+        except ScvbenchError:
+            raise
+        except Exception:  # damaged: nibabel's reading below names what is wrong
+            image = None
+    if image is None:
+        header_shape(path, expected)
+        image = nib.load(str(path))
+    return image
+
+
 def load_canonical(path: Path):
     """Load a NIfTI image reoriented to RAS+ voxel order, or raise one error naming the file."""
-    path = Path(path)
     try:
-        image = _gzipped_nifti1(path) if path.name.endswith(".nii.gz") else None
+        image = nib.as_closest_canonical(open_nifti(path))
+        data = np.asanyarray(image.dataobj)
     except ScvbenchError:
         raise
-    except Exception:  # damaged: nibabel's reading below names what is wrong
-        image = None
-    if image is None:
-        header_shape(path)
-    try:
-        image = nib.as_closest_canonical(image if image is not None else nib.load(str(path)))
-        data = np.asanyarray(image.dataobj)
     except Exception as err:  # nibabel raises many types for damaged files
         raise ScvbenchError(
             f"{path}: cannot read this NIfTI image ({err}); re-run scvbench convert for it"

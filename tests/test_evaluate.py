@@ -100,7 +100,7 @@ def test_reference_submitted_scores_perfectly(reference_submission, tmp_path):
             assert agreement["bias"] == 0 and agreement["mae"] == 0, (side, measure)
     assert results["morphometry"]["left"]["count"]["icc_a1"] == pytest.approx(1.0)
     report = (tmp_path / "out" / "report.html").read_text()
-    assert "Bland-Altman" in report and report.count("<div class='tile'>") == min(6, len(cases))
+    assert "Bland-Altman" in report and report.count("<figure class='tile'>") == min(6, len(cases))
     assert "http" not in report.replace("http-equiv", "")  # self-contained: nothing to fetch
     human = results["human_reference"]  # rater2 scored against rater1 on the same slices
     assert human["rater"] == "rater2" and human["n_cases"] == len(cases)

@@ -52,7 +52,14 @@ import pandas as pd
 from scvbench.core import skeleton as _skeleton
 from scvbench.defaults import DEFAULTS
 
-__all__ = ["HEMISPHERES", "VESSEL_COLUMNS", "measure", "measure_slices", "summarize"]
+__all__ = [
+    "HEMISPHERES",
+    "VESSEL_COLUMNS",
+    "hemisphere_means",
+    "measure",
+    "measure_slices",
+    "summarize",
+]
 
 #: Hemisphere codes of a ``desc-hemi_dseg`` image and their names.
 HEMISPHERES = {1: "left", 2: "right"}
@@ -217,6 +224,60 @@ def measure(
     return pd.DataFrame(
         {name: np.concatenate([part[name] for part in parts]) for name in VESSEL_COLUMNS}
     )
+
+
+def hemisphere_means(
+    mask: np.ndarray,
+    spacing,
+    hemispheres: np.ndarray,
+    min_area_mm2: float = DEFAULTS.min_area_mm2,
+) -> dict[str, dict[str, float]]:
+    """Per hemisphere: vessel count and mean diameter and tortuosity of a 2-D mask.
+
+    The values of ``summarize(measure(mask, spacing, hemispheres))`` (count, ``diameter_mm``,
+    ``tortuosity``; NaN means skipped, NaN without vessels), without building the tables: the
+    evaluation calls it for every slice of a submission and of its reference.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        The vein mask of one image.
+    spacing : float or (float, float)
+        Pixel spacing (row, column) in mm.
+    hemispheres : ndarray of int
+        Hemisphere labels on the same grid (1 left, 2 right).
+    min_area_mm2 : float
+        Components smaller than this are specks, not vessels.
+
+    Returns
+    -------
+    dict
+        ``{"left": {...}, "right": {...}}`` with ``count``, ``diameter_mm`` and ``tortuosity``.
+    """
+    mask = np.asarray(mask) != 0
+    hemispheres = np.asarray(hemispheres)
+    if mask.ndim != 2 or hemispheres.shape != mask.shape:
+        raise ValueError(
+            f"mask {mask.shape} and hemispheres {hemispheres.shape} must be one 2-D grid"
+        )
+    spacing = _check_spacing(spacing)
+    out = {}
+    for code, name in HEMISPHERES.items():
+        region = mask & (hemispheres == code)
+        columns = _measure_region(region, mask & ~region, spacing, min_area_mm2)
+        out[name] = {
+            "count": len(columns["vessel"]),
+            "diameter_mm": _mean(columns["diameter_mm"]),
+            "tortuosity": _mean(columns["tortuosity"]),
+        }
+    return out
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean of the finite values (pandas' ``Series.mean``); NaN when there is none."""
+    finite = ~np.isnan(values)
+    count = int(np.count_nonzero(finite))
+    return float(np.where(finite, values, 0.0).sum() / count) if count else float("nan")
 
 
 def summarize(vessels: pd.DataFrame, hemispheres=("left", "right")) -> pd.DataFrame:

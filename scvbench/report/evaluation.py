@@ -9,8 +9,11 @@ white; and the problems found in the submission.
 
 from __future__ import annotations
 
+from io import BytesIO
+
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from scvbench.report.figures import png_bytes
 from scvbench.report.pages import data_uri, number, render
@@ -40,8 +43,8 @@ def _boxplots(cases: pd.DataFrame) -> bytes:
         axis.boxplot(cases[name].to_numpy(float), widths=0.5)
         axis.set_title(name)
         axis.set_xticks([])
-    figure.tight_layout()
-    return png_bytes(figure)
+    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.06, top=0.9, wspace=0.3)
+    return png_bytes(figure, tight=False)
 
 
 def _bland_altman(pairs: pd.DataFrame) -> bytes:
@@ -72,16 +75,13 @@ def _bland_altman(pairs: pd.DataFrame) -> bytes:
             axis.set_title(f"{title}, {side}", fontsize=9)
             axis.set_xlabel("mean of submission and reference", fontsize=8)
             axis.set_ylabel("submission - reference", fontsize=8)
-    figure.tight_layout()
-    return png_bytes(figure)
+    # fixed margins: tight_layout would draw the six panels once more to measure them
+    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.09, top=0.95, wspace=0.3, hspace=0.42)
+    return png_bytes(figure, tight=False)
 
 
 def _gallery(cases: pd.DataFrame, images: dict) -> list[tuple[str, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The worst cases as (caption, PNG data URI): each slice at its own resolution."""
     worst = cases.sort_values("dice").head(GALLERY)
     tiles = []
     for _, case in worst.iterrows():
@@ -95,11 +95,12 @@ def _gallery(cases: pd.DataFrame, images: dict) -> list[tuple[str, str]]:
         rgb[reference & ~prediction] = (0.1, 0.85, 0.2)
         rgb[prediction & ~reference] = (0.9, 0.1, 0.8)
         rgb[prediction & reference] = (1.0, 1.0, 1.0)
-        figure, axis = plt.subplots(figsize=(3.2, 3.2))
-        axis.imshow(np.rot90(rgb))  # rows run left to right (RAS+): anterior up, right on the right
-        axis.set_axis_off()
-        axis.set_title(f"{key[0]} slice {key[1]}: Dice {case['dice']:.3f}", fontsize=8)
-        tiles.append((f"{key[0]} slice {key[1]}", data_uri(png_bytes(figure, dpi=90))))
+        # rows run left to right (RAS+): turned, anterior is up and right on the right
+        pixels = np.rint(np.rot90(rgb) * 255).astype(np.uint8)
+        buffer = BytesIO()
+        Image.fromarray(np.ascontiguousarray(pixels), mode="RGB").save(buffer, format="PNG")
+        caption = f"{key[0]} slice {key[1]}: Dice {case['dice']:.3f}"
+        tiles.append((caption, data_uri(buffer.getvalue())))
     return tiles
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from scvbench.bids.layout import sha256
 from scvbench.bids.spec import DERIVATIVES, sidecar
 from scvbench.errors import ScvbenchError
-from scvbench.io import header_shape
+from scvbench.io import open_nifti
 from scvbench.steps.evaluate.submission import submission_root
 from scvbench.steps.splits import SPLITS_FILE, labelled_slices, load_splits, reference_masks
 
@@ -97,12 +97,15 @@ def load_prediction(root: Path, pid: str, grid, threshold: float, problems: list
         return None, None
     shape, affine = grid
     try:
-        header_shape(path, shape)  # before any data is read: a header may claim gigabytes
+        image = open_nifti(path, shape)  # the header checked first: it may claim gigabytes
     except ScvbenchError as err:
         problems.append(f"{pid}: {str(err).replace(str(path), path.name)}")
         return None, None
+    except Exception as err:  # nibabel raises many kinds for damaged files
+        problems.append(f"{pid}: {path.name} cannot be read ({type(err).__name__})")
+        return None, None
     try:
-        image = nib.as_closest_canonical(nib.load(str(path)))
+        image = nib.as_closest_canonical(image)
         data = np.asanyarray(image.dataobj)
     except Exception as err:  # nibabel raises many kinds for damaged files
         problems.append(f"{pid}: {path.name} cannot be read ({type(err).__name__})")

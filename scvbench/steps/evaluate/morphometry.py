@@ -12,7 +12,7 @@ from scvbench.bids.spec import DERIVATIVES, parse
 from scvbench.bids.tables import load_covariates
 from scvbench.core.association import compare, participant_table, reproduction
 from scvbench.core.metrics import segmentation_scores, summarise
-from scvbench.core.morphometry import measure, summarize
+from scvbench.core.morphometry import hemisphere_means
 from scvbench.core.stats import run_study
 from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
@@ -105,7 +105,7 @@ def association_scores(
     return out
 
 
-def morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> pd.DataFrame:
+def morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> list[dict]:
     """Per-hemisphere count, mean diameter and tortuosity of one slice, predicted and reference.
 
     Parameters
@@ -123,21 +123,26 @@ def morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> pd.DataFr
 
     Returns
     -------
-    DataFrame
-        One row per hemisphere: ``<measure>_submission`` and ``<measure>_reference``.
+    list of dict
+        One row per hemisphere: ``<measure>_reference`` and ``<measure>_submission``.
     """
-    out = []
-    for source, mask in (("submission", prediction), ("reference", reference)):
-        table = summarize(measure(mask, spacing, hemispheres))
-        table.insert(0, "source", source)
-        out.append(table)
-    both = pd.concat(out, ignore_index=True)
-    wide = both.pivot(index="hemisphere", columns="source", values=list(MEASURES))
-    wide.columns = [f"{measure}_{source}" for measure, source in wide.columns]
-    wide = wide.reset_index()
-    wide.insert(0, "slice", k)
-    wide.insert(0, "participant_id", pid)
-    return wide
+    sources = {
+        "reference": hemisphere_means(reference, spacing, hemispheres),
+        "submission": hemisphere_means(prediction, spacing, hemispheres),
+    }
+    return [
+        {
+            "participant_id": pid,
+            "slice": k,
+            "hemisphere": side,
+            **{
+                f"{measure}_{source}": sources[source][side][measure]
+                for measure in MEASURES
+                for source in sources
+            },
+        }
+        for side in ("left", "right")
+    ]
 
 
 def human_reference(

@@ -159,7 +159,7 @@ def evaluate(
                 if mask is not None and not usable:
                     problems.append(f"{pid}: slice {k} is not among the PredictedSlices")
                 hemi_k = hemi[:, :, k]
-                morph_pairs.append(
+                morph_pairs.extend(
                     morph_pair(
                         pid,
                         k,
@@ -195,7 +195,7 @@ def evaluate(
         [row.to_json() for row in rows], columns=["participant_id", "slice", "valid", *SCORES]
     )
     hemis = pd.DataFrame(hemi_rows)
-    pairs = pd.concat(morph_pairs, ignore_index=True)
+    pairs = pd.DataFrame(morph_pairs)
     agreement = morphometry_agreement(pairs)
     if truth is not None:
         if key_file is None:

@@ -160,7 +160,6 @@ def test_hemisphere_means_equal_summarize_of_measure(seed):
     # The evaluation's table-free path must give summarize(measure(...))'s values exactly.
     from scipy import ndimage
 
-
     rng = np.random.default_rng(seed)
     mask = ndimage.binary_dilation(rng.random((120, 140)) > 0.993, iterations=2)
     mask |= ndimage.binary_dilation(rng.random((120, 140)) > 0.998, iterations=4)

@@ -125,10 +125,12 @@ def dataset(tmp_path_factory):
     return root, submission
 
 
-def _full(root, submission, out):
+def _full(root, submission, out, nprocs=1):
     from scvbench.steps.evaluate import evaluate
 
-    test = evaluate(submission, root, out / "test", split="test", human_rater="rater2")
+    test = evaluate(
+        submission, root, out / "test", split="test", human_rater="rater2", nprocs=nprocs
+    )
     association = evaluate(
         submission,
         root,
@@ -136,15 +138,17 @@ def _full(root, submission, out):
         split="association",
         published="paper",
         human_rater="rater2",
+        nprocs=nprocs,
     )
     return test.to_json(), association.to_json()
 
 
 @pytest.mark.benchmark(group="evaluate-paper-test-plus-association")
-def test_scvbench_evaluate(benchmark, dataset, tmp_path):
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_scvbench_evaluate(benchmark, dataset, tmp_path, nprocs):
     root, submission = dataset
     test, association = benchmark.pedantic(
-        _full, (root, submission, tmp_path), rounds=2, warmup_rounds=1
+        _full, (root, submission, tmp_path, nprocs), rounds=2, warmup_rounds=1
     )
     assert test["segmentation"]["n_cases"] == 3 * N_TEST
     assert association["segmentation"]["n_cases"] == N_ASSOC

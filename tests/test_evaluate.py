@@ -265,10 +265,11 @@ def test_byte_copies_and_links_of_the_reference_are_refused(reference_submission
     first = _first_mask(root)
     reference = next(p for p in _masks(bids) if p.name.startswith(first.name.split("_")[0]))
     shutil.copy(reference, first)
-    assert _run(bids, root, tmp_path / "copy") == 2
-    err = capsys.readouterr().err
-    assert "byte-for-byte copy of the reference mask" in err and err.count("\n") == 1, err
-    assert not (tmp_path / "copy").exists()
+    for nprocs in ("1", "2"):  # found in a worker process too
+        assert _run(bids, root, tmp_path / "copy", "--nprocs", nprocs) == 2
+        err = capsys.readouterr().err
+        assert "byte-for-byte copy of the reference mask" in err and err.count("\n") == 1, err
+        assert not (tmp_path / "copy").exists()
     first.unlink()
     first.symlink_to(reference)
     assert _run(bids, root, tmp_path / "link") == 2
@@ -291,3 +292,23 @@ def test_a_compressed_tar_bomb_is_refused_before_unpacking(reference_submission,
     assert "compression bomb" in err and err.count("\n") == 1, err
     assert not (tmp_path / "bomb").exists()
     assert not list(Path(tempfile.gettempdir()).glob("scvbench-submission-*/submission/zeros.bin"))
+
+
+def test_parallel_scoring_gives_the_same_files(reference_submission, tmp_path):
+    # Participants scored in worker processes: every output byte and the order of the problems
+    # must be those of one process.
+    bids, root = reference_submission
+    rng = np.random.default_rng(0)
+    masks = sorted(root.glob("sub-*/anat/*_mask.nii.gz"))
+    for path in masks[1:]:
+        image = nib.load(path)
+        data = np.asarray(image.dataobj).copy()
+        data[rng.random(data.shape) > 0.999] = 1
+        data[rng.random(data.shape) > 0.7] = 0
+        nib.save(nib.Nifti1Image(data, image.affine), path)
+    masks[0].unlink()  # a missing participant: a problem line and worst-case scores
+    assert _run(bids, root, tmp_path / "one") == 0
+    assert _run(bids, root, tmp_path / "two", "--nprocs", "2") == 0
+    for name in ("results.json", "cases.tsv", "summary.md", "report.html"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert json.loads((tmp_path / "two" / "results.json").read_text())["problems"]

@@ -26,6 +26,7 @@ def execute(args: argparse.Namespace) -> int:
             human_rater=args.human_rater,
             truth=args.truth,
             key_file=args.key_file,
+            nprocs=args.nprocs,
         )
     except InvalidSubmission as err:
         print(f"scvbench: invalid submission: {err}", file=sys.stderr)
@@ -70,6 +71,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key-file", type=Path, help="PatientID-to-participant key (with --truth)")
     options.add_threshold(p, "vein if p >= in probseg-only cases")
     p.add_argument("--strict", action="store_true", help="any problem is fatal (exit 2)")
+    p.add_argument(
+        "--nprocs",
+        type=options.positive_int,
+        default=1,
+        help="participants scored in parallel (default: 1; the scores do not depend on it)",
+    )
     p.add_argument(
         "--published", choices=["paper"], help="also compare with the study's published tests"
     )

@@ -31,6 +31,7 @@ from scvbench.core.metrics import SCORES, segmentation_scores, summarise, worst_
 from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
+from scvbench.parallel import map_participants
 from scvbench.report.evaluation import GALLERY, summary_markdown, write_report
 from scvbench.results import (
     SCHEMA_VERSION,
@@ -75,6 +76,7 @@ def evaluate(
     truth: str | Path | None = None,
     key_file: str | Path | None = None,
     derivatives: str | Path | None = None,
+    nprocs: int = 1,
 ) -> EvaluationResult:
     """Score ``submission`` and write ``results.json``, ``cases.tsv`` and ``summary.md``.
 
@@ -107,6 +109,8 @@ def evaluate(
         A synthetic cohort's truth and its PatientID key: compare with the truth.
     derivatives : path, optional
         Where the ``scvbench`` derivatives are.
+    nprocs : int
+        Participants scored in parallel (forked processes); the results do not depend on it.
 
     Returns
     -------
@@ -136,55 +140,19 @@ def evaluate(
             problems.append("dataset_description.json is missing")
         except (OSError, ValueError, AttributeError, IndexError):
             problems.append("dataset_description.json is not valid JSON of a derivative dataset")
-        for pid, ref_path, slices in cases:
-            label = pid.removeprefix("sub-")
-            reference, affine = load_canonical(ref_path)
-            brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
-            hemi, _ = load_canonical(deriv / DERIVATIVES["hemispheres"].relpath(label))
-            spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)[:2])
-            mask, predicted = load_prediction(
-                root, pid, (reference.shape, affine), threshold, problems
-            )
-            submitted = root / DERIVATIVES["vein_mask"].relpath(label)
-            if submitted.is_file() and filecmp.cmp(submitted, ref_path, shallow=False):
-                raise InvalidSubmission(
-                    f"{submission}: {submitted.relative_to(root)} is a byte-for-byte copy of the "
-                    f"reference mask {ref_path.name}; submit a model's predictions"
-                )
-            for k in slices:
-                ref = reference[:, :, k] > 0
-                b = brain[:, :, k] > 0
-                loaded[(pid, k)] = (ref, b)
-                usable = mask is not None and (predicted is None or k in predicted)
-                if mask is not None and not usable:
-                    problems.append(f"{pid}: slice {k} is not among the PredictedSlices")
-                hemi_k = hemi[:, :, k]
-                morph_pairs.extend(
-                    morph_pair(
-                        pid,
-                        k,
-                        mask[:, :, k] & b if usable else np.zeros_like(ref),
-                        ref & b,
-                        hemi_k,
-                        spacing,
-                    )
-                )
-                scores = (
-                    segmentation_scores(mask[:, :, k], ref, b, spacing)
-                    if usable
-                    else worst_case(ref & b, spacing)
-                )
-                rows.append(CaseScore(pid, k, usable, scores))
-                for code, side in ((1, "left"), (2, "right")):
-                    region = b & (hemi[:, :, k] == code)
-                    scores = (
-                        segmentation_scores(mask[:, :, k], ref, region, spacing)
-                        if usable
-                        else worst_case(ref & region, spacing)
-                    )
-                    hemi_rows.append(
-                        {"participant_id": pid, "slice": k, "hemisphere": side, **scores}
-                    )
+        jobs = [(root, deriv, threshold, str(submission), case) for case in cases]
+        scored = {}
+        for job, result, _ in map_participants(
+            _score_participant, jobs, nprocs, "evaluate", progress=False
+        ):
+            scored[job[4][0]] = result
+        for pid, _, _ in cases:  # in the split's order, whatever order the workers finished in
+            result = scored[pid]
+            rows += result["rows"]
+            hemi_rows += result["hemispheres"]
+            morph_pairs += result["morphometry"]
+            loaded.update(result["loaded"])
+            problems += result["problems"]
         gallery = _gallery_images(root, deriv, cases, rows, threshold)
     human = human_reference(bids_dir, deriv, rater, cases, human_rater, loaded)
     if strict and problems:
@@ -227,6 +195,68 @@ def evaluate(
 
     io.write_text(out / "report.html", write_report(result, table, pairs, gallery))
     return result
+
+
+def _score_participant(job) -> dict:
+    """One participant's cases: scores (whole brain and per hemisphere) and morphometry pairs.
+
+    ``job`` is ``(submission root, derivatives, threshold, submission name, case)``; the result
+    holds plain values only, for a worker process to send back.
+    """
+    root, deriv, threshold, submission, (pid, ref_path, slices) = job
+    rows, hemi_rows, morph_pairs, problems = [], [], [], []
+    loaded: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+    label = pid.removeprefix("sub-")
+    reference, affine = load_canonical(ref_path)
+    brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
+    hemi, _ = load_canonical(deriv / DERIVATIVES["hemispheres"].relpath(label))
+    spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)[:2])
+    mask, predicted = load_prediction(root, pid, (reference.shape, affine), threshold, problems)
+    submitted = root / DERIVATIVES["vein_mask"].relpath(label)
+    if submitted.is_file() and filecmp.cmp(submitted, ref_path, shallow=False):
+        raise InvalidSubmission(
+            f"{submission}: {submitted.relative_to(root)} is a byte-for-byte copy of the "
+            f"reference mask {ref_path.name}; submit a model's predictions"
+        )
+    for k in slices:
+        ref = reference[:, :, k] > 0
+        b = brain[:, :, k] > 0
+        loaded[(pid, k)] = (ref, b)
+        usable = mask is not None and (predicted is None or k in predicted)
+        if mask is not None and not usable:
+            problems.append(f"{pid}: slice {k} is not among the PredictedSlices")
+        prediction = mask[:, :, k] if usable else None
+        morph_pairs.extend(
+            morph_pair(
+                pid,
+                k,
+                prediction & b if usable else np.zeros_like(ref),
+                ref & b,
+                hemi[:, :, k],
+                spacing,
+            )
+        )
+        scores = (
+            segmentation_scores(prediction, ref, b, spacing)
+            if usable
+            else worst_case(ref & b, spacing)
+        )
+        rows.append(CaseScore(pid, k, usable, scores))
+        for code, side in ((1, "left"), (2, "right")):
+            region = b & (hemi[:, :, k] == code)
+            scores = (
+                segmentation_scores(prediction, ref, region, spacing)
+                if usable
+                else worst_case(ref & region, spacing)
+            )
+            hemi_rows.append({"participant_id": pid, "slice": k, "hemisphere": side, **scores})
+    return {
+        "rows": rows,
+        "hemispheres": hemi_rows,
+        "morphometry": morph_pairs,
+        "loaded": loaded,
+        "problems": problems,
+    }
 
 
 def _gallery_images(root: Path, deriv: Path, cases, rows: list[CaseScore], threshold: float):

@@ -98,9 +98,16 @@ def test_a_few_steps_reduce_the_loss(derived, split_file, tmp_path):
     assert best["config"] == saved and 0 <= best["val_dice"] <= 1
 
 
-def test_resume_continues_from_the_same_step(derived, split_file, tmp_path):
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"patch": 32, "foreground": 0.5, "schedule": "poly"}, {"schedule": "onecycle"}],
+    ids=["slices-step", "patches-poly", "slices-onecycle"],
+)
+def test_resume_continues_from_the_same_step(derived, split_file, tmp_path, settings):
+    # Whole slices or patches drawn around veins, any schedule: a run stopped and resumed ends
+    # with the weights of the uninterrupted run.
     bids, _, _ = derived
-    config = _config()
+    config = _config(**settings)
     train(bids, tmp_path / "whole", config, split_file, progress=False)
     part = train(bids, tmp_path / "split", config, split_file, progress=False, stop_after=3)
     assert part["steps"] == 3
@@ -113,7 +120,9 @@ def test_resume_continues_from_the_same_step(derived, split_file, tmp_path):
         torch.testing.assert_close(again[key], whole[key], rtol=1e-5, atol=1e-6)
     # resuming with other settings is refused
     with pytest.raises(ScvbenchError, match="another configuration"):
-        train(bids, tmp_path / "split", _config(iterations=9), split_file, progress=False)
+        train(
+            bids, tmp_path / "split", _config(**settings, iterations=9), split_file, progress=False
+        )
 
 
 def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
@@ -156,8 +165,55 @@ def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
             others = np.setdiff1d(np.arange(minip.shape[2]), sidecar["PredictedSlices"])
             assert not probability[:, :, others].any()
         assert main(["validate", "-r", str(bids)]) == 0
+        # the default on a CPU is ONNX Runtime, its export cached beside the checkpoint
+        exports = list((tmp_path / "run").glob("model_best.pt.*.onnx"))
+        assert len(exports) == 1 and len(exports[0].name.split(".")[2]) == 16
+        stamp = exports[0].stat().st_mtime_ns
+        torch_out = tmp_path / "torch-run"
+        assert main([*args, "--out", str(torch_out), "--quiet", "--runtime", "torch"]) == 0
+        assert main([*args, "--out", str(tmp_path / "again"), "--quiet"]) == 0
+        assert exports[0].stat().st_mtime_ns == stamp  # reused, not exported again
+        for path in sorted(out.glob("sub-*/anat/*_label-vein_mask.nii.gz")):
+            fast = np.asarray(nib.load(path).dataobj) > 0
+            plain = np.asarray(nib.load(torch_out / path.relative_to(out)).dataobj) > 0
+            both = fast.sum() + plain.sum()
+            assert both == 0 or 2 * (fast & plain).sum() / both >= 0.999
+            probseg = path.name.replace("_mask", "_probseg")
+            np.testing.assert_allclose(
+                np.asarray(nib.load(path.with_name(probseg)).dataobj),
+                np.asarray(
+                    nib.load((torch_out / path.relative_to(out)).with_name(probseg)).dataobj
+                ),
+                atol=1e-4,
+            )
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name", ["unet", "attention_unet", "deeplabv3plus"])
+def test_onnx_export_gives_the_networks_probabilities(name, tmp_path):
+    # Every built-in network exported to ONNX and run by ONNX Runtime: the vein probability of
+    # torch within float rounding, at any batch size.
+    from scvbench.models import create_model
+    from scvbench.models.runtime import OnnxSession, onnx_model
+    from scvbench.steps.train import RECIPES
+
+    torch.manual_seed(0)
+    model = create_model(name, **RECIPES["cpu"]["model_config"][name]).eval()
+    for module in model.modules():  # batch-norm statistics away from the identity
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    checkpoint = tmp_path / "model_best.pt"
+    torch.save({"model": model.state_dict()}, checkpoint)
+    session = OnnxSession(onnx_model(model, checkpoint, 64))
+    x = np.random.default_rng(0).normal(0.5, 0.3, (3, 1, 64, 64)).astype(np.float32)
+    with torch.inference_mode():
+        want = model(torch.from_numpy(x)).numpy()
+    got = session(x)
+    assert got.shape == want.shape
+    # float rounding only: logits within 1e-5 of their range (random weights make them large)
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
 
 
 def test_bad_checkpoints_and_arguments(derived, split_file, tmp_path, capsys):
@@ -340,3 +396,36 @@ def test_baseline_record_from_a_real_run(derived, split_file, tmp_path):
     cases = tmp_path / "runs" / "frangi" / "evaluation-test" / "cases.tsv"
     assert cases.is_file()  # the same numbers as scvbench evaluate
     assert json.loads((tmp_path / "baselines" / "frangi" / "config.json").read_text())["size"] == 64
+
+
+def test_patches_are_centred_on_veins_at_the_chosen_rate():
+    from scvbench.steps.train.data import PatchSampler
+
+    labels = np.zeros((3, 1, 64, 64), np.float32)
+    labels[:, 0, 30:34, 10:12] = 1  # a small vein left of centre
+    brains = np.zeros_like(labels)
+    brains[:, 0, 8:56, 8:56] = 1
+    for rate in (0.0, 0.5, 1.0):
+        sampler = PatchSampler(labels, brains, patch=32, foreground=rate)
+        rng = np.random.default_rng(0)
+        centres = [sampler.centre(rng, i % 3) for i in range(2000)]
+        on_vein = np.mean([labels[0, 0, r, c] > 0 for r, c in centres])
+        inside = np.mean([brains[0, 0, r, c] > 0 for r, c in centres])
+        assert inside == 1.0
+        # the vein covers 8 of 2304 brain pixels: off-vein draws land on it 0.35 % of the time
+        assert abs(on_vein - (rate + (1 - rate) * 8 / 2304)) < 0.035, (rate, on_vein)
+    window = sampler.cut(labels[0], (2, 62))  # at the corner: zeros beyond the slice
+    assert window.shape == (1, sampler.window, sampler.window) and sampler.window >= 1.5 * 32
+    half = sampler.window // 2
+    assert window[0, half - 2 : half + 2, : half - 62].sum() == 0
+
+
+def test_bad_patch_settings_are_refused():
+    for settings, message in (
+        ({"patch": 40}, "multiple of 16"),
+        ({"patch": 512}, "multiple of 16 from 32 to the size"),
+        ({"foreground": 1.5}, "within 0..1"),
+        ({"schedule": "cosine"}, "unknown schedule"),
+    ):
+        with pytest.raises(ScvbenchError, match=message):
+            resolve_config("unet", "cpu", 0, **settings)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from scvbench.cli import options
+from scvbench.models.runtime import RUNTIMES
 from scvbench.steps.predict import predict
 
 
@@ -19,6 +20,7 @@ def execute(args: argparse.Namespace) -> int:
         args.threshold,
         args.batch_size,
         progress=not args.quiet,
+        runtime=args.runtime,
     )
     print(f"{len(done)} participant(s) segmented -> {args.out}")
     return 0
@@ -44,6 +46,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--batch-size",
         type=options.int_at_least(1),
         help="slices per batch (default: 8 on GPU, 1 on CPU)",
+    )
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="inference back end: onnx (ONNX Runtime; the export is cached beside the "
+        "checkpoint), torch, or auto (onnx for a trained network on a CPU; default)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=execute)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from scvbench.cli import options
-from scvbench.steps.train import train_folds
+from scvbench.steps.train import RECIPES, SCHEDULES, train_folds
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -25,6 +25,10 @@ def execute(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         batch_size=args.batch_size,
         size=args.size,
+        lr=args.lr,
+        schedule=args.schedule,
+        patch=args.patch,
+        foreground=args.foreground,
         rater=args.rater,
         model_config=args.model_config,
     )
@@ -45,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Train MODEL on fold K of BIDS_DIR/code/scvbench/splits.json (or every fold with "
             "--fold all) with a named recipe: paper (the study's schedule: SGD lr 0.01, x0.1 "
-            "every 200 iterations, batch 64, 512x512, 1000 iterations) or cpu (256x256, batch 4, "
+            "every 200 iterations, batch 64, 512x512, 1000 iterations), cpu (256x256, batch 4, "
             "300 iterations). Seeded; resumes from RUN_DIR/checkpoint_last.pt; keeps the best "
             "model on validation Dice (model_best.pt), log.csv and config.json."
         ),
@@ -53,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bids_dir", type=Path, metavar="BIDS_DIR", help="derived BIDS dataset")
     p.add_argument("--model", required=True, help="model name (see scvbench.models)")
     p.add_argument("--fold", type=options.fold, required=True, help="fold 0-3, or all")
-    p.add_argument("--recipe", choices=["cpu", "paper"], default="cpu", help="default: cpu")
+    p.add_argument("--recipe", choices=list(RECIPES), default="cpu", help="default: cpu")
     p.add_argument("--loss", choices=["dicece", "cldice"], default="dicece", help="default: dicece")
     p.add_argument("--out", type=Path, required=True, help="run folder (RUN_DIR)")
     p.add_argument("--seed", type=options.seed, default=0, help="random seed (default: 0)")
@@ -62,6 +66,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=options.int_at_least(1), help="override the recipe's batch")
     p.add_argument("--size", type=options.int_at_least(16), help="override the input size (x16)")
+    p.add_argument("--lr", type=options.finite_float(False), help="override the learning rate")
+    p.add_argument("--schedule", choices=SCHEDULES, help="override the learning-rate schedule")
+    p.add_argument(
+        "--patch",
+        type=options.int_at_least(0),
+        help="train on PATCH x PATCH crops (0: whole slices); override the recipe's",
+    )
+    p.add_argument(
+        "--foreground",
+        type=options.finite_float(True),
+        help="share of patches centred on a vein pixel; override the recipe's",
+    )
     p.add_argument("--splits", type=Path, help="split file (default: BIDS_DIR/code/scvbench/)")
     p.add_argument("--rater", help="reference masks (default: the split file's rater)")
     p.add_argument(

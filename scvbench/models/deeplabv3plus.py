@@ -66,15 +66,42 @@ class ASPP(nn.Module):
         return self.project(torch.cat([branch(x) for branch in self.branches], dim=1))
 
 
+class _ZeroPadShortcut(nn.Module):
+    """MONAI's type-A shortcut: a strided 1x1 average pool with zero channels appended.
+
+    MONAI computes it in a bound method that concatenates ``out.data``: no gradient flows
+    through it, and a tracer (the ONNX export) records ``.data`` as a constant taken from the
+    traced input. ``detach()`` is the same computation, forward and backward, and traces.
+    """
+
+    def __init__(self, planes: int, stride: int):
+        super().__init__()
+        self.planes, self.stride = int(planes), int(stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled input, detached, with zero channels up to ``planes``."""
+        out = F.avg_pool2d(x, kernel_size=1, stride=self.stride).detach()
+        zeros = torch.zeros(
+            out.size(0), self.planes - out.size(1), *out.shape[2:], dtype=out.dtype
+        ).to(out.device)
+        return torch.cat([out, zeros], dim=1)
+
+
+def _traceable_shortcuts(encoder: nn.Module) -> None:
+    """Replace MONAI's type-A shortcuts (bound partials) by :class:`_ZeroPadShortcut` modules."""
+    for module in encoder.modules():
+        shortcut = getattr(module, "downsample", None)
+        if isinstance(shortcut, functools.partial):
+            module.downsample = _ZeroPadShortcut(
+                shortcut.keywords["planes"], shortcut.keywords.get("stride", 1)
+            )
+
+
 def _dilate_last_stage(layer: nn.Module, dilation: int = 2) -> None:
     """Output stride 16: the stage keeps its input's resolution, its 3x3 convolutions dilate."""
     for module in layer.modules():
-        shortcut = getattr(module, "downsample", None)
-        if isinstance(shortcut, functools.partial) and shortcut.keywords.get("stride", 1) != 1:
-            # MONAI's type-A shortcut (strided pooling + zero channels), as a partial
-            module.downsample = functools.partial(
-                shortcut.func, *shortcut.args, **{**shortcut.keywords, "stride": 1}
-            )
+        if isinstance(module, _ZeroPadShortcut):
+            module.stride = 1
         if isinstance(module, nn.Conv2d):
             if module.stride != (1, 1):
                 module.stride = (1, 1)
@@ -115,6 +142,7 @@ class DeepLabV3Plus(nn.Module):
         self.encoder = ResNetFeatures(
             f"resnet{depth}", pretrained=False, spatial_dims=2, in_channels=in_channels
         )
+        _traceable_shortcuts(self.encoder)
         _dilate_last_stage(self.encoder.layer4)
         with torch.no_grad():
             features = self.encoder(torch.zeros(1, in_channels, 64, 64))

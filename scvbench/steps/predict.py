@@ -33,6 +33,7 @@ from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
 from scvbench.models.checkpoint import build_model, load_checkpoint
+from scvbench.models.runtime import OnnxSession, choose_runtime, onnx_model
 from scvbench.steps.splits import labelled_slices
 from scvbench.steps.train.data import Fit, load_cases
 
@@ -104,12 +105,13 @@ def _memory_format(model, sample):
 
 
 def predict_slices(
-    model, images: np.ndarray, size: int, batch_size: int | None = None
+    model, images: np.ndarray, size: int, batch_size: int | None = None, session=None
 ) -> np.ndarray:
     """Vein probability of (n, 1, rows, cols) normalised slices, on their own grid.
 
     Under ``torch.inference_mode()``, in batches of ``batch_size`` (default
-    :func:`default_batch_size`), on the model's device, in the faster memory layout.
+    :func:`default_batch_size`), on the model's device, in the faster memory layout; or through
+    ``session`` (:class:`scvbench.models.runtime.OnnxSession`, the same network exported).
 
     Parameters
     ----------
@@ -121,6 +123,8 @@ def predict_slices(
         The training input size.
     batch_size : int, optional
         Slices per forward pass (default: :func:`default_batch_size`).
+    session : callable, optional
+        Logits of a float32 batch, in place of ``model``.
 
     Returns
     -------
@@ -137,10 +141,14 @@ def predict_slices(
     model.eval()
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     with torch.inference_mode():
-        layout = _memory_format(model, torch.from_numpy(fitted[:1]).to(device))
+        if session is None:
+            layout = _memory_format(model, torch.from_numpy(fitted[:1]).to(device))
         for start in range(0, len(fitted), batch_size):
-            x = torch.from_numpy(fitted[start : start + batch_size]).to(device)
-            logits = model(x.contiguous(memory_format=layout))
+            if session is not None:
+                logits = torch.from_numpy(session(fitted[start : start + batch_size]))
+            else:
+                x = torch.from_numpy(fitted[start : start + batch_size]).to(device)
+                logits = model(x.contiguous(memory_format=layout))
             prob = torch.softmax(logits, dim=1)[:, 1:2].float().cpu().numpy()
             for i, p in enumerate(prob):
                 out[start + i] = fit.inverse(p, shape, order=1)[0]
@@ -188,6 +196,7 @@ def predict(
     batch_size: int | None = None,
     progress: bool = True,
     derivatives: str | Path | None = None,
+    runtime: str = "auto",
 ) -> list[str]:
     """Write the submission for ``participants`` (default: all derived); returns their ids.
 
@@ -214,6 +223,8 @@ def predict(
         A progress bar.
     derivatives : path, optional
         Where the ``scvbench`` derivatives are.
+    runtime : str
+        ``auto``, ``onnx`` or ``torch`` (:mod:`scvbench.models.runtime`).
 
     Returns
     -------
@@ -236,7 +247,10 @@ def predict(
             f"{checkpoint}: weights do not fit model {config['model']!r} "
             f"({str(err).splitlines()[0]})"
         ) from None
-    if torch.cuda.is_available():
+    session = None
+    if choose_runtime(runtime, model, source) == "onnx":
+        session = OnnxSession(onnx_model(model, source, config["size"]))
+    elif torch.cuda.is_available():
         model = model.to("cuda")
     labels = layout.find_participants(bids_dir, participants)
     deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
@@ -262,7 +276,7 @@ def predict(
         mask = np.zeros(minip.shape, np.uint8)
         if cases:
             images = np.stack([c.image for c in cases])
-            predicted = predict_slices(model, images, config["size"], batch_size)
+            predicted = predict_slices(model, images, config["size"], batch_size, session)
             for case, p in zip(cases, predicted, strict=True):
                 prob[:, :, case.slice] = p
                 mask[:, :, case.slice] = (p >= threshold) & (case.brain[0] > 0)

@@ -7,6 +7,7 @@
 from scvbench.steps.train.config import (
     LOSSES,
     RECIPES,
+    SCHEDULES,
     TrainConfig,
     resolve_config,
     untrained_state,
@@ -17,6 +18,7 @@ from scvbench.steps.train.record import hardware, validation_dice
 __all__ = [
     "LOSSES",
     "RECIPES",
+    "SCHEDULES",
     "TrainConfig",
     "hardware",
     "resolve_config",

@@ -8,7 +8,18 @@ from scvbench.errors import ScvbenchError
 from scvbench.models import check_name
 from scvbench.models.checkpoint import build_model
 
-__all__ = ["LOSSES", "RECIPES", "TrainConfig", "resolve_config", "untrained_state"]
+# torch is imported inside the functions that use it: heavy, and not
+# needed by the commands that only import this module.
+
+__all__ = [
+    "LOSSES",
+    "RECIPES",
+    "SCHEDULES",
+    "TrainConfig",
+    "make_scheduler",
+    "resolve_config",
+    "untrained_state",
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,9 @@ class TrainConfig:
     checkpoint_every: int = 50
     rater: str | None = None
     splits_checksum: str = ""
+    schedule: str = "step"
+    patch: int = 0
+    foreground: float = 0.0
 
 
 RECIPES: dict[str, dict] = {
@@ -71,6 +85,43 @@ RECIPES: dict[str, dict] = {
 
 
 LOSSES = ("dicece", "cldice")
+
+#: Learning-rate schedules: ``step`` (x ``gamma`` every ``step_every`` iterations), ``poly``
+#: (nnU-Net's ``(1 - t / T) ** 0.9``) and ``onecycle`` (warm-up to ``lr`` over the first 10 %,
+#: then cosine annealing, Smith and Topin 2019).
+SCHEDULES = ("step", "poly", "onecycle")
+
+
+def make_scheduler(optimiser, config: TrainConfig):
+    """The learning-rate scheduler of ``config.schedule``, stepped once per iteration.
+
+    Parameters
+    ----------
+    optimiser : torch.optim.Optimizer
+        The run's optimiser (its ``lr`` is the peak or starting rate).
+    config : TrainConfig
+        ``schedule``, ``iterations``, ``step_every`` and ``gamma``.
+
+    Returns
+    -------
+    torch.optim.lr_scheduler.LRScheduler
+        The scheduler (its state is saved in the checkpoints).
+    """
+    import torch
+
+    if config.schedule == "poly":
+        return torch.optim.lr_scheduler.PolynomialLR(
+            optimiser, total_iters=config.iterations, power=0.9
+        )
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimiser,
+            max_lr=config.lr,
+            total_steps=config.iterations,
+            pct_start=0.1,
+            cycle_momentum=False,
+        )
+    return torch.optim.lr_scheduler.StepLR(optimiser, config.step_every, config.gamma)
 
 
 def resolve_config(model: str, recipe: str, fold: int, **overrides) -> TrainConfig:
@@ -112,6 +163,15 @@ def resolve_config(model: str, recipe: str, fold: int, **overrides) -> TrainConf
         raise ScvbenchError(f"unknown loss {config.loss!r} (known: {', '.join(LOSSES)})")
     if config.size % 16:
         raise ScvbenchError(f"size must be a multiple of 16, got {config.size}")
+    if config.schedule not in SCHEDULES:
+        raise ScvbenchError(f"unknown schedule {config.schedule!r} (known: {', '.join(SCHEDULES)})")
+    if config.patch and (config.patch % 16 or not 32 <= config.patch <= config.size):
+        raise ScvbenchError(
+            f"patch must be 0 (whole slices) or a multiple of 16 from 32 to the size "
+            f"{config.size}, got {config.patch}"
+        )
+    if not 0.0 <= config.foreground <= 1.0:
+        raise ScvbenchError(f"foreground must be within 0..1, got {config.foreground}")
     return config
 
 

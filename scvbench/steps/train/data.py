@@ -32,7 +32,15 @@ from scvbench.steps.splits import labelled_slices
 # MONAI is imported inside the functions that use it: heavy, and not
 # needed by the commands that only import this module.
 
-__all__ = ["Case", "Fit", "load_cases", "normalise", "train_transforms"]
+__all__ = [
+    "Case",
+    "Fit",
+    "PatchSampler",
+    "draw_batch",
+    "load_cases",
+    "normalise",
+    "train_transforms",
+]
 
 
 @dataclass
@@ -212,8 +220,12 @@ def train_transforms(
     flip: float = 0.5,
     noise_std: float = 0.05,
     size: int = 512,
+    patch: int = 0,
 ):
     """The study's augmentation: translation, rotation, left-right mirror, Gaussian noise.
+
+    With ``patch``, the output is the ``patch`` x ``patch`` centre of the (larger) input window,
+    translated by up to ``translate`` of the patch size.
 
     Parameters
     ----------
@@ -229,6 +241,8 @@ def train_transforms(
         Standard deviation of the Gaussian noise.
     size : int
         The input size.
+    patch : int
+        Output size of a patch recipe (0: the input's size).
 
     Returns
     -------
@@ -243,13 +257,15 @@ def train_transforms(
     )
 
     keys = ["image", "label", "brain"]
+    span = patch or size
     transforms = Compose(
         [
             RandAffined(
                 keys=keys,
                 prob=1.0,
                 rotate_range=np.deg2rad(rotate_deg),
-                translate_range=(translate * size, translate * size),
+                translate_range=(translate * span, translate * span),
+                spatial_size=(patch, patch) if patch else None,
                 mode=("bilinear", "nearest", "nearest"),
                 padding_mode="zeros",
             ),
@@ -259,3 +275,103 @@ def train_transforms(
     )
     transforms.set_random_state(seed=seed)
     return transforms
+
+
+class PatchSampler:
+    """Where a patch recipe crops: vein pixels at a chosen rate, else anywhere in the brain.
+
+    nnU-Net's foreground oversampling: a share ``foreground`` of the patches is centred on a
+    vein pixel of the slice (when it has one), the rest on a brain pixel, so that a small patch
+    still sees veins in most steps. The pixel lists are built once per run.
+
+    Parameters
+    ----------
+    labels, brains : ndarray
+        The training slices' vein and brain masks, ``(n, 1, size, size)``.
+    patch : int
+        The patch size; the window cut around a centre is large enough for the rotation and
+        translation of :func:`train_transforms` to stay inside it.
+    foreground : float
+        Share of patches centred on a vein pixel.
+    """
+
+    def __init__(self, labels: np.ndarray, brains: np.ndarray, patch: int, foreground: float):
+        self.patch = int(patch)
+        self.window = int(np.ceil(1.6 * patch / 16) * 16)
+        self.foreground = float(foreground)
+        self.veins = [np.flatnonzero(m[0] > 0) for m in labels]
+        self.brain = [np.flatnonzero(m[0] > 0) for m in brains]
+        self.shape = labels.shape[-2:]
+
+    def centre(self, rng: np.random.Generator, index: int) -> tuple[int, int]:
+        """A crop centre in slice ``index`` (two draws from ``rng`` whatever the slice holds)."""
+        on_vein = rng.random() < self.foreground
+        pick = rng.random()
+        pool = self.veins[index] if on_vein and len(self.veins[index]) else self.brain[index]
+        if not len(pool):
+            return self.shape[0] // 2, self.shape[1] // 2
+        row, col = np.unravel_index(pool[min(int(pick * len(pool)), len(pool) - 1)], self.shape)
+        return int(row), int(col)
+
+    def cut(self, array: np.ndarray, centre: tuple[int, int]) -> np.ndarray:
+        """The window of ``(c, rows, cols)`` around ``centre`` (zeros beyond the slice)."""
+        half = self.window // 2
+        out = np.zeros((array.shape[0], self.window, self.window), array.dtype)
+        r0, c0 = centre[0] - half, centre[1] - half
+        rows = slice(max(r0, 0), min(r0 + self.window, array.shape[1]))
+        cols = slice(max(c0, 0), min(c0 + self.window, array.shape[2]))
+        out[:, rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = array[
+            :, rows, cols
+        ]
+        return out
+
+
+def draw_batch(
+    images: np.ndarray,
+    labels: np.ndarray,
+    brains: np.ndarray,
+    transforms,
+    seed: int,
+    step: int,
+    batch_size: int,
+    sampler: PatchSampler | None = None,
+):
+    """The batch of ``step``: slices, crops and augmentation drawn from ``(seed, step)`` only.
+
+    A resumed run draws every later batch as the uninterrupted run did. Without ``sampler``
+    the whole slices are augmented; with it each slice is cut to a window around a drawn centre
+    and the augmentation returns the patch.
+
+    Parameters
+    ----------
+    images, labels, brains : ndarray
+        The training slices, ``(n, 1, size, size)``.
+    transforms : monai.transforms.Compose
+        :func:`train_transforms` (with ``patch`` for a sampler).
+    seed, step : int
+        The run's seed and the step.
+    batch_size : int
+        Slices per batch.
+    sampler : PatchSampler, optional
+        Where patches are cut.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        Images and labels, ``(batch, 1, side, side)``.
+    """
+    import torch
+
+    rng = np.random.default_rng([seed, step])
+    index = rng.integers(0, len(images), batch_size)
+    transforms.set_random_state(seed=int(rng.integers(2**31)))
+    xs, ys = [], []
+    for i in index:
+        sample = {"image": images[i], "label": labels[i], "brain": brains[i]}
+        if sampler is not None:
+            centre = sampler.centre(rng, int(i))
+            sample = {key: sampler.cut(value, centre) for key, value in sample.items()}
+        out = transforms(sample)
+        xs.append(torch.as_tensor(np.asarray(out["image"]), dtype=torch.float32))
+        ys.append(torch.as_tensor(np.asarray(out["label"]), dtype=torch.float32).round())
+    return torch.stack(xs), torch.stack(ys)

@@ -40,8 +40,14 @@ from scvbench.models.checkpoint import (
     save_checkpoint,
 )
 from scvbench.steps.splits import N_FOLDS, SPLITS_FILE, load_splits, reference_masks
-from scvbench.steps.train.config import TrainConfig, resolve_config
-from scvbench.steps.train.data import Fit, load_cases, train_transforms
+from scvbench.steps.train.config import TrainConfig, make_scheduler, resolve_config
+from scvbench.steps.train.data import (
+    Fit,
+    PatchSampler,
+    draw_batch,
+    load_cases,
+    train_transforms,
+)
 from scvbench.steps.train.record import append_log, run_summary, validation_dice
 
 # MONAI and torch are imported inside the functions that use them: heavy, and not
@@ -67,21 +73,6 @@ def _arrays(cases, fit):
     labels = np.stack([fit.forward(c.label, order=0) for c in cases]).astype(np.float32)
     brains = np.stack([fit.forward(c.brain, order=0) for c in cases]).astype(np.float32)
     return images, labels, brains
-
-
-def _batch(images, labels, brains, transforms, seed: int, step: int, batch_size: int):
-    """The batch of ``step``: indices and augmentation drawn from (seed, step) only."""
-    import torch
-
-    rng = np.random.default_rng([seed, step])
-    index = rng.integers(0, len(images), batch_size)
-    transforms.set_random_state(seed=int(rng.integers(2**31)))
-    xs, ys = [], []
-    for i in index:
-        out = transforms({"image": images[i], "label": labels[i], "brain": brains[i]})
-        xs.append(torch.as_tensor(np.asarray(out["image"]), dtype=torch.float32))
-        ys.append(torch.as_tensor(np.asarray(out["label"]), dtype=torch.float32).round())
-    return torch.stack(xs), torch.stack(ys)
 
 
 def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> dict:
@@ -206,7 +197,7 @@ def train(
             momentum=config.momentum,
             weight_decay=config.weight_decay,
         )
-    scheduler = torch.optim.lr_scheduler.StepLR(optimiser, config.step_every, config.gamma)
+    scheduler = make_scheduler(optimiser, config)
     config_path = out / "config.json"
     step, best, best_step, seconds = 0, -1.0, -1, 0.0
     last = out / CHECKPOINT_LAST
@@ -230,14 +221,19 @@ def train(
         from torch.nn.parallel import DistributedDataParallel
 
         model = DistributedDataParallel(core)
-    transforms = train_transforms(size=config.size)
+    transforms = train_transforms(size=config.size, patch=config.patch)
+    sampler = (
+        PatchSampler(train_arrays[1], train_arrays[2], config.patch, config.foreground)
+        if config.patch
+        else None
+    )
     loss_fn = _loss(config.loss)
     end = config.iterations if stop_after is None else min(config.iterations, stop_after)
     bar = tqdm(total=config.iterations, initial=step, disable=not progress, desc="train")
     while step < end:
         started = time.perf_counter()
         model.train()
-        x, y = _batch(*train_arrays, transforms, config.seed, step, config.batch_size)
+        x, y = draw_batch(*train_arrays, transforms, config.seed, step, config.batch_size, sampler)
         if ddp:  # this process's share of the same batch
             x, y = x[rank::world], y[rank::world]
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout of this step

@@ -1,0 +1,188 @@
+"""ONNX Runtime inference for ``scvbench predict``: each checkpoint exported once, cached beside it.
+
+The first prediction with a checkpoint exports its network to ONNX (``torch.onnx.export``,
+opset 17, one slice of the training input size: MONAI's ResNet shortcuts fix the batch size
+when traced) and saves it next to the checkpoint as
+``<checkpoint>.<key>.onnx``, the key the first 16 hex digits of the SHA-256 of the checkpoint's
+SHA-256, the export's version, opset and input size; later predictions load that file, and a
+changed checkpoint (or export) gets a new one. ONNX Runtime's CPU provider runs it with every
+graph optimisation (convolutions fused with their batch norm and activation, blocked layouts).
+Its float rounding differs from torch's in the last bits: the masks agree to Dice >= 0.999
+(``tests/test_train_predict.py`` checks every built-in network).
+
+``auto`` (the default) uses ONNX Runtime for a network with learned weights on a CPU, torch
+otherwise (a GPU, the Frangi filter, or a model that does not export).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from scvbench import io
+from scvbench.errors import ScvbenchError
+
+# torch, onnx and onnxruntime are imported inside the functions that use them: heavy, and not
+# needed by the commands that only import this module.
+
+__all__ = ["RUNTIMES", "OnnxSession", "checkpoint_sha256", "choose_runtime", "onnx_model"]
+
+log = logging.getLogger(__name__)
+
+#: Inference back ends of ``scvbench predict --runtime``.
+RUNTIMES = ("auto", "onnx", "torch")
+
+OPSET = 17
+
+#: Version of the export's form: part of the cache key, so that a changed export is redone.
+EXPORT = "scvbench-onnx-1"
+
+
+def checkpoint_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a checkpoint file (hex).
+
+    Parameters
+    ----------
+    path : path
+        The checkpoint.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def choose_runtime(requested: str, model, checkpoint: Path | None) -> str:
+    """``onnx`` or ``torch`` for ``model`` given ``requested`` (see the module docstring).
+
+    Parameters
+    ----------
+    requested : str
+        One of :data:`RUNTIMES`.
+    model : torch.nn.Module
+        The network.
+    checkpoint : Path or None
+        Its checkpoint file (None: an in-memory state, which has nothing to cache beside).
+
+    Returns
+    -------
+    str
+        ``onnx`` or ``torch``.
+    """
+    import torch
+
+    if requested not in RUNTIMES:
+        raise ScvbenchError(f"unknown runtime {requested!r} (known: {', '.join(RUNTIMES)})")
+    learned = any(p.requires_grad for p in model.parameters())
+    if requested == "onnx" and (not learned or checkpoint is None):
+        raise ScvbenchError(
+            "--runtime onnx needs a trained network's checkpoint file; use --runtime torch"
+        )
+    if requested == "auto":
+        on_cpu = not torch.cuda.is_available()
+        return "onnx" if learned and on_cpu and checkpoint is not None else "torch"
+    return requested
+
+
+def onnx_model(model, checkpoint: Path, size: int) -> Path:
+    """The ONNX file of ``checkpoint``'s network, exported now unless already beside it.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network with the checkpoint's weights.
+    checkpoint : Path
+        The checkpoint file (names and keys the cached export).
+    size : int
+        The input size (rows and columns) the network is exported at.
+
+    Returns
+    -------
+    Path
+        ``<checkpoint>.<key>.onnx``.
+    """
+    import torch
+
+    key = f"{checkpoint_sha256(checkpoint)}:{EXPORT}:{OPSET}:{size}"
+    path = checkpoint.with_name(
+        f"{checkpoint.name}.{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+    )
+    if path.is_file():
+        return path
+    model = model.eval().to("cpu", memory_format=torch.contiguous_format)
+    sample = torch.zeros(1, 1, size, size)
+    try:
+        with (
+            io.atomic_path(path) as tmp,
+            torch.inference_mode(False),
+            torch.no_grad(),
+            warnings.catch_warnings(),
+        ):
+            # The TorchScript-based exporter (deprecated in favour of torch.export's, which
+            # needs onnxscript) exports these networks whole with torch pinned at 2.13; MONAI's
+            # instance norm (no running statistics) is rightly exported in its training form.
+            # Tracing warns where shapes become constants: the export is for one slice of
+            # ``size`` x ``size``, what predict feeds it.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model,
+                (sample,),
+                str(tmp),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["image"],
+                output_names=["logits"],
+            )
+    except OSError as err:
+        raise ScvbenchError(
+            f"{path}: cannot write the ONNX export beside the checkpoint ({err}); make the "
+            "folder writable or use --runtime torch"
+        ) from None
+    log.info("exported %s to %s", checkpoint.name, path.name)
+    return path
+
+
+class OnnxSession:
+    """An ONNX Runtime session on the CPU: ``session(batch) -> logits`` (both float32 arrays).
+
+    Parameters
+    ----------
+    path : path
+        The ONNX file.
+    threads : int, optional
+        Threads of one operator (default: torch's thread count, the CPUs scvbench may use).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
+        import onnxruntime
+        import torch
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = int(threads or torch.get_num_threads())
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # warnings of the graph optimiser are not the user's
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Logits ``(n, 2, rows, cols)`` of a batch ``(n, 1, rows, cols)``, one slice a run."""
+        batch = np.asarray(batch, dtype=np.float32)
+        return np.concatenate(
+            [
+                self.session.run(["logits"], {"image": np.ascontiguousarray(batch[i : i + 1])})[0]
+                for i in range(len(batch))
+            ]
+        )

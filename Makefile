@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo_output
 NPROCS ?= 2
 DEMO_MODELS ?= frangi unet attention_unet deeplabv3plus
-DEMO_ITERATIONS ?= 100
+DEMO_RECIPE ?= cpu-patch
+DEMO_ITERATIONS ?=
 
 .PHONY: demo test bench lint figure clean baselines browser slurm docs
 
@@ -39,18 +40,19 @@ demo: $(STAMP)
 		--phenotype $(DEMO_DIR)/bids/phenotype/fazekas.tsv -o $(DEMO_DIR)/stats
 	$(BIN)/scvbench splits $(DEMO_DIR)/bids
 	$(BIN)/scvbench validate -r $(DEMO_DIR)/bids
-	@# Each baseline trained briefly on fold 0 (CPU recipe, $(DEMO_ITERATIONS) iterations), its
+	@# Each baseline trained on fold 0 ($(DEMO_RECIPE) recipe: 128 px patches, minutes on a CPU), its
 	@# submission scored on the test and association splits and entered on a demo leaderboard.
 	@set -e; for m in $(DEMO_MODELS); do \
 		echo "== $$m: train, predict, evaluate"; \
-		$(BIN)/scvbench train $(DEMO_DIR)/bids --model $$m --fold 0 --recipe cpu \
-			--iterations $(DEMO_ITERATIONS) --out $(DEMO_DIR)/quick_runs/$$m --quiet; \
+		$(BIN)/scvbench train $(DEMO_DIR)/bids --model $$m --fold 0 --recipe $(DEMO_RECIPE) \
+			$(if $(DEMO_ITERATIONS),--iterations $(DEMO_ITERATIONS)) \
+			--out $(DEMO_DIR)/quick_runs/$$m --quiet; \
 		$(BIN)/scvbench predict $(DEMO_DIR)/bids --quiet \
 			--checkpoint $(DEMO_DIR)/quick_runs/$$m/model_best.pt \
 			--out $(DEMO_DIR)/quick_runs/$$m/submission; \
 		for split in test association; do \
 			$(BIN)/scvbench evaluate $(DEMO_DIR)/quick_runs/$$m/submission \
-				--reference $(DEMO_DIR)/bids --split $$split --published paper \
+				--reference $(DEMO_DIR)/bids --split $$split --published paper --nprocs $(NPROCS) \
 				-o $(DEMO_DIR)/evaluation/$$m/$$split; \
 		done; \
 		$(BIN)/scvbench leaderboard add $(DEMO_DIR)/evaluation/$$m/test/results.json --replace \

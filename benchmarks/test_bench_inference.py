@@ -1,12 +1,13 @@
-"""Inference speed of each learned model on CPU: 512 x 512 slices per second.
+"""Inference speed of each learned model on CPU: slices per second at the ``cpu`` recipe's size.
 
-``scvbench`` = :func:`scvbench.steps.predict.predict_slices` (``torch.inference_mode()``, the
-default batch size: 1 slice on a CPU, where batches of 8 ran 1.3-2x slower per slice; the faster
-of the contiguous and channels-last layouts, timed once per model; the slice fitted to the network
-size and the probabilities brought back to the image grid); ``plain`` = a plain loop:
-``model.eval()``, one slice at a time under ``torch.no_grad()``. Models are built with the
-``cpu`` recipe's configuration; 8 slices per round. Ratio = scvbench time / plain time (below 1
-is faster). Run with ``make bench``.
+``scvbench`` = :func:`scvbench.steps.predict.predict_slices` as ``scvbench predict`` runs it on
+a CPU (``--runtime auto``): the network exported to ONNX once (cached beside the checkpoint; the
+export is not timed) and run by ONNX Runtime one slice at a time, or by torch where one timed
+slice finds torch faster, each slice fitted to the network size and its probability brought
+back to the image grid; ``plain`` = a plain loop:
+``model.eval()``, one slice at a time under ``torch.inference_mode()``, softmax. Models are built
+with the ``cpu`` recipe's configuration; 8 slices of 256 x 256 per round. Ratio = scvbench time /
+plain time (below 1 is faster). Run with ``make bench``.
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ import pytest
 import torch
 
 from scvbench.models import create_model
-from scvbench.steps.predict import predict_slices
+from scvbench.models.runtime import OnnxSession, onnx_model
+from scvbench.steps.predict import faster_runtime, predict_slices
 from scvbench.steps.train import RECIPES
 
 LEARNED = ["deeplabv3plus", "unet", "attention_unet"]
-N = 8
+N, SIZE = 8, 256
 
 
 @pytest.fixture(scope="module")
 def slices():
     rng = np.random.default_rng(0)
-    return rng.normal(0.5, 0.2, (N, 1, 512, 512)).astype(np.float32)
+    return rng.normal(0.5, 0.2, (N, 1, SIZE, SIZE)).astype(np.float32)
 
 
 def _model(name):
@@ -35,24 +37,32 @@ def _model(name):
 
 
 @pytest.mark.parametrize("name", LEARNED)
-def test_scvbench_predict_slices(benchmark, slices, name):
+def test_scvbench_predict_slices(benchmark, slices, name, tmp_path):
     model = _model(name)
-    benchmark.group = f"inference-512-{name}"
+    checkpoint = tmp_path / "model_best.pt"
+    torch.save({"model": model.state_dict()}, checkpoint)
+    session = OnnxSession(onnx_model(model, checkpoint, SIZE))
+    if faster_runtime(model, session, SIZE) == "torch":  # as predict --runtime auto decides
+        session = None
+    benchmark.extra_info["runtime"] = "torch" if session is None else "onnx"
+    benchmark.group = f"inference-{SIZE}-{name}"
     benchmark.extra_info["slices_per_round"] = N
-    out = benchmark.pedantic(predict_slices, (model, slices, 512), rounds=3, warmup_rounds=1)
-    assert out.shape == (N, 512, 512)
+    out = benchmark.pedantic(
+        predict_slices, (model, slices, SIZE, 1, session), rounds=3, warmup_rounds=1
+    )
+    assert out.shape == (N, SIZE, SIZE)
 
 
 @pytest.mark.parametrize("name", LEARNED)
 def test_plain_eval_loop(benchmark, slices, name):
     model = _model(name)
-    benchmark.group = f"inference-512-{name}"
+    benchmark.group = f"inference-{SIZE}-{name}"
     benchmark.extra_info["slices_per_round"] = N
 
     def plain():
         model.eval()
         out = []
-        with torch.no_grad():
+        with torch.inference_mode():
             for x in slices:
                 out.append(torch.softmax(model(torch.from_numpy(x[None])), dim=1)[0, 1].numpy())
         return out

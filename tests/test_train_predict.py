@@ -429,3 +429,14 @@ def test_bad_patch_settings_are_refused():
     ):
         with pytest.raises(ScvbenchError, match=message):
             resolve_config("unet", "cpu", 0, **settings)
+
+
+def test_training_stops_at_a_target_dice(derived, split_file, tmp_path):
+    # time-to-accuracy: the run ends at the first validation reaching the target
+    bids, _, _ = derived
+    config = _config(iterations=12, val_every=3)
+    summary = train(bids, tmp_path / "run", config, split_file, progress=False, stop_at=0.0)
+    assert summary["steps"] == 3
+    assert load_checkpoint(tmp_path / "run" / "checkpoint_last.pt")["step"] == 3
+    with pytest.raises(ScvbenchError, match="needs one process"):
+        train(bids, tmp_path / "ddp", config, split_file, progress=False, ddp=True, stop_at=0.5)

@@ -10,8 +10,8 @@ graph optimisation (convolutions fused with their batch norm and activation, blo
 Its float rounding differs from torch's in the last bits: the masks agree to Dice >= 0.999
 (``tests/test_train_predict.py`` checks every built-in network).
 
-``auto`` (the default) uses ONNX Runtime for a network with learned weights on a CPU, torch
-otherwise (a GPU, the Frangi filter, or a model that does not export).
+``auto`` (the default) times one slice in each on a network with learned weights on a CPU and
+keeps the faster; torch otherwise (a GPU, the Frangi filter, an in-memory state).
 """
 
 from __future__ import annotations
@@ -173,6 +173,8 @@ class OnnxSession:
         options.intra_op_num_threads = int(threads or torch.get_num_threads())
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # warnings of the graph optimiser are not the user's
+        # no spinning between runs: the slice's fitting and softmax run on the same cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )

@@ -69,7 +69,7 @@ demo: $(STAMP)
 	@echo "QC reports:        $(DEMO_DIR)/bids/derivatives/scvbench/sourcedata/qc/sub-*.html"
 	@echo "Study statistics:  $(DEMO_DIR)/stats/report.html (reference masks of rater1)"
 	@echo "Evaluations:       $(DEMO_DIR)/evaluation/<model>/{test,association}/report.html"
-	@echo "Demo leaderboard:  $(DEMO_DIR)/leaderboard/index.html (synthetic, brief training)"
+	@echo "Demo leaderboard:  $(DEMO_DIR)/leaderboard/index.html (synthetic, $(DEMO_RECIPE) recipe)"
 	@echo "BIDS-App reports:  $(DEMO_DIR)/app/group_report.html and $(DEMO_DIR)/app/sub-*.html"
 
 test: $(STAMP) browser slurm

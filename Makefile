@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 DEMO_DIR ?= demo_output
 NPROCS ?= 2
 DEMO_MODELS ?= frangi unet attention_unet deeplabv3plus
@@ -11,14 +12,19 @@ DEMO_ITERATIONS ?=
 
 .PHONY: demo test bench lint figure clean baselines browser slurm docs
 
-$(STAMP): pyproject.toml
+# The demo needs scvbench's own dependencies; the tests, benchmarks, lint and docs the dev extras.
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: it must come from the CPU wheel, never the CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	@# The demo rebuilds its data set from the synthetic cohort every time: a cohort made by another
 	@# generator version would otherwise meet the old dataset, split and scores.
 	rm -rf $(DEMO_DIR)/bids $(DEMO_DIR)/key.csv $(DEMO_DIR)/stats $(DEMO_DIR)/evaluation \

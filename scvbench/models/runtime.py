@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from scvbench import io
+from scvbench.bids.layout import sha256
 from scvbench.errors import ScvbenchError
 
 # torch, onnx and onnxruntime are imported inside the functions that use them: heavy, and not
 # needed by the commands that only import this module.
 
-__all__ = ["RUNTIMES", "OnnxSession", "checkpoint_sha256", "choose_runtime", "onnx_model"]
+__all__ = ["RUNTIMES", "OnnxSession", "choose_runtime", "onnx_model"]
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +42,6 @@ OPSET = 17
 
 #: Version of the export's form: part of the cache key, so that a changed export is redone.
 EXPORT = "scvbench-onnx-1"
-
-
-def checkpoint_sha256(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 of a checkpoint file (hex).
-
-    Parameters
-    ----------
-    path : path
-        The checkpoint.
-
-    Returns
-    -------
-    str
-        64 hex digits.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def choose_runtime(requested: str, model, checkpoint: Path | None) -> str:
@@ -114,7 +95,7 @@ def onnx_model(model, checkpoint: Path, size: int) -> Path:
     """
     import torch
 
-    key = f"{checkpoint_sha256(checkpoint)}:{EXPORT}:{OPSET}:{size}"
+    key = f"{sha256(checkpoint)}:{EXPORT}:{OPSET}:{size}"
     path = checkpoint.with_name(
         f"{checkpoint.name}.{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
     )

@@ -50,6 +50,13 @@ class TrainConfig:
     foreground: float = 0.0
 
 
+#: The networks of the CPU recipes: a ResNet-18 DeepLabV3+ and narrow U-Nets.
+_CPU_NETWORKS = {
+    "deeplabv3plus": {"depth": 18, "dropout": 0.1},
+    "unet": {"channels": [16, 32, 64, 128, 256]},
+    "attention_unet": {"channels": [16, 32, 64, 128, 256]},
+}
+
 RECIPES: dict[str, dict] = {
     "paper": {
         "size": 512,
@@ -75,11 +82,7 @@ RECIPES: dict[str, dict] = {
         "gamma": 0.5,
         "val_every": 50,
         "checkpoint_every": 50,
-        "model_config": {
-            "deeplabv3plus": {"depth": 18, "dropout": 0.1},
-            "unet": {"channels": [16, 32, 64, 128, 256]},
-            "attention_unet": {"channels": [16, 32, 64, 128, 256]},
-        },
+        "model_config": _CPU_NETWORKS,
     },
     "cpu-patch": {
         "size": 256,
@@ -92,11 +95,7 @@ RECIPES: dict[str, dict] = {
         "foreground": 0.33,
         "val_every": 50,
         "checkpoint_every": 50,
-        "model_config": {
-            "deeplabv3plus": {"depth": 18, "dropout": 0.1},
-            "unet": {"channels": [16, 32, 64, 128, 256]},
-            "attention_unet": {"channels": [16, 32, 64, 128, 256]},
-        },
+        "model_config": _CPU_NETWORKS,
         # DeepLabV3+'s batch norm diverged at 0.004 on patches of four: eight at 0.002.
         "model_settings": {"deeplabv3plus": {"batch_size": 8, "lr": 0.002, "iterations": 200}},
     },

@@ -440,3 +440,35 @@ def test_training_stops_at_a_target_dice(derived, split_file, tmp_path):
     assert load_checkpoint(tmp_path / "run" / "checkpoint_last.pt")["step"] == 3
     with pytest.raises(ScvbenchError, match="needs one process"):
         train(bids, tmp_path / "ddp", config, split_file, progress=False, ddp=True, stop_at=0.5)
+
+
+def test_training_stops_when_validation_dice_plateaus(derived, split_file, tmp_path):
+    # Only the first validation can improve by 1.0: two validations later the run ends, and a
+    # run interrupted before that and resumed ends at the same step with the same weights.
+    bids, _, _ = derived
+    config = _config(iterations=30, val_every=3, checkpoint_every=3, patience=2, min_delta=1.0)
+    whole = train(bids, tmp_path / "whole", config, split_file, progress=False)
+    assert (whole["steps"], whole["stopped"]) == (9, "plateau")
+    part = train(bids, tmp_path / "split", config, split_file, progress=False, stop_after=5)
+    assert (part["steps"], part["stopped"]) == (5, "interrupted")
+    resumed = train(bids, tmp_path / "split", config, split_file, progress=False)
+    assert (resumed["steps"], resumed["stopped"]) == (9, "plateau")
+    again = train(bids, tmp_path / "split", config, split_file, progress=False)
+    assert (again["steps"], again["stopped"]) == (9, "plateau")
+    a = load_checkpoint(tmp_path / "whole" / "checkpoint_last.pt")["model"]
+    b = load_checkpoint(tmp_path / "split" / "checkpoint_last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6)
+    log = (tmp_path / "whole" / "log.csv").read_text().splitlines()
+    assert len(log) == 1 + 3
+
+
+def test_plateau_rule():
+    from scvbench.steps.train import plateaued
+
+    config = resolve_config("unet", "cpu-plateau", 0)
+    assert (config.patience, config.min_delta, config.val_every) == (8, 0.002, 250)
+    assert not plateaued(config, 1999, 0) and plateaued(config, 2000, 0)
+    assert not plateaued(resolve_config("unet", "cpu", 0), 10**6, 0)  # patience 0: never
+    with pytest.raises(ScvbenchError, match="patience and min_delta"):
+        resolve_config("unet", "cpu", 0, patience=-1)

@@ -8,6 +8,15 @@ from pathlib import Path
 from scvbench.cli import options
 from scvbench.steps.train import RECIPES, SCHEDULES, train_folds
 
+#: Why a run ended, as ``summary.json`` says it.
+STOPPED = {
+    "iterations": "the recipe's iterations done",
+    "plateau": "validation Dice plateaued",
+    "target": "target Dice reached",
+    "interrupted": "interrupted",
+    "tuned": "tuned on the training slices",
+}
+
 
 def execute(args: argparse.Namespace) -> int:
     """Run ``scvbench train``; return the exit status."""
@@ -29,6 +38,8 @@ def execute(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         patch=args.patch,
         foreground=args.foreground,
+        patience=args.patience,
+        min_delta=args.min_delta,
         rater=args.rater,
         model_config=args.model_config,
     )
@@ -36,7 +47,7 @@ def execute(args: argparse.Namespace) -> int:
         print(
             f"{args.model} fold {fold}: {summary['steps']} steps in {summary['train_seconds']} s, "
             f"best validation Dice {summary['best_val_dice']:.3f} at step "
-            f"{summary['best_step']} -> {out / 'model_best.pt'}"
+            f"{summary['best_step']} ({STOPPED[summary['stopped']]}) -> {out / 'model_best.pt'}"
         )
     return 0
 
@@ -50,7 +61,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Train MODEL on fold K of BIDS_DIR/code/scvbench/splits.json (or every fold with "
             "--fold all) with a named recipe: paper (the study's schedule: SGD lr 0.01, x0.1 "
             "every 200 iterations, batch 64, 512x512, 1000 iterations), cpu (256x256, batch 4, "
-            "300 iterations). Seeded; resumes from RUN_DIR/checkpoint_last.pt; keeps the best "
+            "300 iterations), cpu-patch (128 px patches, a third centred on veins, AdamW + poly), "
+            "cpu-plateau (cpu-patch until validation Dice improves by less than 0.002 in 8 "
+            "validations, the official benchmark's CPU recipe). Seeded; resumes from RUN_DIR/checkpoint_last.pt; keeps the best "
             "model on validation Dice (model_best.pt), log.csv and config.json."
         ),
     )
@@ -77,6 +90,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--foreground",
         type=options.finite_float(True),
         help="share of patches centred on a vein pixel; override the recipe's",
+    )
+    p.add_argument(
+        "--patience",
+        type=options.int_at_least(0),
+        help="stop after this many validations without an improvement (0: never); override",
+    )
+    p.add_argument(
+        "--min-delta",
+        type=options.finite_float(True),
+        help="validation Dice gain that counts as an improvement; override the recipe's",
     )
     p.add_argument("--splits", type=Path, help="split file (default: BIDS_DIR/code/scvbench/)")
     p.add_argument("--rater", help="reference masks (default: the split file's rater)")

@@ -12,7 +12,7 @@ from scvbench.steps.train.config import (
     resolve_config,
     untrained_state,
 )
-from scvbench.steps.train.loop import train, train_folds
+from scvbench.steps.train.loop import plateaued, train, train_folds
 from scvbench.steps.train.record import hardware, validation_dice
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "SCHEDULES",
     "TrainConfig",
     "hardware",
+    "plateaued",
     "resolve_config",
     "train",
     "train_folds",

@@ -58,7 +58,7 @@ from scvbench.steps.train.record import append_log, run_summary, validation_dice
 # MONAI and torch are imported inside the functions that use them: heavy, and not
 # needed by the commands that only import this module.
 
-__all__ = ["train", "train_folds"]
+__all__ = ["plateaued", "train", "train_folds"]
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,32 @@ def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> 
     )
     summary = run_summary(config, 0, dice, 0, seconds, train_arrays, val_arrays, splits)
     summary["train_dice"] = train_dice
+    summary["stopped"] = "tuned"
     io.write_json(out / "summary.json", summary)
     return summary
+
+
+def plateaued(config: TrainConfig, step: int, improved_step: int) -> bool:
+    """True when ``config.patience`` validations have passed without an improvement.
+
+    An improvement is a validation Dice at least ``config.min_delta`` above the last one that
+    counted; ``patience`` 0 never stops early.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration.
+    step : int
+        The steps done.
+    improved_step : int
+        The step of the last improvement (0 before the first validation).
+
+    Returns
+    -------
+    bool
+        Whether the run stops here.
+    """
+    return config.patience > 0 and step - improved_step >= config.patience * config.val_every
 
 
 def train(
@@ -210,6 +234,8 @@ def train(
     scheduler = make_scheduler(optimiser, config)
     config_path = out / "config.json"
     step, best, best_step, seconds = 0, -1.0, -1, 0.0
+    # The plateau rule: the last validation that beat the best by at least min_delta.
+    improved, improved_step = -1.0, 0
     last = out / CHECKPOINT_LAST
     if last.exists():
         state = load_checkpoint(last)
@@ -223,6 +249,8 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         step, best, best_step = state["step"], state["best_dice"], state["best_step"]
         seconds = state["seconds"]
+        improved = state.get("improved_dice", best)
+        improved_step = state.get("improved_step", max(best_step, 0))
         log.info("resuming %s at step %d", out, step)
     if rank == 0:
         io.write_json(config_path, config_dict)
@@ -239,6 +267,9 @@ def train(
     )
     loss_fn = _loss(config.loss)
     end = config.iterations if stop_after is None else min(config.iterations, stop_after)
+    stopped = "iterations"
+    if plateaued(config, step, improved_step):
+        end, stopped = step, "plateau"  # a resumed run that had already stopped
     bar = tqdm(total=config.iterations, initial=step, disable=not progress, desc="train")
     while step < end:
         started = time.perf_counter()
@@ -287,8 +318,12 @@ def train(
                         "val_dice": dice,
                     },
                 )
+            if dice >= improved + config.min_delta:
+                improved, improved_step = dice, step
             if stop_at is not None and dice >= stop_at:
-                end = step  # time-to-accuracy: the target is reached
+                end, stopped = step, "target"  # time-to-accuracy: the target is reached
+            elif plateaued(config, step, improved_step):
+                end, stopped = step, "plateau"
         if validate or step % config.checkpoint_every == 0 or step == end:
             save_checkpoint(
                 last,
@@ -301,11 +336,16 @@ def train(
                     "best_dice": best,
                     "best_step": best_step,
                     "seconds": seconds,
+                    "improved_dice": improved,
+                    "improved_step": improved_step,
                 },
             )
     bar.close()
     summary = run_summary(config, step, best, best_step, seconds, train_arrays, val_arrays, splits)
     summary["processes"] = world
+    if stopped == "iterations" and step < config.iterations:
+        stopped = "interrupted"
+    summary["stopped"] = stopped
     if ddp:
         dist.barrier()
     if rank == 0:

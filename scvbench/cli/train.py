@@ -63,8 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "every 200 iterations, batch 64, 512x512, 1000 iterations), cpu (256x256, batch 4, "
             "300 iterations), cpu-patch (128 px patches, a third centred on veins, AdamW + poly), "
             "cpu-plateau (cpu-patch until validation Dice improves by less than 0.002 in 8 "
-            "validations, the official benchmark's CPU recipe). Seeded; resumes from RUN_DIR/checkpoint_last.pt; keeps the best "
-            "model on validation Dice (model_best.pt), log.csv and config.json."
+            "validations, the official benchmark's CPU recipe). Seeded; resumes from "
+            "RUN_DIR/checkpoint_last.pt; keeps the best model on validation Dice "
+            "(model_best.pt), log.csv and config.json."
         ),
     )
     p.add_argument("bids_dir", type=Path, metavar="BIDS_DIR", help="derived BIDS dataset")

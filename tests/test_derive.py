@@ -589,3 +589,34 @@ def test_annotation_outputs_carry_no_patient_id(derived, tiny_cohort, tmp_path):
     masks = ["--masks", str(annotations), "--desc", "rater1"]
     assert main(["morph", "--bids", str(bids), *masks]) == 0
     assert assert_no_phi(bids, phi_values(tiny_cohort)) > 100
+
+
+def test_qc_panel_draws_outlines_in_the_display_orientation():
+    from scvbench.core.display import to_display
+    from scvbench.report.qc import panel_pixels
+
+    image = np.linspace(0.0, 1.0, 40 * 30).reshape(40, 30)
+    brain = np.zeros((40, 30), bool)
+    brain[5:35, 4:26] = True
+    hemi = np.where(brain, 1, 0)
+    hemi[20:, :] *= 2  # rows 20.. are the right hemisphere
+    vein = np.zeros((40, 30), bool)
+    vein[8:11, 10:14] = True
+    pixels = panel_pixels(image, brain, hemi, [("#ff4d4d", vein)], 0.0, 1.0)
+    assert pixels.shape == (*to_display(image).shape, 3) and pixels.dtype == np.uint8
+    shown = to_display(vein)
+    inside = np.zeros_like(shown)
+    inside[1:-1, 1:-1] = shown[1:-1, 1:-1] & shown[:-2, 1:-1] & shown[2:, 1:-1]
+    inside[1:-1, 1:-1] &= shown[1:-1, :-2] & shown[1:-1, 2:]
+    red = (pixels == (255, 77, 77)).all(axis=2)
+    assert np.array_equal(red, shown & ~inside)  # the vein's outline, one pixel wide
+    yellow = (pixels == (255, 209, 26)).all(axis=2)
+    cyan = (pixels == (26, 209, 255)).all(axis=2)
+    assert (yellow | cyan).sum() - cyan.sum() + 2 == 2 * (30 + 22) - 4  # the brain's outline,
+    # but where the midline (drawn over it) meets it
+    assert cyan.any() and not (cyan & ~to_display(brain)).any()  # the midline, in the brain
+    grey = pixels[~(red | yellow | cyan)]
+    assert (grey[:, 0] == grey[:, 1]).all()
+    small = panel_pixels(image, brain, hemi, [], 0.0, 1.0, shrink=2)
+    large = panel_pixels(image, brain, hemi, [], 0.0, 1.0, scale=3)
+    assert small.shape[:2] == (15, 20) and large.shape[:2] == (90, 120)

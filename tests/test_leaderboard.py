@@ -10,7 +10,7 @@ import pytest
 
 from scvbench.cli import main
 from scvbench.core.metrics import SCORES
-from scvbench.core.ranking import rank
+from scvbench.core.ranking import rank, tiers
 from scvbench.errors import ScvbenchError
 from scvbench.steps.leaderboard import add_entry, build, load_entries
 
@@ -84,6 +84,72 @@ def test_ranking_of_hand_made_entries(board):
     assert strong["p_rank1"] > 0.95 and strong["rank_low"] == strong["rank_high"] == 1
     assert table["wilcoxon_p_next"].iloc[0] < 0.001
     assert pd.isna(table["wilcoxon_p_next"].iloc[-1])  # nothing after the last
+    assert table["tier"].tolist() == [1, 2, 3]  # every interval apart
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        ([1, 1, 3, 3], [2, 2, 4, 4], [1, 1, 2, 2]),
+        ([1, 1, 1], [3, 3, 3], [1, 1, 1]),
+        # the second tier's leader (2-3) keeps 2-4 with it; 4-4 lies below 2-3
+        ([1, 2, 2, 4], [1, 3, 4, 4], [1, 2, 2, 3]),
+        ([1, 1, 2, 3], [2, 3, 4, 4], [1, 1, 1, 2]),
+    ],
+)
+def test_tiers_from_rank_intervals(low, high, expected):
+    assert tiers(low, high) == expected
+
+
+def test_entry_carries_association_gallery_and_links(tmp_path):
+    rng = np.random.default_rng(4)
+    results = _results(tmp_path / "m", "m", 0.7, rng)
+    document = json.loads(results.read_text())
+    test = {"comparison": "dwml", "measure": "tortuosity", "hemisphere": "right", "Z": -2.9}
+    document["association"] = {
+        "reference": {"reproduction_score": 0.75, "tests": [test]},
+        "published": {
+            "reproduction_score": 0.5,
+            "logistic": {"tortuosity_right": {"odds_ratio": 5.5}},
+        },
+        "truth": {"reproduction_score": 0.875},
+    }
+    results.write_text(json.dumps(document))
+    cases = pd.read_csv(results.with_name("cases.tsv"), sep="\t")
+    worst = cases.sort_values("dice", kind="stable").head(6)
+    for pid, k in zip(worst["participant_id"], worst["slice"], strict=True):
+        tile = results.parent / "worst" / f"{pid}_slice-{k}.png"
+        tile.parent.mkdir(exist_ok=True)
+        tile.write_bytes(b"\x89PNG tile")
+    card = tmp_path / "cards" / "m.md"
+    card.parent.mkdir()
+    card.write_text("# m")
+    board = tmp_path / "board"
+    path = add_entry(results, board, card=card, report="https://example.org/report.html")
+    entry = json.loads(path.read_text())
+    assert entry["scores"]["association"] == {
+        "tortuosity_right_z": -2.9,
+        "odds_ratio": 5.5,
+        "reproduction_reference": 0.75,
+        "reproduction_published": 0.5,
+        "reproduction_truth": 0.875,
+    }
+    assert entry["links"] == {"card": "../cards/m.md", "report": "https://example.org/report.html"}
+    shown = [(c["participant_id"], c["slice"]) for c in entry["worst"]]
+    assert shown == list(zip(worst["participant_id"], worst["slice"], strict=True))[:3]
+    assert sorted(p.name for p in (board / "gallery" / "m").iterdir()) == sorted(
+        f"{pid}_slice-{k}.png" for pid, k in shown
+    )
+    build(board)
+    page = (board / "index.html").read_text()
+    assert all(f'src="{c["tile"]}"' in page for c in entry["worst"])
+    assert 'href="../cards/m.md"' in page and "evaluation report" in page
+    csv = pd.read_csv(board / "leaderboard.csv")
+    assert csv.loc[0, "tortuosity_right_z"] == -2.9 and csv.loc[0, "odds_ratio"] == 5.5
+    readme = (board / "README.md").read_text()
+    assert "right tortuosity Z (study -3.511)" in readme and "| -2.90 | 5.50 |" in readme
+    with pytest.raises(ScvbenchError, match="no such file to link"):
+        add_entry(results, board, replace=True, card=tmp_path / "missing.md")
 
 
 def test_close_entries_share_rank_uncertainty(tmp_path):
@@ -94,6 +160,7 @@ def test_close_entries_share_rank_uncertainty(tmp_path):
     table = rank(load_entries(board))
     assert 0.05 < table["p_rank1"].iloc[0] < 0.95  # a coin toss, and the bootstrap says so
     assert (table["rank_low"] == 1).all() and (table["rank_high"] == 2).all()
+    assert table["tier"].tolist() == [1, 1]  # not separated: one tier
 
 
 def test_bootstrap_is_reproducible_for_a_seed(board):
@@ -123,7 +190,8 @@ def test_build_writes_table_csv_and_page(board):
     assert main(["leaderboard", "build", "--dir", str(board)]) == 0
     readme = (board / "README.md").read_text()
     lines = [line for line in readme.splitlines() if line.startswith("| ")][1:]
-    assert [line.split("|")[2].strip() for line in lines[:3]] == ["strong", "middle", "weak"]
+    assert [line.split("|")[3].strip() for line in lines[:3]] == ["strong", "middle", "weak"]
+    assert [line.split("|")[2].strip() for line in lines[:3]] == ["1", "2", "3"]  # tiers
     assert "human reference (rater2)" in readme
     csv = pd.read_csv(board / "leaderboard.csv")
     assert csv["rank"].tolist() == [1, 2, 3]

@@ -13,6 +13,7 @@ from scvbench import __version__
 from scvbench.cli import (
     annotate,
     baselines,
+    benchmark,
     convert,
     derive,
     evaluate,
@@ -49,6 +50,7 @@ _COMMANDS = (
     run,
     slurm,
     baselines,
+    benchmark,
 )
 
 

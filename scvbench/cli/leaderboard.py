@@ -9,7 +9,16 @@ from scvbench.steps.leaderboard import add_entry, build
 
 
 def _cmd_leaderboard_add(args: argparse.Namespace) -> int:
-    path = add_entry(args.results, args.dir, args.name, args.run, args.replace, args.association)
+    path = add_entry(
+        args.results,
+        args.dir,
+        args.name,
+        args.run,
+        args.replace,
+        args.association,
+        card=args.card,
+        report=args.report,
+    )
     print(f"entry -> {path}; rebuild with scvbench leaderboard build")
     return 0
 
@@ -41,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--run", type=Path, help="training run folder (summary.json: time, hardware)")
     q.add_argument("--dir", type=Path, default=Path("leaderboard"), help="leaderboard folder")
     q.add_argument("--replace", action="store_true", help="replace an entry of the same name")
+    q.add_argument("--card", help="the model card the page links (URL, or a file linked relative)")
+    q.add_argument("--report", help="the evaluation report the page links (URL or file)")
     q.add_argument(
         "--association",
         type=Path,

@@ -25,7 +25,7 @@ import pandas as pd
 
 from scvbench.core.stats import run_study
 
-__all__ = ["PUBLISHED", "compare", "participant_table", "reproduction"]
+__all__ = ["PUBLISHED", "association_summary", "compare", "participant_table", "reproduction"]
 
 #: The study's published tests (Table 2: count by sex; Table 3: by DWML) and its logistic model.
 #: ``p`` None with ``significant`` True stands for "P < 0.001".
@@ -240,3 +240,42 @@ def reproduction(
             for name, t in zip(names, paper["logistic"]["terms"], strict=True)
         }
     return out
+
+
+def association_summary(association: dict) -> dict:
+    """The study's key effect as the submission's morphometry reproduces it.
+
+    Parameters
+    ----------
+    association : dict
+        The ``association`` part of ``results.json`` (best from the association split, scored
+        with ``--published paper`` and ``--truth``).
+
+    Returns
+    -------
+    dict
+        ``tortuosity_right_z`` (Mann-Whitney Z of right-hemisphere tortuosity by DWML; the study
+        -3.511), ``odds_ratio`` (logistic odds ratio of right tortuosity; the study 7.649) and
+        the reproduction scores against the ``reference`` masks, the ``published`` study and
+        the generator's ``truth`` (None where not scored).
+    """
+    z = None
+    for test in association.get("reference", {}).get("tests", []):
+        if (test["comparison"], test["measure"], test["hemisphere"]) == (
+            "dwml",
+            "tortuosity",
+            "right",
+        ):
+            z = test["Z"]
+    logistic = association.get("published", {}).get("logistic", {}).get("tortuosity_right", {})
+    odds = logistic.get("odds_ratio")
+    if odds is None:
+        odds = association.get("logistic", {}).get("odds_ratio", {}).get("tortuosity_right")
+    return {
+        "tortuosity_right_z": z,
+        "odds_ratio": odds,
+        **{
+            f"reproduction_{source}": association.get(source, {}).get("reproduction_score")
+            for source in ("reference", "published", "truth")
+        },
+    }

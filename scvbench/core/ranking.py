@@ -4,6 +4,9 @@ For each metric of :data:`RANK_METRICS` the entries are ranked (1 = best, ties s
 rank) and the final order is by the mean of those ranks (Dice breaks ties). Missing values rank
 last. The test cases are resampled with replacement, all entries on the same resample, and the
 whole ranking redone: each entry's probability of rank 1 and its 95 % rank interval.
+**Tiers** (:func:`tiers`): walking down the final order, an entry opens a new tier when its
+whole rank interval lies below that of the current tier's first entry; entries of one tier are
+not separated by the bootstrap.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from scipy.stats import rankdata, wilcoxon
 
 from scvbench.defaults import DEFAULTS
 
-__all__ = ["RANK_METRICS", "aligned_cases", "mean_ranks", "rank"]
+__all__ = ["RANK_METRICS", "aligned_cases", "mean_ranks", "rank", "tiers"]
 
 
 #: Ranked metrics: (name, higher is better, from the per-case scores).
@@ -82,6 +85,30 @@ def mean_ranks(matrix: np.ndarray, higher: list[bool]) -> np.ndarray:
     return np.mean(ranks, axis=0)
 
 
+def tiers(rank_low, rank_high) -> list[int]:
+    """Tier of each entry, given in final rank order, from its 95 % bootstrap rank interval.
+
+    The first entry leads tier 1; the next entry whose interval starts after the leader's
+    ends (``rank_low > leader's rank_high``) leads the next tier, and so on.
+
+    Parameters
+    ----------
+    rank_low, rank_high : sequence of int
+        The rank intervals, in final rank order.
+
+    Returns
+    -------
+    list of int
+        The tier of each entry (1 = top).
+    """
+    out, tier, leader_high = [], 0, None
+    for low, high in zip(rank_low, rank_high, strict=True):
+        if leader_high is None or low > leader_high:
+            tier, leader_high = tier + 1, high
+        out.append(tier)
+    return out
+
+
 def rank(
     entries: list[dict], n_boot: int = DEFAULTS.bootstrap, seed: int = DEFAULTS.seed
 ) -> pd.DataFrame:
@@ -100,7 +127,7 @@ def rank(
     -------
     DataFrame
         One row per entry in rank order: ``rank``, ``name``, the metrics, ``p_rank1``,
-        ``rank_low``, ``rank_high`` and ``wilcoxon_p_next``.
+        ``rank_low``, ``rank_high``, ``wilcoxon_p_next`` and ``tier``.
     """
     if not entries:
         return pd.DataFrame()
@@ -157,4 +184,5 @@ def rank(
         else:
             p_next.append(float(wilcoxon(a, b).pvalue))
     table["wilcoxon_p_next"] = p_next
+    table["tier"] = tiers(table["rank_low"], table["rank_high"])
     return table.reset_index(drop=True)

@@ -24,6 +24,7 @@ from scvbench.results import EvaluationResult
 
 __all__ = [
     "GALLERY",
+    "gallery_tiles",
     "summary_markdown",
     "write_report",
 ]
@@ -80,9 +81,22 @@ def _bland_altman(pairs: pd.DataFrame) -> bytes:
     return png_bytes(figure, tight=False)
 
 
-def _gallery(cases: pd.DataFrame, images: dict) -> list[tuple[str, str]]:
-    """The worst cases as (caption, PNG data URI): each slice at its own resolution."""
-    worst = cases.sort_values("dice").head(GALLERY)
+def gallery_tiles(cases: pd.DataFrame, images: dict) -> list[dict]:
+    """The worst cases (lowest Dice) as PNG tiles, each slice at its own resolution.
+
+    Parameters
+    ----------
+    cases : DataFrame
+        The per-slice scores (``participant_id``, ``slice``, ``dice``).
+    images : dict
+        (participant, slice) to (MinIP, reference mask, predicted mask).
+
+    Returns
+    -------
+    list of dict
+        Worst first: ``participant_id``, ``slice``, ``dice``, ``caption`` and ``png`` (bytes).
+    """
+    worst = cases.sort_values("dice", kind="stable").head(GALLERY)
     tiles = []
     for _, case in worst.iterrows():
         key = (case["participant_id"], int(case["slice"]))
@@ -99,22 +113,29 @@ def _gallery(cases: pd.DataFrame, images: dict) -> list[tuple[str, str]]:
         pixels = np.rint(np.rot90(rgb) * 255).astype(np.uint8)
         buffer = BytesIO()
         Image.fromarray(np.ascontiguousarray(pixels), mode="RGB").save(buffer, format="PNG")
-        caption = f"{key[0]} slice {key[1]}: Dice {case['dice']:.3f}"
-        tiles.append((caption, data_uri(buffer.getvalue())))
+        tiles.append(
+            {
+                "participant_id": key[0],
+                "slice": key[1],
+                "dice": float(case["dice"]),
+                "caption": f"{key[0]} slice {key[1]}: Dice {case['dice']:.3f}",
+                "png": buffer.getvalue(),
+            }
+        )
     return tiles
 
 
 def write_report(
-    result: EvaluationResult, cases: pd.DataFrame, pairs: pd.DataFrame, images: dict
+    result: EvaluationResult, cases: pd.DataFrame, pairs: pd.DataFrame, tiles: list[dict]
 ) -> str:
-    """The report's HTML; ``images`` maps (participant, slice) to (MinIP, reference, prediction)."""
+    """The report's HTML; ``tiles`` the worst cases of :func:`gallery_tiles`."""
     return render(
         "evaluation.html",
         title="scvbench evaluation",
         result=result,
         boxplots=data_uri(_boxplots(cases)),
         bland_altman=data_uri(_bland_altman(pairs)),
-        gallery=_gallery(cases, images),
+        gallery=[(tile["caption"], data_uri(tile["png"])) for tile in tiles],
     )
 
 

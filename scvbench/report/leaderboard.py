@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 
+from scvbench.core.association import PUBLISHED
 from scvbench.core.ranking import RANK_METRICS
 from scvbench.errors import ScvbenchError
 from scvbench.report.figures import png_bytes
@@ -14,7 +15,15 @@ from scvbench.report.pages import data_uri, number, render
 # matplotlib is imported inside the functions that use it: heavy, and not
 # needed by the commands that only import this module.
 
-__all__ = ["human_row", "rank_plot", "render_page", "render_readme", "slug"]
+__all__ = ["STUDY_OR", "STUDY_Z", "human_row", "rank_plot", "render_page", "render_readme", "slug"]
+
+#: The study's right-hemisphere tortuosity Z (Mann-Whitney by DWML) and logistic odds ratio.
+STUDY_Z = next(
+    t["Z"]
+    for t in PUBLISHED["paper"]["mann_whitney"]
+    if (t["comparison"], t["measure"], t["hemisphere"]) == ("dwml", "tortuosity", "right")
+)
+STUDY_OR = PUBLISHED["paper"]["logistic"]["terms"][0]["odds_ratio"]
 
 
 def slug(name: str) -> str:
@@ -61,8 +70,30 @@ def rank_plot(rows: list[dict]) -> bytes:
 def render_page(rows: list[dict], human: dict | None, entries: list[dict], settings: dict) -> str:
     """The static leaderboard page: sortable table, rank intervals, one section per entry."""
     metrics = [m for m, _, _ in RANK_METRICS]
-    heads = ["rank", "model", *metrics, "P(rank 1)", "rank 95 %", "Wilcoxon P vs next"]
-    keys = ["rank", "name", *metrics, "p_rank1", "rank_interval", "wilcoxon_p_next"]
+    heads = [
+        "rank",
+        "tier",
+        "model",
+        *metrics,
+        "P(rank 1)",
+        "rank 95 %",
+        "Wilcoxon P vs next",
+        f"right tortuosity Z (study {STUDY_Z})",
+        f"odds ratio (study {STUDY_OR})",
+        "reproduces the study",
+    ]
+    keys = [
+        "rank",
+        "tier",
+        "name",
+        *metrics,
+        "p_rank1",
+        "rank_interval",
+        "wilcoxon_p_next",
+        "tortuosity_right_z",
+        "odds_ratio",
+        "reproduction_published",
+    ]
 
     def shown(value) -> str:
         if isinstance(value, str):
@@ -93,21 +124,27 @@ def render_readme(rows: list[dict], human: dict | None, settings: dict) -> str:
     """``leaderboard/README.md``: the ranked table in Markdown, with how it was ranked."""
     dataset = settings.get("dataset", {})
     header = (
-        "| rank | model | Dice | clDice | HD95 (mm) | Betti-0 error | morphometry ICC | "
-        "reproduction | P(rank 1) | rank 95 % | Wilcoxon P vs next |\n" + "|---" * 11 + "|\n"
+        "| rank | tier | model | Dice | clDice | HD95 (mm) | Betti-0 error | morphometry ICC | "
+        "reproduction | P(rank 1) | rank 95 % | Wilcoxon P vs next | "
+        f"right tortuosity Z (study {STUDY_Z}) | odds ratio (study {STUDY_OR}) |\n"
+        + "|---" * 14
+        + "|\n"
     )
     body = "".join(
-        f"| {r['rank']} | {r['name']} | {number(r['dice'])} | {number(r['cldice'])} | "
-        f"{number(r['hd95_mm'], 2)} | {number(r['betti0_error'], 2)} | "
+        f"| {r['rank']} | {r['tier']} | {r['name']} | {number(r['dice'])} | "
+        f"{number(r['cldice'])} | {number(r['hd95_mm'], 2)} | {number(r['betti0_error'], 2)} | "
         f"{number(r['morphometry_icc'])} | {number(r['reproduction'], 2)} | "
         f"{number(r['p_rank1'], 2)} | {r['rank_interval']} | "
-        f"{number(r['wilcoxon_p_next'])} |\n"
+        f"{number(r['wilcoxon_p_next'])} | {number(r.get('tortuosity_right_z'), 2)} | "
+        f"{number(r.get('odds_ratio'), 2)} |\n"
         for r in rows
     )
     if human:
         body += (
-            f"| - | {human['name']} | {number(human['dice'])} | {number(human['cldice'])} | "
-            f"{number(human['hd95_mm'], 2)} | {number(human['betti0_error'], 2)} | | | | | |\n"
+            f"| - | | {human['name']} | {number(human['dice'])} | {number(human['cldice'])} | "
+            f"{number(human['hd95_mm'], 2)} | {number(human['betti0_error'], 2)} |"
+            + " |" * 7
+            + "\n"
         )
     intro = (
         "# scvbench leaderboard\n\n"
@@ -115,8 +152,13 @@ def render_readme(rows: list[dict], human: dict | None, settings: dict) -> str:
         f"(seed {dataset.get('seed')}; reference data `{str(settings['data_checksum'])[:12]}`, "
         f"split `{str(settings['splits_checksum'])[:12]}`). Synthetic data where the data set "
         "is a `scvbench synth` cohort. Ranked by the mean of the per-metric ranks; P(rank 1) and "
-        "the rank interval from 1,000 bootstrap resamples of the test slices (seed 0); Wilcoxon "
-        "signed-rank P on the per-slice Dice against the next entry. Rebuilt with "
-        "`scvbench leaderboard build`; `index.html` is the interactive page.\n\n"
+        "the rank interval from 1,000 bootstrap resamples of the test slices (seed 0); a new "
+        "tier starts where an entry's whole rank interval lies below that of its tier's first "
+        "entry; Wilcoxon signed-rank P on the per-slice Dice against the next entry. "
+        "Reproduction: share of the study's tests the entry's morphometry reproduces as the "
+        "reference masks' does; the right-hemisphere tortuosity Z (Mann-Whitney, by DWML) and "
+        "the logistic odds ratio of right tortuosity from the entry's morphometry, beside the "
+        "study's. Rebuilt with `scvbench leaderboard build`; `index.html` is the interactive "
+        "page.\n\n"
     )
     return intro + header + body

@@ -22,6 +22,7 @@ submission against the first, is shown as the human reference (not ranked).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -29,15 +30,21 @@ import numpy as np
 import pandas as pd
 
 from scvbench import __version__, io
+from scvbench.core.association import association_summary
 from scvbench.core.ranking import RANK_METRICS, rank
 from scvbench.errors import ScvbenchError
 from scvbench.report.leaderboard import human_row, render_page, render_readme, slug
 from scvbench.results import EvaluationResult
+from scvbench.steps.evaluate import WORST
 
 __all__ = ["RANK_METRICS", "add_entry", "build", "load_entries", "rank"]
 
 SCHEMA_VERSION = "1.0"
 CASE_COLUMNS = ["participant_id", "slice", "dice", "cldice", "hd95_mm", "betti0_error"]
+#: The association columns of the table (the study: Z -3.511, odds ratio 7.649).
+ASSOCIATION_COLUMNS = ("tortuosity_right_z", "odds_ratio", "reproduction_published")
+#: Worst test slices shown per entry on the page.
+GALLERY_TILES = 3
 
 
 def _code_reference() -> str:
@@ -163,9 +170,16 @@ def make_entry(
             "morphometry_icc": _morphometry_icc(result),
             "reproduction": association.get("reference", {}).get("reproduction_score"),
             "reproduction_split": association_split,
+            "association": association_summary(association),
             "n_invalid": result.segmentation.n_invalid,
         },
         "human_reference": result.human_reference,
+        "worst": [
+            {"participant_id": pid, "slice": int(k), "dice": float(d)}
+            for pid, k, d in cases.sort_values("dice", kind="stable")[
+                ["participant_id", "slice", "dice"]
+            ].itertuples(index=False)
+        ][:GALLERY_TILES],
         "morphometry": result.to_json()["morphometry"],
         "cases": cases[CASE_COLUMNS].to_dict(orient="list"),
     }
@@ -178,8 +192,13 @@ def add_entry(
     run_dir: str | Path | None = None,
     replace: bool = False,
     association_path: str | Path | None = None,
+    card: str | Path | None = None,
+    report: str | Path | None = None,
 ) -> Path:
     """Check an entry against the leaderboard's checksums and write it.
+
+    The worst test slices' tiles that ``scvbench evaluate`` wrote beside ``results_path``
+    (``worst/``) are copied to ``board/gallery/<entry>/`` for the page.
 
     Parameters
     ----------
@@ -195,6 +214,9 @@ def add_entry(
         Replace an entry of the same name.
     association_path : path, optional
         ``results.json`` of the association split.
+    card, report : path or str, optional
+        The model card and the evaluation report the page links (a URL, or a local file linked
+        relative to the board).
 
     Returns
     -------
@@ -202,7 +224,11 @@ def add_entry(
         The entry file written.
     """
     board = Path(board)
-    entry = make_entry(Path(results_path), name, run_dir, association_path)
+    results_path = Path(results_path)
+    entry = make_entry(results_path, name, run_dir, association_path)
+    entry["links"] = {
+        label: _link(target, board) for label, target in (("card", card), ("report", report))
+    }
     settings_path = board / "leaderboard.json"
     if settings_path.is_file():
         settings = json.loads(settings_path.read_text())
@@ -226,8 +252,32 @@ def add_entry(
     path = board / "entries" / f"{slug(entry['name'])}.json"
     if path.exists() and not replace:
         raise ScvbenchError(f"{path}: an entry of that name exists; --replace to update it")
+    gallery = board / "gallery" / slug(entry["name"])
+    tiles = []
+    for case in entry["worst"]:
+        source = results_path.parent / WORST / f"{case['participant_id']}_slice-{case['slice']}.png"
+        if source.is_file():
+            tiles.append((source, gallery / source.name))
+            case["tile"] = (gallery / source.name).relative_to(board).as_posix()
+    for stale in gallery.glob("*.png"):
+        if stale not in {target for _, target in tiles}:
+            stale.unlink()
+    for source, target in tiles:
+        io.write_bytes(target, source.read_bytes())
     io.write_json(path, entry)
     return path
+
+
+def _link(target: str | Path | None, board: Path) -> str | None:
+    """A link from the board's page: URLs as given, local paths relative to the board."""
+    if target is None:
+        return None
+    text = str(target)
+    if "://" in text:
+        return text
+    if not Path(text).exists():
+        raise ScvbenchError(f"{text}: no such file to link from the leaderboard; check the path")
+    return Path(os.path.relpath(Path(text).resolve(), board.resolve())).as_posix()
 
 
 def load_entries(board: str | Path = "leaderboard") -> list[dict]:
@@ -294,24 +344,28 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     human = human_row(entries)
     columns = [
         "rank",
+        "tier",
         "name",
         *[m for m, _, _ in RANK_METRICS],
         "p_rank1",
         "rank_interval",
         "wilcoxon_p_next",
+        *ASSOCIATION_COLUMNS,
         "recipe",
         "train_seconds",
     ]
     rows = []
     for _, row in table.iterrows():
         entry = by_name[row["name"]]
+        association = entry["scores"].get("association") or {}
         rows.append(
             {
-                **{c: row[c] for c in ("rank", "name")},
+                **{c: row[c] for c in ("rank", "tier", "name")},
                 **{m: row[m] for m, _, _ in RANK_METRICS},
                 "p_rank1": row["p_rank1"],
                 "rank_interval": f"{int(row['rank_low'])}-{int(row['rank_high'])}",
                 "wilcoxon_p_next": row["wilcoxon_p_next"],
+                **{c: association.get(c) for c in ASSOCIATION_COLUMNS},
                 "recipe": entry.get("configuration", {}).get("recipe"),
                 "train_seconds": entry.get("training", {}).get("train_seconds"),
             }

@@ -5,7 +5,7 @@ the split and reads the submission's masks, ``morphometry`` measures both and co
 (and the study's association tests), ``run`` scores everything and writes the results.
 """
 
-from scvbench.steps.evaluate.run import SCHEMA_VERSION, evaluate
+from scvbench.steps.evaluate.run import SCHEMA_VERSION, WORST, evaluate
 from scvbench.steps.evaluate.submission import InvalidSubmission
 
-__all__ = ["SCHEMA_VERSION", "InvalidSubmission", "evaluate"]
+__all__ = ["SCHEMA_VERSION", "WORST", "InvalidSubmission", "evaluate"]

@@ -32,7 +32,7 @@ from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
 from scvbench.parallel import map_participants
-from scvbench.report.evaluation import GALLERY, summary_markdown, write_report
+from scvbench.report.evaluation import GALLERY, gallery_tiles, summary_markdown, write_report
 from scvbench.results import (
     SCHEMA_VERSION,
     CaseScore,
@@ -57,7 +57,10 @@ from scvbench.steps.evaluate.morphometry import (
 )
 from scvbench.steps.evaluate.submission import InvalidSubmission, open_submission
 
-__all__ = ["SCHEMA_VERSION", "evaluate"]
+__all__ = ["SCHEMA_VERSION", "WORST", "evaluate"]
+
+#: The folder of the worst cases' tiles (lowest Dice first in ``cases.tsv``), beside results.json.
+WORST = "worst"
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,8 @@ def evaluate(
     Returns
     -------
     EvaluationResult
-        What ``results.json`` holds; ``cases.tsv``, ``summary.md`` and ``report.html`` beside it.
+        What ``results.json`` holds; ``cases.tsv``, ``summary.md``, ``report.html`` and the
+        worst cases' tiles (``worst/<participant>_slice-<k>.png``) beside it.
     """
     if split not in SPLITS:
         raise ScvbenchError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -193,7 +197,13 @@ def evaluate(
     io.write_text(out / "cases.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
     io.write_text(out / "summary.md", summary_markdown(result))
 
-    io.write_text(out / "report.html", write_report(result, table, pairs, gallery))
+    tiles = gallery_tiles(table, gallery)
+    for stale in (out / WORST).glob("*.png"):  # a former evaluation's worst cases
+        stale.unlink()
+    for tile in tiles:
+        name = f"{tile['participant_id']}_slice-{tile['slice']}.png"
+        io.write_bytes(out / WORST / name, tile["png"])
+    io.write_text(out / "report.html", write_report(result, table, pairs, tiles))
     return result
 
 

@@ -1,0 +1,326 @@
+"""``scvbench benchmark``: the official benchmark from one command, resumable stage by stage.
+
+Stages, in order: ``synth`` (the cohort, or the one already in ``OUT/sourcedata`` when it is the
+same), ``convert``, ``derive``, ``annotations``, ``splits``; per model and fold ``train``
+(resumed from its last checkpoint), ``predict`` (fold 0: the test and association
+participants; other folds: the test participants) and ``evaluate`` (fold 0: the test split and
+the association cohort, with the published study and the generator's truth; other folds: the
+test split); then the model cards and the leaderboard, rebuilt every run. Every stage but the
+last is stamped (:mod:`scvbench.steps.benchmark.stamps`) and skipped when done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from scvbench import io
+from scvbench.bids.layout import sha256
+from scvbench.errors import ScvbenchError
+from scvbench.steps.annotate import import_annotations
+from scvbench.steps.benchmark.cards import write_card
+from scvbench.steps.benchmark.stamps import RECORD, StageBook, folder_checksum
+from scvbench.steps.convert.run import convert_dataset
+from scvbench.steps.derive import derive_dataset
+from scvbench.steps.evaluate import evaluate
+from scvbench.steps.leaderboard import add_entry, build
+from scvbench.steps.predict import predict
+from scvbench.steps.splits import SPLITS_FILE, load_splits, write_splits
+from scvbench.steps.synth import generate_cohort
+from scvbench.steps.synth.cohort_writer import generator_digest
+from scvbench.steps.train import hardware, resolve_config, train
+
+__all__ = ["DEFAULT_MODELS", "benchmark"]
+
+#: The baselines of the official benchmark.
+DEFAULT_MODELS = ("frangi", "unet", "attention_unet", "deeplabv3plus")
+
+
+def _check_folder(out: Path, resume: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ScvbenchError(f"{out} is not a folder; choose a folder for the benchmark")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not (out / RECORD).is_file():
+        raise ScvbenchError(
+            f"{out} is not empty and holds no benchmark run ({RECORD} is missing); choose an "
+            "empty or new folder"
+        )
+    if not resume:
+        raise ScvbenchError(
+            f"{out} holds a benchmark run: pass --resume to continue it (finished stages are "
+            "skipped), or choose a new folder"
+        )
+
+
+def _data_stages(book: StageBook, out: Path, settings: dict, nprocs: int, progress: bool):
+    """synth, convert, derive, annotations and splits; returns (cohort checksum, splits)."""
+    source, bids, key = out / "sourcedata", out / "bids", out / "key.csv"
+    total = settings["total_stages"]
+
+    def synth() -> dict:
+        generate_cohort(
+            source,
+            preset=settings["preset"],
+            n_subjects=settings["subjects"],
+            seed=settings["seed"],
+            nprocs=nprocs,
+            progress=progress,
+        )
+        manifest = json.loads((source / "truth" / "manifest.json").read_text())
+        size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+        return {
+            "cohort_checksum": folder_checksum(source),
+            "subjects": manifest["n_subjects"],
+            "bytes": size,
+        }
+
+    cohort = book.run(
+        "synth",
+        {
+            "generator": generator_digest(),
+            "preset": settings["preset"],
+            "seed": settings["seed"],
+            "subjects": settings["subjects"],
+        },
+        synth,
+        1,
+        total,
+    )
+    checksum = cohort["cohort_checksum"]
+    if folder_checksum(source) != checksum:
+        raise ScvbenchError(
+            f"{source}: the cohort changed since it was generated (checksum differs); remove "
+            "the benchmark folder and run again"
+        )
+    upstream = {"cohort": checksum}
+
+    def convert() -> dict:
+        report = convert_dataset(
+            source / "dicom",
+            bids,
+            demographics=source / "demographics.csv",
+            fazekas=source / "fazekas.csv",
+            key_file=key,
+            nprocs=nprocs,
+        )
+        problems = [f"sub-{k}: {v}" for k, v in sorted(report.failed.items())]
+        problems += list(report.sheet_problems)
+        if problems:
+            raise ScvbenchError("convert: " + "; ".join(problems))
+        return {"participants": len(report.converted) + len(report.up_to_date)}
+
+    def derive() -> dict:
+        report = derive_dataset(bids, nprocs=nprocs, progress=progress)
+        if report.failed:
+            raise ScvbenchError(
+                "derive: " + "; ".join(f"sub-{k}: {v}" for k, v in sorted(report.failed.items()))
+            )
+        return {"participants": len(report.derived) + len(report.up_to_date)}
+
+    def annotations() -> dict:
+        report = import_annotations(source / "annotations", bids, key_file=key)
+        if report.refused:
+            raise ScvbenchError("annotations: " + "; ".join(report.refused.values()))
+        return {"files": len(report.imported), "skipped_shapes": len(report.skipped_shapes)}
+
+    def splits() -> dict:
+        _, document = write_splits(bids)
+        return {"splits_checksum": document["checksum"]}
+
+    book.run("convert", upstream, convert, 2, total)
+    book.run("derive", upstream, derive, 3, total)
+    book.run("annotations", upstream, annotations, 4, total)
+    split = book.run("splits", upstream, splits, 5, total)
+    document = load_splits(bids / SPLITS_FILE)
+    if document["checksum"] != split["splits_checksum"]:
+        raise ScvbenchError(
+            f"{bids / SPLITS_FILE}: changed since the split was made; remove the benchmark "
+            "folder and run again"
+        )
+    return checksum, document
+
+
+def _model_stages(book, out, settings, model, folds, document, nprocs, progress, counter):
+    """Train, predict and evaluate one model on each fold; returns its per-fold outputs."""
+    bids, key, truth = out / "bids", out / "key.csv", out / "sourcedata" / "truth"
+    total = settings["total_stages"]
+    runs = out / "runs" / model
+    per_fold = {}
+    for fold in folds:
+        config = resolve_config(model, settings["recipe"], fold, iterations=settings["iterations"])
+        run = runs / f"fold-{fold}"
+
+        def fit(config=config, run=run) -> dict:
+            summary = train(bids, run, config, progress=progress)
+            return {k: summary.get(k) for k in ("steps", "best_val_dice", "best_step", "stopped")}
+
+        trained = book.run(
+            f"train:{model}:fold-{fold}",
+            {"config": asdict(config), "splits": document["checksum"]},
+            fit,
+            next(counter),
+            total,
+        )
+        checkpoint = run / "model_best.pt"
+        participants = document["test"] + (document["association"] if fold == 0 else [])
+        submission = runs / "submission" if fold == 0 else run / "submission"
+
+        def segment(checkpoint=checkpoint, participants=participants, submission=submission):
+            written = predict(bids, checkpoint, submission, participants, progress=progress)
+            return {"participants": len(written)}
+
+        made = {"checkpoint": sha256(checkpoint), "participants": len(participants)}
+        suffix = "" if fold == 0 else f":fold-{fold}"
+        book.run(f"predict:{model}{suffix}", made, segment, next(counter), total)
+        scores = {}
+        for split in ("test", "association") if fold == 0 else ("test",):
+            folder = runs / f"evaluation-{split}" if fold == 0 else run / f"evaluation-{split}"
+
+            def score(split=split, folder=folder, submission=submission) -> dict:
+                result = evaluate(
+                    submission,
+                    bids,
+                    folder,
+                    split=split,
+                    published="paper",
+                    truth=truth,
+                    key_file=key,
+                    nprocs=nprocs,
+                )
+                dice = result.segmentation.overall.get("dice")
+                return {
+                    "dice": None if dice is None else dice.mean,
+                    "data_checksum": result.reference.data_checksum,
+                }
+
+            scores[split] = book.run(
+                f"evaluate:{model}{suffix}:{split}",
+                {**made, "splits": document["checksum"]},
+                score,
+                next(counter),
+                total,
+            )
+        per_fold[fold] = {"training": trained, "scores": scores, "run": run}
+    return per_fold
+
+
+def _publish(out, model, per_fold, board, cards, settings) -> None:
+    """Write the model card and enter fold 0 on the leaderboard (replacing its entry)."""
+    runs = out / "runs" / model
+    card = write_card(cards / model, model, per_fold, runs, settings)
+    report = cards / model / "evaluation-test.html"
+    io.write_bytes(report, (runs / "evaluation-test" / "report.html").read_bytes())
+    add_entry(
+        runs / "evaluation-test" / "results.json",
+        board,
+        name=model,
+        run_dir=per_fold[0]["run"],
+        replace=True,
+        association_path=runs / "evaluation-association" / "results.json",
+        card=card,
+        report=report,
+    )
+
+
+def benchmark(
+    out: str | os.PathLike[str],
+    preset: str = "paper",
+    seed: int = 0,
+    models: tuple[str, ...] = DEFAULT_MODELS,
+    folds: str = "0",
+    recipe: str = "cpu-plateau",
+    nprocs: int = 1,
+    resume: bool = False,
+    subjects: int | None = None,
+    iterations: int | None = None,
+    board: str | os.PathLike[str] | None = None,
+    cards: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Run the benchmark into ``out``; finished stages are skipped with ``resume``.
+
+    Parameters
+    ----------
+    out : path
+        The benchmark folder (cohort, dataset, runs, stamps, run record).
+    preset : str
+        The cohort preset (``paper`` is the official benchmark).
+    seed : int
+        The cohort's seed.
+    models : tuple of str
+        The models to train and score.
+    folds : str
+        ``"0"`` (fold 0) or ``"all"`` (4-fold cross-validation; fold 0 makes the entry).
+    recipe : str
+        The training recipe.
+    nprocs : int
+        Processes for the cohort, conversion, derivation and evaluation.
+    resume : bool
+        Continue a run in ``out`` (without it ``out`` must be new or empty).
+    subjects : int, optional
+        Cohort size (default: the preset's).
+    iterations : int, optional
+        Training iterations over the recipe's.
+    board, cards : path, optional
+        The leaderboard and model-card folders (default ``OUT/leaderboard``, ``OUT/baselines``).
+    progress : bool
+        Progress lines and bars.
+
+    Returns
+    -------
+    dict
+        The run record (also ``OUT/benchmark.json``).
+    """
+    out = Path(out)
+    if folds not in ("0", "all"):
+        raise ScvbenchError(f"folds must be 0 or all, got {folds!r}")
+    if not models:
+        raise ScvbenchError("no models to benchmark; name at least one")
+    for model in models:  # unknown models and recipes fail before any work
+        resolve_config(model, recipe, 0, iterations=iterations)
+    _check_folder(out, resume)
+    fold_list = [0] if folds == "0" else [0, 1, 2, 3]
+    per_model = len(fold_list) * 3 + 1  # train, predict and evaluate (fold 0: two splits)
+    settings = {
+        "preset": preset,
+        "seed": seed,
+        "subjects": subjects,
+        "models": list(models),
+        "folds": folds,
+        "recipe": recipe,
+        "iterations": iterations,
+        "nprocs": nprocs,
+        "total_stages": 5 + per_model * len(models),
+    }
+    board = Path(board) if board else out / "leaderboard"
+    cards = Path(cards) if cards else out / "baselines"
+    out.mkdir(parents=True, exist_ok=True)
+    book = StageBook(out, settings, progress)
+    book.save(hardware=hardware())
+    cohort, document = _data_stages(book, out, settings, nprocs, progress)
+    counter = iter(range(6, settings["total_stages"] + 1))
+    results = {}
+    for model in models:
+        per_fold = _model_stages(
+            book, out, settings, model, fold_list, document, nprocs, progress, counter
+        )
+        results[model] = per_fold
+        _publish(out, model, per_fold, board, cards, settings)
+    paths = build(board)
+    checksums = {r[0]["scores"]["test"]["data_checksum"] for r in results.values()}
+    book.save(
+        data={
+            "cohort_checksum": cohort,
+            "splits_checksum": document["checksum"],
+            "test_data_checksum": checksums.pop() if len(checksums) == 1 else None,
+        },
+        outputs={
+            "leaderboard": str(paths["html"]),
+            "cards": {m: str(cards / m / "README.md") for m in models},
+        },
+        total_seconds=round(sum(s["seconds"] for s in book.record["stages"].values()), 1),
+    )
+    return book.record

@@ -181,6 +181,7 @@ def resolve_config(model: str, recipe: str, fold: int, **overrides) -> TrainConf
     TrainConfig
         The resolved configuration.
     """
+    check_name(model)
     if recipe not in RECIPES:
         raise ScvbenchError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
     settings = dict(RECIPES[recipe])

@@ -118,7 +118,9 @@ def evaluate(
     Returns
     -------
     EvaluationResult
-        What ``results.json`` holds; ``cases.tsv``, ``summary.md``, ``report.html`` and the
+        What ``results.json`` holds; ``cases.tsv``, ``morphometry.tsv`` (the Bland-Altman pairs:
+        per slice and hemisphere, each measure of the submission and the reference),
+        ``summary.md``, ``report.html`` and the
         worst cases' tiles (``worst/<participant>_slice-<k>.png``) beside it.
     """
     if split not in SPLITS:
@@ -196,6 +198,7 @@ def evaluate(
     io.write_json(out / "results.json", result.to_json())
     io.write_text(out / "cases.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
     io.write_text(out / "summary.md", summary_markdown(result))
+    io.write_text(out / "morphometry.tsv", pairs.to_csv(sep="\t", index=False, float_format="%.6g"))
 
     tiles = gallery_tiles(table, gallery)
     for stale in (out / WORST).glob("*.png"):  # a former evaluation's worst cases

@@ -1,0 +1,342 @@
+"""``scvbench power``: participants a study needs when a model measures the veins.
+
+The effect is the study's (``paper``: the group distributions the synthetic cohort draws from,
+fitted to the medians and quartiles of Tables 2 and 3) or a user's JSON file of two groups'
+medians and quartiles. The measurement error is the model's, from ``scvbench evaluate``'s
+Bland-Altman pairs (``morphometry.tsv`` beside ``results.json``; without it the bias and limits
+of agreement give a constant error). Power is simulated (:mod:`scvbench.core.power`) for
+error-free measurement, for the model and, with ``human``, for another evaluation (e.g. the
+second rater's masks scored as a submission), over a grid of cohort sizes split by ``ratio``,
+beside the normal-theory cross-check.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from scvbench import io
+from scvbench.core.power import (
+    ErrorModel,
+    analytic_power,
+    fit_error_model,
+    n_for_power,
+    simulate_power,
+)
+from scvbench.errors import ScvbenchError
+from scvbench.report.power import power_figure
+from scvbench.steps.synth.cohort import (
+    COUNT_RANGE,
+    DIAMETER_RANGE_MM,
+    TORTUOSITY_RANGE,
+    SplitNormal,
+    effect_parameters,
+)
+
+__all__ = ["MEASURES", "load_effect", "measurement_error", "power"]
+
+#: Measure name to (the evaluation's column, the range the generator keeps values in).
+MEASURES = {
+    "count": ("count", COUNT_RANGE),
+    "diameter": ("diameter_mm", DIAMETER_RANGE_MM),
+    "tortuosity": ("tortuosity", TORTUOSITY_RANGE),
+}
+
+
+def load_effect(effect: str, measure: str, hemisphere: str) -> dict:
+    """The two groups' distributions of ``measure`` in ``hemisphere``.
+
+    Parameters
+    ----------
+    effect : str
+        ``paper`` or a JSON file: ``{"groups": ["DWML", "no DWML"], "group1": [median, q1, q3],
+        "group0": [median, q1, q3], "discrete": false}`` (two more numbers per group give the
+        lower and upper tail factors of :class:`scvbench.steps.synth.cohort.SplitNormal`).
+    measure, hemisphere : str
+        What is compared.
+
+    Returns
+    -------
+    dict
+        ``names`` (group 1, group 0), ``dist`` (two SplitNormal), ``discrete``, ``range``,
+        ``source`` and ``ratio`` (the study's group sizes, for ``paper``).
+    """
+    if measure not in MEASURES:
+        raise ScvbenchError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    if hemisphere not in ("left", "right"):
+        raise ScvbenchError(f"hemisphere must be left or right, got {hemisphere!r}")
+    if effect == "paper":
+        table = effect_parameters("paper")[f"{measure}_{hemisphere}"]
+        if measure == "count":  # Table 2: count by sex (84 men, 80 women)
+            keys, names, ratio = ("M", "F"), ("men", "women"), (84, 80)
+        else:  # Table 3: by DWML (53 with, 111 without)
+            keys, names, ratio = ("1", "0"), ("DWML", "no DWML"), (53, 111)
+        dists = tuple(SplitNormal(*table[k]) for k in keys)
+        return {
+            "names": names,
+            "dist": dists,
+            "discrete": measure == "count",
+            "range": MEASURES[measure][1],
+            "source": "the study's Tables 2 and 3 (the synthetic cohort's distributions)",
+            "ratio": ratio,
+        }
+    path = Path(effect)
+    try:
+        document = json.loads(path.read_text())
+        groups = [document["group1"], document["group0"]]
+        dists = tuple(SplitNormal(*map(float, g)) for g in groups)
+    except FileNotFoundError:
+        raise ScvbenchError(f"{path}: no such effect file; give paper or a JSON file") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ScvbenchError(
+            f"{path}: not an effect file ({err}); write "
+            '{"group1": [median, q1, q3], "group0": [median, q1, q3]}'
+        ) from None
+    for name, d in zip(("group1", "group0"), dists, strict=True):
+        if not d.q1 <= d.median <= d.q3 or d.q1 == d.q3:
+            raise ScvbenchError(f"{path}: {name} needs q1 <= median <= q3 and q1 < q3")
+    return {
+        "names": tuple(document.get("groups", ("group 1", "group 0"))),
+        "dist": dists,
+        "discrete": bool(document.get("discrete", False)),
+        "range": (-np.inf, np.inf),
+        "source": str(path),
+        "ratio": None,
+    }
+
+
+def measurement_error(results_path: Path, measure: str, hemisphere: str) -> ErrorModel:
+    """The error of one evaluation's measure: fitted to its pairs, else from its limits.
+
+    Parameters
+    ----------
+    results_path : Path
+        ``results.json`` of ``scvbench evaluate``.
+    measure, hemisphere : str
+        What is measured.
+
+    Returns
+    -------
+    ErrorModel
+        ``proportional`` or ``constant``.
+    """
+    column = MEASURES[measure][0]
+    try:
+        results = json.loads(Path(results_path).read_text())
+    except FileNotFoundError:
+        raise ScvbenchError(f"{results_path}: no such results file") from None
+    except (OSError, ValueError) as err:
+        raise ScvbenchError(f"{results_path}: not a results.json ({err})") from None
+    agreement = (results.get("morphometry") or {}).get(hemisphere, {}).get(column)
+    if not agreement or not agreement.get("n") or agreement.get("bias") is None:
+        raise ScvbenchError(
+            f"{results_path}: no morphometry agreement for {hemisphere} {measure}; evaluate a "
+            "submission whose reference masks hold veins (scvbench evaluate)"
+        )
+    pairs_path = Path(results_path).with_name("morphometry.tsv")
+    if pairs_path.is_file():
+        pairs = pd.read_csv(pairs_path, sep="\t")
+        part = pairs[pairs["hemisphere"] == hemisphere]
+        if len(part) >= 3:
+            return fit_error_model(part[f"{column}_reference"], part[f"{column}_submission"])
+    sd = (agreement["loa_high"] - agreement["loa_low"]) / (2 * 1.959963984540054)
+    return ErrorModel("constant", float(agreement["bias"]), 0.0, float(sd), int(agreement["n"]))
+
+
+def _sizes(n_range: tuple[int, int], points: int, ratio: tuple[int, int]) -> list[tuple]:
+    low, high = n_range
+    if low < 6 or high <= low:
+        raise ScvbenchError(f"--n-range {low}:{high} is empty; give LOW:HIGH with 6 <= LOW < HIGH")
+    if min(ratio) < 1:
+        raise ScvbenchError(f"--ratio {ratio[0]}:{ratio[1]}: both groups need a share above 0")
+    out = []
+    for total in np.unique(np.rint(np.linspace(low, high, points)).astype(int)):
+        n1 = round(int(total) * ratio[0] / sum(ratio))
+        n1 = min(max(n1, 3), total - 3)
+        out.append((int(total), n1, int(total) - n1))
+    return out
+
+
+def _moments(dist: SplitNormal, bounds) -> tuple[float, float, float]:
+    u = (np.arange(200_000) + 0.5) / 200_000
+    values = np.clip(dist.ppf(u), *bounds)
+    centred = values - values.mean()
+    sd = float(values.std())
+    return float(values.mean()), sd, float((centred**3).mean() / sd**3)
+
+
+def power(
+    evaluation: str | Path,
+    out: str | Path,
+    effect: str = "paper",
+    measure: str = "tortuosity",
+    hemisphere: str = "right",
+    test: str = "mannwhitney",
+    alpha: float = 0.05,
+    powers: tuple[float, ...] = (0.8, 0.9),
+    n_range: tuple[int, int] = (40, 600),
+    points: int = 15,
+    ratio: tuple[int, int] | None = None,
+    simulations: int = 2000,
+    seed: int = 0,
+    human: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Simulate power against cohort size; write ``power.json``, ``power.tsv``, ``power.png``.
+
+    Parameters
+    ----------
+    evaluation : path
+        The model's ``results.json`` (``scvbench evaluate``).
+    out : path
+        The output folder.
+    effect : str
+        ``paper`` or an effect JSON file (:func:`load_effect`).
+    measure, hemisphere : str
+        What is compared (default: right tortuosity, the study's finding).
+    test : str
+        ``mannwhitney`` or ``logistic``.
+    alpha : float
+        Two-sided significance level.
+    powers : tuple of float
+        Powers whose cohort size is reported.
+    n_range : tuple of int
+        Smallest and largest total cohort size.
+    points : int
+        Sizes in the range.
+    ratio : tuple of int, optional
+        Group 1 : group 0 (default: the study's, 53:111 by DWML and 84:80 by sex).
+    simulations : int
+        Simulated cohorts per size and condition.
+    seed : int
+        Seed of the simulation.
+    human : path, optional
+        Another evaluation whose error is shown as the human reference.
+    progress : bool
+        A progress bar.
+
+    Returns
+    -------
+    dict
+        What ``power.json`` holds.
+    """
+    if not 0 < alpha < 1:
+        raise ScvbenchError(f"--alpha must lie between 0 and 1, got {alpha}")
+    bad = [p for p in powers if not alpha < p < 1]
+    if bad:
+        raise ScvbenchError(
+            f"--power {bad[0]} is impossible: a power lies between alpha ({alpha}) and 1"
+        )
+    if test not in ("mannwhitney", "logistic"):
+        raise ScvbenchError(f"--test must be mannwhitney or logistic, got {test!r}")
+    if simulations < 100:
+        raise ScvbenchError(f"--simulations {simulations}: give at least 100")
+    chosen = load_effect(effect, measure, hemisphere)
+    ratio = ratio or chosen["ratio"] or (1, 1)
+    sizes = _sizes(n_range, points, ratio)
+    conditions = {
+        "error-free": ErrorModel(),
+        "model": measurement_error(evaluation, measure, hemisphere),
+    }
+    if human is not None:
+        conditions["human"] = measurement_error(human, measure, hemisphere)
+    dists, bounds = chosen["dist"], chosen["range"]
+    direction = 1 if dists[0].median >= dists[1].median else -1
+
+    def draw(group, shape, rng):
+        u = rng.uniform(0.0005, 0.9995, shape)
+        return np.clip(dists[0 if group == 1 else 1].ppf(u), *bounds)
+
+    moments = [_moments(d, bounds) for d in dists]
+    rows = []
+    bar = tqdm(total=len(conditions) * len(sizes), disable=not progress, desc="power")
+    for c, (name, error) in enumerate(conditions.items()):
+        scale = 1.0 + error.slope
+        for i, (total, n1, n0) in enumerate(sizes):
+            rng = np.random.default_rng([seed, c, i])
+            simulated = simulate_power(
+                draw, (n1, n0), error, test, alpha, simulations, rng, chosen["discrete"], direction
+            )
+            analytic = analytic_power(
+                (moments[0][0] * scale, moments[1][0] * scale),
+                (moments[0][1] * scale, moments[1][1] * scale),
+                (n1, n0),
+                error.sd,
+                alpha,
+                test,
+            )
+            rows.append(
+                {
+                    "condition": name,
+                    "n": total,
+                    "n_group1": n1,
+                    "n_group0": n0,
+                    **{k: simulated[k] for k in ("power", "ci_low", "ci_high")},
+                    "analytic": analytic["power"],
+                }
+            )
+            bar.update(1)
+    bar.close()
+    table = pd.DataFrame(rows)
+    needed = {
+        name: {f"{p:g}": n_for_power(part["n"], part["power"], p) for p in powers}
+        for name, part in table.groupby("condition", sort=False)
+    }
+    disagreement = table[
+        (table["power"] - table["analytic"]).abs()
+        > np.maximum(0.05, (table["ci_high"] - table["ci_low"]))
+    ]
+    reasons = []
+    if len(disagreement):
+        skews = [m[2] for m in moments]
+        if max(abs(s) for s in skews) > 0.3:
+            reasons.append(
+                f"the group distributions are skewed (skewness {skews[0]:.2f} and "
+                f"{skews[1]:.2f}); the normal approximation takes only their means and SDs"
+            )
+        if chosen["discrete"]:
+            reasons.append("the values are whole numbers with many ties")
+        if any(e.kind == "proportional" for e in conditions.values()):
+            reasons.append("the error is proportional to the value")
+        if test == "logistic":
+            reasons.append("the logistic model's Wald test is approximated by the t test")
+        if not reasons:
+            reasons.append("the approximation is asymptotic; small groups fall short of it")
+    document = {
+        "effect": {
+            "source": chosen["source"],
+            "measure": measure,
+            "hemisphere": hemisphere,
+            "groups": list(chosen["names"]),
+            "group1": vars(dists[0]),
+            "group0": vars(dists[1]),
+            "direction": direction,
+            "standardised_difference": analytic_power(
+                (moments[0][0], moments[1][0]), (moments[0][1], moments[1][1]), (10, 10)
+            )["d"],
+        },
+        "test": test,
+        "alpha": alpha,
+        "ratio": list(ratio),
+        "simulations": simulations,
+        "seed": seed,
+        "errors": {name: e.to_json() for name, e in conditions.items()},
+        "evaluation": str(evaluation),
+        "human": None if human is None else str(human),
+        "n_for_power": needed,
+        "analytic_check": {
+            "max_difference": float((table["power"] - table["analytic"]).abs().max()),
+            "disagrees_at": disagreement[["condition", "n"]].to_dict(orient="records"),
+            "why": reasons,
+        },
+        "curve": rows,
+    }
+    out = Path(out)
+    io.write_text(out / "power.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
+    io.write_bytes(out / "power.png", power_figure(table, powers, document))
+    io.write_json(out / "power.json", document)
+    return document

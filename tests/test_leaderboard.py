@@ -193,7 +193,9 @@ def test_build_writes_table_csv_and_page(board):
     assert [line.split("|")[3].strip() for line in lines[:3]] == ["strong", "middle", "weak"]
     assert [line.split("|")[2].strip() for line in lines[:3]] == ["1", "2", "3"]  # tiers
     assert "human reference (rater2)" in readme
+    assert "participants for 80 % power" in readme and "with perfect measurement 1" in readme
     csv = pd.read_csv(board / "leaderboard.csv")
+    assert csv["participants_80"].isna().all()  # the hand-made entries have no tortuosity
     assert csv["rank"].tolist() == [1, 2, 3]
     page = (board / "index.html").read_text()
     assert page.count("<tr class='entry'>") == 3 and "human reference" in page

@@ -193,3 +193,14 @@ def test_user_effect_file(tmp_path):
     effect.write_text(json.dumps({"group1": [12, 14, 10], "group0": [10, 8, 12]}))
     with pytest.raises(ScvbenchError, match="q1 <= median <= q3"):
         power(results, tmp_path / "p", effect=str(effect), progress=False)
+
+
+def test_leaderboard_column_participants_for_80_percent_power():
+    from scvbench.steps.power import participants_for_power
+
+    perfect = participants_for_power(None)
+    assert 95 <= perfect <= 120
+    measured = participants_for_power({"bias": 0.05, "loa_low": -0.15, "loa_high": 0.25})
+    assert measured > perfect + 20  # scatter of 0.1 against group SDs near 0.15
+    assert participants_for_power({"bias": 0.0, "loa_low": -3.0, "loa_high": 3.0}) == float("inf")
+    assert participants_for_power({}) is None

@@ -36,6 +36,7 @@ from scvbench.errors import ScvbenchError
 from scvbench.report.leaderboard import human_row, render_page, render_readme, slug
 from scvbench.results import EvaluationResult
 from scvbench.steps.evaluate import WORST
+from scvbench.steps.power import participants_for_power
 
 __all__ = ["RANK_METRICS", "add_entry", "build", "load_entries", "rank"]
 
@@ -351,6 +352,7 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
         "rank_interval",
         "wilcoxon_p_next",
         *ASSOCIATION_COLUMNS,
+        "participants_80",
         "recipe",
         "train_seconds",
     ]
@@ -366,6 +368,9 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
                 "rank_interval": f"{int(row['rank_low'])}-{int(row['rank_high'])}",
                 "wilcoxon_p_next": row["wilcoxon_p_next"],
                 **{c: association.get(c) for c in ASSOCIATION_COLUMNS},
+                "participants_80": participants_for_power(
+                    (entry.get("morphometry") or {}).get("right", {}).get("tortuosity") or {}
+                ),
                 "recipe": entry.get("configuration", {}).get("recipe"),
                 "train_seconds": entry.get("training", {}).get("train_seconds"),
             }
@@ -373,6 +378,7 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     frame = pd.DataFrame(rows, columns=columns)
     io.write_text(board / "leaderboard.csv", frame.to_csv(index=False, float_format="%.6g"))
     settings = json.loads((board / "leaderboard.json").read_text())
+    settings["participants_80_error_free"] = participants_for_power(None)
     io.write_text(board / "README.md", render_readme(rows, human, settings))
     io.write_text(board / "index.html", render_page(rows, human, entries, settings))
     return {

@@ -37,7 +37,7 @@ from scvbench.steps.synth.cohort import (
     effect_parameters,
 )
 
-__all__ = ["MEASURES", "load_effect", "measurement_error", "power"]
+__all__ = ["MEASURES", "load_effect", "measurement_error", "participants_for_power", "power"]
 
 #: Measure name to (the evaluation's column, the range the generator keeps values in).
 MEASURES = {
@@ -340,3 +340,54 @@ def power(
     io.write_bytes(out / "power.png", power_figure(table, powers, document))
     io.write_json(out / "power.json", document)
     return document
+
+
+def participants_for_power(
+    agreement: dict | None, target: float = 0.8, simulations: int = 1000, seed: int = 0
+) -> float | None:
+    """Participants for ``target`` power on the study's right-tortuosity effect (Mann-Whitney).
+
+    The leaderboard's column: the error is constant, from the Bland-Altman bias and limits of
+    the entry's right-hemisphere tortuosity (None without them); the groups are 53 : 111 as the
+    study's, sizes 40 to 600 in steps of 40, ``simulations`` cohorts each.
+
+    Parameters
+    ----------
+    agreement : dict or None
+        ``bias``, ``loa_low`` and ``loa_high`` of right tortuosity; None for error-free.
+    target : float
+        The power.
+    simulations : int
+        Cohorts per size.
+    seed : int
+        Seed.
+
+    Returns
+    -------
+    float or None
+        The interpolated size; infinity when 600 participants fall short; None without
+        agreement data.
+    """
+    if agreement is None:
+        error = ErrorModel()
+    elif agreement.get("bias") is None or agreement.get("loa_low") is None:
+        return None
+    else:
+        sd = (agreement["loa_high"] - agreement["loa_low"]) / (2 * 1.959963984540054)
+        error = ErrorModel("constant", float(agreement["bias"]), 0.0, float(sd))
+    chosen = load_effect("paper", "tortuosity", "right")
+    dists, bounds = chosen["dist"], chosen["range"]
+
+    def draw(group, shape, rng):
+        u = rng.uniform(0.0005, 0.9995, shape)
+        return np.clip(dists[0 if group == 1 else 1].ppf(u), *bounds)
+
+    sizes = _sizes((40, 600), 15, chosen["ratio"])
+    curve = [
+        simulate_power(
+            draw, (n1, n0), error, simulations=simulations, rng=np.random.default_rng([seed, i])
+        )["power"]
+        for i, (_, n1, n0) in enumerate(sizes)
+    ]
+    needed = n_for_power([n for n, _, _ in sizes], curve, target)
+    return float("inf") if needed is None else needed

@@ -204,3 +204,31 @@ def test_leaderboard_column_participants_for_80_percent_power():
     assert measured > perfect + 20  # scatter of 0.1 against group SDs near 0.15
     assert participants_for_power({"bias": 0.0, "loa_low": -3.0, "loa_high": 3.0}) == float("inf")
     assert participants_for_power({}) is None
+
+
+def test_prediction_matches_rejections_in_cohorts_the_generator_draws():
+    # Table-level cohorts of the paper preset (the generator's exact target values), right
+    # tortuosity measured with a constant error, the study's test on each: the observed share
+    # significant agrees with the simulated power at the same group sizes.
+    from scvbench.steps.synth.cohort import draw_cohort
+
+    error = ErrorModel("constant", -0.05, 0.0, 0.1, 40)
+    rng = np.random.default_rng(0)
+    hits, cohorts = 0, 300
+    for k in range(cohorts):
+        table = draw_cohort(364, seed=2000 + k).query("role == 'association'")
+        values = error.apply(table["tortuosity_right"].to_numpy(float), rng)
+        dwml = table["dwml"].to_numpy(bool)
+        hits += int(mann_whitney_z(values[dwml][None], values[~dwml][None])[0] > 1.96)
+    from scvbench.steps.power import load_effect
+
+    effect = load_effect("paper", "tortuosity", "right")
+
+    def draw(group, shape, r):
+        u = r.uniform(0.0005, 0.9995, shape)
+        return np.clip(effect["dist"][0 if group == 1 else 1].ppf(u), *effect["range"])
+
+    predicted = simulate_power(draw, (53, 111), error, simulations=4000)["power"]
+    observed = hits / cohorts
+    se = np.sqrt(predicted * (1 - predicted) / cohorts + predicted * (1 - predicted) / 4000)
+    assert abs(observed - predicted) < 4 * se, (observed, predicted)

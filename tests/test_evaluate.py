@@ -309,6 +309,20 @@ def test_parallel_scoring_gives_the_same_files(reference_submission, tmp_path):
     masks[0].unlink()  # a missing participant: a problem line and worst-case scores
     assert _run(bids, root, tmp_path / "one") == 0
     assert _run(bids, root, tmp_path / "two", "--nprocs", "2") == 0
-    for name in ("results.json", "cases.tsv", "summary.md", "report.html"):
+    names = ["results.json", "cases.tsv", "morphometry.tsv", "summary.md", "report.html"]
+    names += [f"worst/{p.name}" for p in sorted((tmp_path / "one" / "worst").glob("*.png"))]
+    assert len(names) > 5
+    for name in names:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
     assert json.loads((tmp_path / "two" / "results.json").read_text())["problems"]
+    # --power: the same scores, and the report gains the power of the study's test
+    assert _run(bids, root, tmp_path / "power", "--power") == 0
+    for name in ("results.json", "cases.tsv", "morphometry.tsv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "power" / name).read_bytes()
+    power = json.loads((tmp_path / "power" / "power.json").read_text())
+    assert set(power["n_for_power"]) == {"error-free", "model"}
+    assert (
+        "Power for the study's right-tortuosity effect"
+        in (tmp_path / "power" / "report.html").read_text()
+    )
+    assert not (tmp_path / "one" / "power.json").exists()

@@ -27,6 +27,7 @@ def execute(args: argparse.Namespace) -> int:
             truth=args.truth,
             key_file=args.key_file,
             nprocs=args.nprocs,
+            power=args.power,
         )
     except InvalidSubmission as err:
         print(f"scvbench: invalid submission: {err}", file=sys.stderr)
@@ -79,6 +80,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--published", choices=["paper"], help="also compare with the study's published tests"
+    )
+    p.add_argument(
+        "--power",
+        action="store_true",
+        help="add the power of the study's right-tortuosity test with this error to the report",
     )
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=execute)

@@ -126,9 +126,16 @@ def gallery_tiles(cases: pd.DataFrame, images: dict) -> list[dict]:
 
 
 def write_report(
-    result: EvaluationResult, cases: pd.DataFrame, pairs: pd.DataFrame, tiles: list[dict]
+    result: EvaluationResult,
+    cases: pd.DataFrame,
+    pairs: pd.DataFrame,
+    tiles: list[dict],
+    power: dict | None = None,
 ) -> str:
-    """The report's HTML; ``tiles`` the worst cases of :func:`gallery_tiles`."""
+    """The report's HTML: ``tiles`` from :func:`gallery_tiles`, ``power`` the power section.
+
+    ``power`` is ``scvbench.steps.power.evaluation_power``'s result, with its ``figure``.
+    """
     return render(
         "evaluation.html",
         title="scvbench evaluation",
@@ -136,6 +143,8 @@ def write_report(
         boxplots=data_uri(_boxplots(cases)),
         bland_altman=data_uri(_bland_altman(pairs)),
         gallery=[(tile["caption"], data_uri(tile["png"])) for tile in tiles],
+        power=power,
+        power_figure=data_uri(power["figure"]) if power else None,
     )
 
 

@@ -189,6 +189,7 @@ def _model_stages(book, out, settings, model, folds, document, nprocs, progress,
                     truth=truth,
                     key_file=key,
                     nprocs=nprocs,
+                    power=split == "association",
                 )
                 dice = result.segmentation.overall.get("dice")
                 return {

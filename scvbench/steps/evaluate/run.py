@@ -56,6 +56,7 @@ from scvbench.steps.evaluate.morphometry import (
     truth_pairs,
 )
 from scvbench.steps.evaluate.submission import InvalidSubmission, open_submission
+from scvbench.steps.power import evaluation_power
 
 __all__ = ["SCHEMA_VERSION", "WORST", "evaluate"]
 
@@ -80,6 +81,7 @@ def evaluate(
     key_file: str | Path | None = None,
     derivatives: str | Path | None = None,
     nprocs: int = 1,
+    power: bool = False,
 ) -> EvaluationResult:
     """Score ``submission`` and write ``results.json``, ``cases.tsv`` and ``summary.md``.
 
@@ -114,6 +116,9 @@ def evaluate(
         Where the ``scvbench`` derivatives are.
     nprocs : int
         Participants scored in parallel (forked processes); the results do not depend on it.
+    power : bool
+        Add the power of the study's right-tortuosity test with this submission's error to the
+        report (``power.json`` beside it; :func:`scvbench.steps.power.evaluation_power`).
 
     Returns
     -------
@@ -206,7 +211,11 @@ def evaluate(
     for tile in tiles:
         name = f"{tile['participant_id']}_slice-{tile['slice']}.png"
         io.write_bytes(out / WORST / name, tile["png"])
-    io.write_text(out / "report.html", write_report(result, table, pairs, tiles))
+    section = evaluation_power(pairs) if power and len(pairs) else None
+    (out / "power.json").unlink(missing_ok=True)
+    if section is not None:
+        io.write_json(out / "power.json", {k: v for k, v in section.items() if k != "figure"})
+    io.write_text(out / "report.html", write_report(result, table, pairs, tiles, section))
     return result
 
 

@@ -12,7 +12,6 @@ beside the normal-theory cross-check.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -29,122 +28,10 @@ from scvbench.core.power import (
 )
 from scvbench.errors import ScvbenchError
 from scvbench.report.power import power_figure
-from scvbench.steps.synth.cohort import (
-    COUNT_RANGE,
-    DIAMETER_RANGE_MM,
-    TORTUOSITY_RANGE,
-    SplitNormal,
-    effect_parameters,
-)
+from scvbench.steps.power.effect import load_effect, measurement_error
+from scvbench.steps.synth.cohort import SplitNormal
 
-__all__ = ["MEASURES", "load_effect", "measurement_error", "participants_for_power", "power"]
-
-#: Measure name to (the evaluation's column, the range the generator keeps values in).
-MEASURES = {
-    "count": ("count", COUNT_RANGE),
-    "diameter": ("diameter_mm", DIAMETER_RANGE_MM),
-    "tortuosity": ("tortuosity", TORTUOSITY_RANGE),
-}
-
-
-def load_effect(effect: str, measure: str, hemisphere: str) -> dict:
-    """The two groups' distributions of ``measure`` in ``hemisphere``.
-
-    Parameters
-    ----------
-    effect : str
-        ``paper`` or a JSON file: ``{"groups": ["DWML", "no DWML"], "group1": [median, q1, q3],
-        "group0": [median, q1, q3], "discrete": false}`` (two more numbers per group give the
-        lower and upper tail factors of :class:`scvbench.steps.synth.cohort.SplitNormal`).
-    measure, hemisphere : str
-        What is compared.
-
-    Returns
-    -------
-    dict
-        ``names`` (group 1, group 0), ``dist`` (two SplitNormal), ``discrete``, ``range``,
-        ``source`` and ``ratio`` (the study's group sizes, for ``paper``).
-    """
-    if measure not in MEASURES:
-        raise ScvbenchError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
-    if hemisphere not in ("left", "right"):
-        raise ScvbenchError(f"hemisphere must be left or right, got {hemisphere!r}")
-    if effect == "paper":
-        table = effect_parameters("paper")[f"{measure}_{hemisphere}"]
-        if measure == "count":  # Table 2: count by sex (84 men, 80 women)
-            keys, names, ratio = ("M", "F"), ("men", "women"), (84, 80)
-        else:  # Table 3: by DWML (53 with, 111 without)
-            keys, names, ratio = ("1", "0"), ("DWML", "no DWML"), (53, 111)
-        dists = tuple(SplitNormal(*table[k]) for k in keys)
-        return {
-            "names": names,
-            "dist": dists,
-            "discrete": measure == "count",
-            "range": MEASURES[measure][1],
-            "source": "the study's Tables 2 and 3 (the synthetic cohort's distributions)",
-            "ratio": ratio,
-        }
-    path = Path(effect)
-    try:
-        document = json.loads(path.read_text())
-        groups = [document["group1"], document["group0"]]
-        dists = tuple(SplitNormal(*map(float, g)) for g in groups)
-    except FileNotFoundError:
-        raise ScvbenchError(f"{path}: no such effect file; give paper or a JSON file") from None
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ScvbenchError(
-            f"{path}: not an effect file ({err}); write "
-            '{"group1": [median, q1, q3], "group0": [median, q1, q3]}'
-        ) from None
-    for name, d in zip(("group1", "group0"), dists, strict=True):
-        if not d.q1 <= d.median <= d.q3 or d.q1 == d.q3:
-            raise ScvbenchError(f"{path}: {name} needs q1 <= median <= q3 and q1 < q3")
-    return {
-        "names": tuple(document.get("groups", ("group 1", "group 0"))),
-        "dist": dists,
-        "discrete": bool(document.get("discrete", False)),
-        "range": (-np.inf, np.inf),
-        "source": str(path),
-        "ratio": None,
-    }
-
-
-def measurement_error(results_path: Path, measure: str, hemisphere: str) -> ErrorModel:
-    """The error of one evaluation's measure: fitted to its pairs, else from its limits.
-
-    Parameters
-    ----------
-    results_path : Path
-        ``results.json`` of ``scvbench evaluate``.
-    measure, hemisphere : str
-        What is measured.
-
-    Returns
-    -------
-    ErrorModel
-        ``proportional`` or ``constant``.
-    """
-    column = MEASURES[measure][0]
-    try:
-        results = json.loads(Path(results_path).read_text())
-    except FileNotFoundError:
-        raise ScvbenchError(f"{results_path}: no such results file") from None
-    except (OSError, ValueError) as err:
-        raise ScvbenchError(f"{results_path}: not a results.json ({err})") from None
-    agreement = (results.get("morphometry") or {}).get(hemisphere, {}).get(column)
-    if not agreement or not agreement.get("n") or agreement.get("bias") is None:
-        raise ScvbenchError(
-            f"{results_path}: no morphometry agreement for {hemisphere} {measure}; evaluate a "
-            "submission whose reference masks hold veins (scvbench evaluate)"
-        )
-    pairs_path = Path(results_path).with_name("morphometry.tsv")
-    if pairs_path.is_file():
-        pairs = pd.read_csv(pairs_path, sep="\t")
-        part = pairs[pairs["hemisphere"] == hemisphere]
-        if len(part) >= 3:
-            return fit_error_model(part[f"{column}_reference"], part[f"{column}_submission"])
-    sd = (agreement["loa_high"] - agreement["loa_low"]) / (2 * 1.959963984540054)
-    return ErrorModel("constant", float(agreement["bias"]), 0.0, float(sd), int(agreement["n"]))
+__all__ = ["evaluation_power", "participants_for_power", "power"]
 
 
 def _sizes(n_range: tuple[int, int], points: int, ratio: tuple[int, int]) -> list[tuple]:
@@ -244,6 +131,64 @@ def power(
     }
     if human is not None:
         conditions["human"] = measurement_error(human, measure, hemisphere)
+    settings = {"test": test, "alpha": alpha, "powers": powers, "simulations": simulations}
+    document, table = _curves(conditions, chosen, sizes, settings, seed, progress)
+    document.update(
+        evaluation=str(evaluation), human=None if human is None else str(human), ratio=list(ratio)
+    )
+    document["effect"].update(measure=measure, hemisphere=hemisphere)
+    out = Path(out)
+    io.write_text(out / "power.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
+    io.write_bytes(out / "power.png", power_figure(table, powers, document))
+    io.write_json(out / "power.json", document)
+    return document
+
+
+def evaluation_power(pairs: pd.DataFrame, simulations: int = 1000, seed: int = 0) -> dict | None:
+    """The evaluation report's power section: the study's right-tortuosity effect.
+
+    Parameters
+    ----------
+    pairs : DataFrame
+        The evaluation's Bland-Altman pairs (``morphometry.tsv``).
+    simulations : int
+        Cohorts per size.
+    seed : int
+        Seed.
+
+    Returns
+    -------
+    dict or None
+        ``power.json``'s content with ``figure`` (PNG bytes); None with fewer than 3 pairs.
+    """
+    part = pairs[pairs["hemisphere"] == "right"] if len(pairs) else pairs
+    if len(part) < 3:
+        return None
+    reference = part["tortuosity_reference"].to_numpy(float)
+    measured = part["tortuosity_submission"].to_numpy(float)
+    if np.count_nonzero(np.isfinite(reference) & np.isfinite(measured)) < 3:
+        return None
+    conditions = {"error-free": ErrorModel(), "model": fit_error_model(reference, measured)}
+    chosen = load_effect("paper", "tortuosity", "right")
+    settings = {
+        "test": "mannwhitney",
+        "alpha": 0.05,
+        "powers": (0.8, 0.9),
+        "simulations": simulations,
+    }
+    document, table = _curves(
+        conditions, chosen, _sizes((40, 600), 15, chosen["ratio"]), settings, seed, False
+    )
+    document["ratio"] = list(chosen["ratio"])
+    document["effect"].update(measure="tortuosity", hemisphere="right")
+    document["figure"] = power_figure(table, (0.8, 0.9), document)
+    return document
+
+
+def _curves(conditions, chosen, sizes, settings, seed, progress) -> tuple[dict, pd.DataFrame]:
+    """Simulated and analytic power of every condition at every size; the document and table."""
+    test, alpha = settings["test"], settings["alpha"]
+    powers, simulations = settings["powers"], settings["simulations"]
     dists, bounds = chosen["dist"], chosen["range"]
     direction = 1 if dists[0].median >= dists[1].median else -1
 
@@ -309,8 +254,6 @@ def power(
     document = {
         "effect": {
             "source": chosen["source"],
-            "measure": measure,
-            "hemisphere": hemisphere,
             "groups": list(chosen["names"]),
             "group1": vars(dists[0]),
             "group0": vars(dists[1]),
@@ -321,12 +264,9 @@ def power(
         },
         "test": test,
         "alpha": alpha,
-        "ratio": list(ratio),
         "simulations": simulations,
         "seed": seed,
         "errors": {name: e.to_json() for name, e in conditions.items()},
-        "evaluation": str(evaluation),
-        "human": None if human is None else str(human),
         "n_for_power": needed,
         "analytic_check": {
             "max_difference": float((table["power"] - table["analytic"]).abs().max()),
@@ -335,11 +275,7 @@ def power(
         },
         "curve": rows,
     }
-    out = Path(out)
-    io.write_text(out / "power.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
-    io.write_bytes(out / "power.png", power_figure(table, powers, document))
-    io.write_json(out / "power.json", document)
-    return document
+    return document, table
 
 
 def participants_for_power(

@@ -1,0 +1,17 @@
+"""``scvbench power``: participants a study needs when a model measures the veins.
+
+``effect`` reads the group distributions (the study's or a user's) and the model's measurement
+error; ``run`` simulates the power curves and writes them.
+"""
+
+from scvbench.steps.power.effect import MEASURES, load_effect, measurement_error
+from scvbench.steps.power.run import evaluation_power, participants_for_power, power
+
+__all__ = [
+    "MEASURES",
+    "evaluation_power",
+    "load_effect",
+    "measurement_error",
+    "participants_for_power",
+    "power",
+]

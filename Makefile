@@ -59,11 +59,12 @@ demo: $(RUNTIME_STAMP)
 		for split in test association; do \
 			$(BIN)/scvbench evaluate $(DEMO_DIR)/quick_runs/$$m/submission \
 				--reference $(DEMO_DIR)/bids --split $$split --published paper --nprocs $(NPROCS) \
-				-o $(DEMO_DIR)/evaluation/$$m/$$split; \
+				$$( [ $$split = test ] || echo --power ) -o $(DEMO_DIR)/evaluation/$$m/$$split; \
 		done; \
 		$(BIN)/scvbench leaderboard add $(DEMO_DIR)/evaluation/$$m/test/results.json --replace \
 			--association $(DEMO_DIR)/evaluation/$$m/association/results.json \
-			--run $(DEMO_DIR)/quick_runs/$$m --dir $(DEMO_DIR)/leaderboard; \
+			--run $(DEMO_DIR)/quick_runs/$$m --dir $(DEMO_DIR)/leaderboard \
+			--report $(DEMO_DIR)/evaluation/$$m/test/report.html; \
 	done
 	$(BIN)/scvbench leaderboard build --dir $(DEMO_DIR)/leaderboard
 	@# The BIDS-App, as a container or a SLURM array runs it, with the best demo model.
@@ -74,7 +75,7 @@ demo: $(RUNTIME_STAMP)
 	@echo "BIDS dataset:      $(DEMO_DIR)/bids  (split file: code/scvbench/splits.json)"
 	@echo "QC reports:        $(DEMO_DIR)/bids/derivatives/scvbench/sourcedata/qc/sub-*.html"
 	@echo "Study statistics:  $(DEMO_DIR)/stats/report.html (reference masks of rater1)"
-	@echo "Evaluations:       $(DEMO_DIR)/evaluation/<model>/{test,association}/report.html"
+	@echo "Evaluations:       $(DEMO_DIR)/evaluation/<model>/{test,association}/report.html (power: association)"
 	@echo "Demo leaderboard:  $(DEMO_DIR)/leaderboard/index.html (synthetic, $(DEMO_RECIPE) recipe)"
 	@echo "BIDS-App reports:  $(DEMO_DIR)/app/group_report.html and $(DEMO_DIR)/app/sub-*.html"
 

@@ -228,7 +228,7 @@ def _names(dom):
     import re
 
     body = dom.split("<tbody>")[1].split("</tbody>")[0]
-    return [re.findall(r"<td[^>]*>([^<]*)</td>", row)[1] for row in body.split("<tr")[1:]]
+    return [re.findall(r"<td[^>]*>([^<]*)</td>", row)[2] for row in body.split("<tr")[1:]]
 
 
 def test_page_in_headless_chromium(board, tmp_path):

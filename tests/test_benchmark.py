@@ -133,3 +133,21 @@ def test_resume_with_other_data_settings_is_refused(run, capsys):
     assert main(["benchmark", str(run), *ARGS[:-1], "--folds", "2"]) == 2  # argparse
     assert main(["benchmark", str(run), "--models", "nope", "--resume", "--quiet"]) == 1
     assert "nope" in capsys.readouterr().err
+
+
+def test_cross_validation_added_later_with_resume(run, capsys):
+    capsys.readouterr()
+    args = [*ARGS[:-1], "--resume", "--folds", "all", "--cv-models", "frangi"]
+    assert main(["benchmark", str(run), *args]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    ran = sorted(line.split()[1].rstrip(":") for line in lines if "done in" in line)
+    expected = [f"evaluate:frangi:fold-{k}:test" for k in (1, 2, 3)]
+    expected += [f"predict:frangi:fold-{k}" for k in (1, 2, 3)]
+    expected += [f"train:frangi:fold-{k}" for k in (1, 2, 3)]
+    assert ran == sorted(expected)
+    assert sum("skipped" in line for line in lines) == 13 and lines[-1].startswith("[22/22]")
+    card = (run / "baselines" / "frangi" / "README.md").read_text()
+    assert "## Cross-validation" in card and "| mean (SD) |" in card and "--folds all" in card
+    assert "## Cross-validation" not in (run / "baselines" / "unet" / "README.md").read_text()
+    assert main(["benchmark", str(run), *ARGS[:-1], "--resume", "--cv-models", "nope"]) == 1
+    assert "not among the --models" in capsys.readouterr().err

@@ -21,6 +21,7 @@ def execute(args: argparse.Namespace) -> int:
         seed=args.seed,
         models=tuple(args.models),
         folds=args.folds,
+        cv_models=tuple(args.cv_models) if args.cv_models else None,
         recipe=args.recipe,
         nprocs=args.nprocs,
         resume=args.resume,
@@ -68,6 +69,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--folds", choices=["0", "all"], default="0", help="fold 0 or all four (default: 0)"
+    )
+    p.add_argument(
+        "--cv-models",
+        nargs="+",
+        metavar="MODEL",
+        help="with --folds all: the models cross-validated (default: all; the others fold 0)",
     )
     p.add_argument(
         "--recipe", choices=list(RECIPES), default="cpu-plateau", help="default: cpu-plateau"

@@ -36,6 +36,12 @@ def _command(settings: dict, model: str) -> str:
         "--folds",
         settings["folds"],
     ]
+    if (
+        settings["folds"] == "all"
+        and settings.get("cv_models")
+        and model not in settings["cv_models"]
+    ):
+        words[-1] = "0"
     if settings.get("subjects"):
         words += ["--subjects", str(settings["subjects"])]
     if settings.get("iterations"):

@@ -232,6 +232,7 @@ def benchmark(
     seed: int = 0,
     models: tuple[str, ...] = DEFAULT_MODELS,
     folds: str = "0",
+    cv_models: tuple[str, ...] | None = None,
     recipe: str = "cpu-plateau",
     nprocs: int = 1,
     resume: bool = False,
@@ -255,6 +256,8 @@ def benchmark(
         The models to train and score.
     folds : str
         ``"0"`` (fold 0) or ``"all"`` (4-fold cross-validation; fold 0 makes the entry).
+    cv_models : tuple of str, optional
+        With ``folds="all"``, the models cross-validated (default: all); the others fold 0.
     recipe : str
         The training recipe.
     nprocs : int
@@ -283,18 +286,26 @@ def benchmark(
     for model in models:  # unknown models and recipes fail before any work
         resolve_config(model, recipe, 0, iterations=iterations)
     _check_folder(out, resume)
-    fold_list = [0] if folds == "0" else [0, 1, 2, 3]
-    per_model = len(fold_list) * 3 + 1  # train, predict and evaluate (fold 0: two splits)
+    unknown = sorted(set(cv_models or ()) - set(models))
+    if unknown:
+        raise ScvbenchError(f"--cv-models {' '.join(unknown)}: not among the --models")
+    fold_lists = {
+        m: [0, 1, 2, 3] if folds == "all" and (not cv_models or m in cv_models) else [0]
+        for m in models
+    }
+    # per fold: train, predict and evaluate (fold 0 evaluates two splits)
+    stages = sum(len(f) * 3 + 1 for f in fold_lists.values())
     settings = {
         "preset": preset,
         "seed": seed,
         "subjects": subjects,
         "models": list(models),
         "folds": folds,
+        "cv_models": list(cv_models) if cv_models else None,
         "recipe": recipe,
         "iterations": iterations,
         "nprocs": nprocs,
-        "total_stages": 5 + per_model * len(models),
+        "total_stages": 5 + stages,
     }
     board = Path(board) if board else out / "leaderboard"
     cards = Path(cards) if cards else out / "baselines"
@@ -306,7 +317,7 @@ def benchmark(
     results = {}
     for model in models:
         per_fold = _model_stages(
-            book, out, settings, model, fold_list, document, nprocs, progress, counter
+            book, out, settings, model, fold_lists[model], document, nprocs, progress, counter
         )
         results[model] = per_fold
         _publish(out, model, per_fold, board, cards, settings)

@@ -29,25 +29,18 @@ SIZES = (364, 240, 160)
 
 def error_of(entry: Path):
     """The constant error of an entry's right tortuosity."""
-    from scvbench.core.power import ErrorModel
+    from scvbench.steps.power import error_from_limits
 
-    agreement = json.loads(entry.read_text())["morphometry"]["right"]["tortuosity"]
-    sd = (agreement["loa_high"] - agreement["loa_low"]) / (2 * 1.959963984540054)
-    return ErrorModel("constant", agreement["bias"], 0.0, sd, agreement["n"])
+    return error_from_limits(json.loads(entry.read_text())["morphometry"]["right"]["tortuosity"])
 
 
 def check(cohorts: int, entry: Path) -> list[dict]:
     """Observed and predicted power per size and error."""
     from scvbench.core.power import ErrorModel, mann_whitney_z, simulate_power, wilson_interval
-    from scvbench.steps.power import load_effect
+    from scvbench.steps.power import load_effect, sampler
     from scvbench.steps.synth.cohort import draw_cohort
 
-    effect = load_effect("paper", "tortuosity", "right")
-    dists, bounds = effect["dist"], effect["range"]
-
-    def draw(group, shape, rng):
-        u = rng.uniform(0.0005, 0.9995, shape)
-        return np.clip(dists[0 if group == 1 else 1].ppf(u), *bounds)
+    draw = sampler(load_effect("paper", "tortuosity", "right"))
 
     rows = []
     for size in SIZES:

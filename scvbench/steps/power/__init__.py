@@ -4,14 +4,22 @@
 error; ``run`` simulates the power curves and writes them.
 """
 
-from scvbench.steps.power.effect import MEASURES, load_effect, measurement_error
+from scvbench.steps.power.effect import (
+    MEASURES,
+    error_from_limits,
+    load_effect,
+    measurement_error,
+    sampler,
+)
 from scvbench.steps.power.run import evaluation_power, participants_for_power, power
 
 __all__ = [
     "MEASURES",
+    "error_from_limits",
     "evaluation_power",
     "load_effect",
     "measurement_error",
     "participants_for_power",
     "power",
+    "sampler",
 ]

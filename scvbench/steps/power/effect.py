@@ -18,7 +18,7 @@ from scvbench.steps.synth.cohort import (
     effect_parameters,
 )
 
-__all__ = ["MEASURES", "load_effect", "measurement_error"]
+__all__ = ["MEASURES", "error_from_limits", "load_effect", "measurement_error", "sampler"]
 
 #: Measure name to (the evaluation's column, the range the generator keeps values in).
 MEASURES = {
@@ -124,5 +124,45 @@ def measurement_error(results_path: Path, measure: str, hemisphere: str) -> Erro
         part = pairs[pairs["hemisphere"] == hemisphere]
         if len(part) >= 3:
             return fit_error_model(part[f"{column}_reference"], part[f"{column}_submission"])
+    return error_from_limits(agreement)
+
+
+def error_from_limits(agreement: dict) -> ErrorModel:
+    """A constant error from Bland-Altman bias and 95 % limits of agreement.
+
+    Parameters
+    ----------
+    agreement : dict
+        ``bias``, ``loa_low``, ``loa_high`` (and ``n``) of one measure and hemisphere.
+
+    Returns
+    -------
+    ErrorModel
+        ``constant``: the bias, and the SD the limits span (``(high - low) / (2 x 1.96)``).
+    """
     sd = (agreement["loa_high"] - agreement["loa_low"]) / (2 * 1.959963984540054)
-    return ErrorModel("constant", float(agreement["bias"]), 0.0, float(sd), int(agreement["n"]))
+    return ErrorModel(
+        "constant", float(agreement["bias"]), 0.0, float(sd), int(agreement.get("n") or 0)
+    )
+
+
+def sampler(chosen: dict):
+    """``draw(group, shape, rng)``: true values of group 1 or 0 of a :func:`load_effect` result.
+
+    Parameters
+    ----------
+    chosen : dict
+        The effect.
+
+    Returns
+    -------
+    callable
+        Quantiles of uniform draws in (0.0005, 0.9995), kept in the effect's range.
+    """
+    dists, bounds = chosen["dist"], chosen["range"]
+
+    def draw(group, shape, rng):
+        u = rng.uniform(0.0005, 0.9995, shape)
+        return np.clip(dists[0 if group == 1 else 1].ppf(u), *bounds)
+
+    return draw

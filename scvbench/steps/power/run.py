@@ -28,7 +28,12 @@ from scvbench.core.power import (
 )
 from scvbench.errors import ScvbenchError
 from scvbench.report.power import power_figure
-from scvbench.steps.power.effect import load_effect, measurement_error
+from scvbench.steps.power.effect import (
+    error_from_limits,
+    load_effect,
+    measurement_error,
+    sampler,
+)
 from scvbench.steps.synth.cohort import SplitNormal
 
 __all__ = ["evaluation_power", "participants_for_power", "power"]
@@ -191,10 +196,7 @@ def _curves(conditions, chosen, sizes, settings, seed, progress) -> tuple[dict, 
     powers, simulations = settings["powers"], settings["simulations"]
     dists, bounds = chosen["dist"], chosen["range"]
     direction = 1 if dists[0].median >= dists[1].median else -1
-
-    def draw(group, shape, rng):
-        u = rng.uniform(0.0005, 0.9995, shape)
-        return np.clip(dists[0 if group == 1 else 1].ppf(u), *bounds)
+    draw = sampler(chosen)
 
     moments = [_moments(d, bounds) for d in dists]
     rows = []
@@ -309,15 +311,9 @@ def participants_for_power(
     elif agreement.get("bias") is None or agreement.get("loa_low") is None:
         return None
     else:
-        sd = (agreement["loa_high"] - agreement["loa_low"]) / (2 * 1.959963984540054)
-        error = ErrorModel("constant", float(agreement["bias"]), 0.0, float(sd))
+        error = error_from_limits(agreement)
     chosen = load_effect("paper", "tortuosity", "right")
-    dists, bounds = chosen["dist"], chosen["range"]
-
-    def draw(group, shape, rng):
-        u = rng.uniform(0.0005, 0.9995, shape)
-        return np.clip(dists[0 if group == 1 else 1].ppf(u), *bounds)
-
+    draw = sampler(chosen)
     sizes = _sizes((40, 600), 15, chosen["ratio"])
     curve = [
         simulate_power(

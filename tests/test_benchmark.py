@@ -87,6 +87,9 @@ def test_benchmark_runs_every_stage_and_records_them(run):
         assert "pixel accuracy (the study's metric)" in text and "Stopping rule" in text
         assert "## Association reproduction" in text and "(synthetic" in text
         assert (card / "learning_curve.png").stat().st_size > 1000
+        # the power of the study's test with the model's, the second rater's and no error
+        assert "## Participants a study needs" in text and (card / "power.png").is_file()
+        assert "second rater's error (human reference)" in text
         assert (card / "evaluation-test.html").is_file()
         entry = json.loads((board / "entries" / f"{model}.json").read_text())
         assert entry["links"]["card"] == f"../baselines/{model}/README.md"

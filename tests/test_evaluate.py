@@ -320,7 +320,14 @@ def test_parallel_scoring_gives_the_same_files(reference_submission, tmp_path):
     for name in ("results.json", "cases.tsv", "morphometry.tsv"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "power" / name).read_bytes()
     power = json.loads((tmp_path / "power" / "power.json").read_text())
-    assert set(power["n_for_power"]) == {"error-free", "model"}
+    # the second rater's error on the same slices gives the human reference's curve
+    assert set(power["n_for_power"]) == {"error-free", "model", "human"}
+    human = json.loads((tmp_path / "power" / "results.json").read_text())["human_reference"]
+    right = human["morphometry"]["right"]["tortuosity"]
+    assert power["errors"]["human"]["n"] == right["n"] > 0
+    if power["errors"]["human"]["kind"] == "constant":
+        assert power["errors"]["human"]["bias"] == pytest.approx(right["bias"], abs=1e-9)
+    assert (tmp_path / "power" / "power.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (
         "Power for the study's right-tortuosity effect"
         in (tmp_path / "power" / "report.html").read_text()

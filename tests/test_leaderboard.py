@@ -61,7 +61,14 @@ def _results(folder, name, dice_level, rng, split="test", data="d" * 64, splits=
         "segmentation": {"n_cases": n, "n_invalid": 0, "overall": summary, "hemispheres": {}},
         "morphometry": {"left": {"count": icc}, "right": {"count": icc}},
         "association": {"reference": {"reproduction_score": dice_level}},
-        "human_reference": {"rater": "rater2", "n_cases": n, "overall": summary},
+        "human_reference": {
+            "rater": "rater2",
+            "n_cases": n,
+            "overall": summary,
+            "morphometry": {
+                "right": {"tortuosity": {"bias": 0.002, "loa_low": -0.02, "loa_high": 0.024}}
+            },
+        },
     }
     (folder / "results.json").write_text(json.dumps(results))
     return folder / "results.json"
@@ -194,11 +201,16 @@ def test_build_writes_table_csv_and_page(board):
     assert [line.split("|")[2].strip() for line in lines[:3]] == ["1", "2", "3"]  # tiers
     assert "human reference (rater2)" in readme
     assert "participants for 80 % power" in readme and "with perfect measurement 1" in readme
+    # the human row: participants for 80 % power with the second rater's tortuosity error
+    human = next(line for line in lines if "human reference" in line).split("|")
+    perfect = float(readme.split("with perfect measurement ")[1].split(";")[0])
+    assert perfect * 0.9 < float(human[-2]) < perfect * 1.5
     csv = pd.read_csv(board / "leaderboard.csv")
     assert csv["participants_80"].isna().all()  # the hand-made entries have no tortuosity
     assert csv["rank"].tolist() == [1, 2, 3]
     page = (board / "index.html").read_text()
     assert page.count("<tr class='entry'>") == 3 and "human reference" in page
+    assert f"<td>{human[-2].strip()}</td></tr></tfoot>" in page
     assert "http" not in page.replace("http-equiv", "")  # nothing to fetch: works offline
 
 

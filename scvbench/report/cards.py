@@ -152,6 +152,38 @@ def _association(association: dict) -> list[str]:
     return lines
 
 
+def _power(power: dict) -> list[str]:
+    names = {
+        "model": "this model's error",
+        "human": "the second rater's error (human reference)",
+        "error-free": "perfect measurement",
+    }
+    lines = [
+        "| measured with | participants for 80 % power | for 90 % power |",
+        "|---|---|---|",
+    ]
+    for condition, label in names.items():
+        sizes = power["n_for_power"].get(condition)
+        if sizes is not None:
+            lines.append(f"| {label} | {_size(sizes.get('0.8'))} | {_size(sizes.get('0.9'))} |")
+    error = power["errors"]["model"]
+    return [
+        "The study's right-tortuosity effect (Mann-Whitney by DWML, groups "
+        f"{power['ratio'][0]} : {power['ratio'][1]}, alpha 0.05; the synthetic cohort's group "
+        "distributions), simulated with the measurement error of the association cohort's "
+        f"slices ({error['kind']}: bias {number(error['bias'])}, SD {number(error['sd'])}, "
+        f"{error['n']} pairs); `scvbench power` gives the full analysis.",
+        "",
+        *lines,
+        "",
+        "![power curves](power.png)",
+    ]
+
+
+def _size(value) -> str:
+    return "> 600" if value is None or value == float("inf") else f"{value:.0f}"
+
+
 def _cross_validation(folds: list[dict]) -> list[str]:
     lines = [
         "| fold | iterations | stopped | best validation Dice | test Dice | training (s) |",
@@ -181,7 +213,8 @@ def render_card(record: dict) -> str:
         ``config.json`` and ``summary.json``), ``dataset`` (preset, seed, checksums),
         ``test`` and ``association`` (``results.json`` of each split), ``folds`` (per fold:
         ``fold``, ``steps``, ``stopped``, ``best_val_dice``, ``test_dice``,
-        ``train_seconds``) and ``command`` (how to reproduce).
+        ``train_seconds``), ``command`` (how to reproduce) and ``power`` (the association
+        evaluation's ``power.json``, or None).
 
     Returns
     -------
@@ -251,6 +284,9 @@ def render_card(record: dict) -> str:
         *_association(record["association"].get("association", {})),
         "",
     ]
+    if record.get("power"):
+        heading = "## Participants a study needs (association cohort)"
+        lines += [heading, "", *_power(record["power"]), ""]
     if len(record["folds"]) > 1:
         lines += ["## Cross-validation", "", *_cross_validation(record["folds"]), ""]
     lines += [

@@ -35,7 +35,11 @@ def slug(name: str) -> str:
 
 
 def human_row(entries: list[dict]) -> dict | None:
-    """The second rater's scores (the human reference row), when an entry has them."""
+    """The second rater's scores (the human reference row), when an entry has them.
+
+    ``tortuosity_right`` is the second rater's right-tortuosity agreement with the reference
+    (the leaderboard computes the participants for 80 % power from it).
+    """
     for entry in entries:
         human = entry.get("human_reference")
         if human:
@@ -43,6 +47,9 @@ def human_row(entries: list[dict]) -> dict | None:
             return {
                 "name": f"human reference ({human['rater']})",
                 **{m: overall.get(m, {}).get("mean") for m, _, case in RANK_METRICS if case},
+                "tortuosity_right": (human.get("morphometry") or {})
+                .get("right", {})
+                .get("tortuosity"),
             }
     return None
 
@@ -152,8 +159,8 @@ def render_readme(rows: list[dict], human: dict | None, settings: dict) -> str:
         body += (
             f"| - | | {human['name']} | {number(human['dice'])} | {number(human['cldice'])} | "
             f"{number(human['hd95_mm'], 2)} | {number(human['betti0_error'], 2)} |"
-            + " |" * 8
-            + "\n"
+            + " |" * 7
+            + f" {_participants(human.get('participants_80'))} |\n"
         )
     intro = (
         "# scvbench leaderboard\n\n"
@@ -171,7 +178,9 @@ def render_readme(rows: list[dict], human: dict | None, settings: dict) -> str:
         "Mann-Whitney test finds the right-tortuosity effect in 80 % of cohorts measured with "
         "the entry's error (Bland-Altman bias and limits on the test split; `scvbench power`); "
         "with perfect measurement "
-        f"{_participants(settings.get('participants_80_error_free'))}. Rebuilt with "
+        f"{_participants(settings.get('participants_80_error_free'))}; the human reference row "
+        "is the second rater scored against the first, its participants with the second "
+        "rater's error. Rebuilt with "
         "`scvbench leaderboard build`; `index.html` is the interactive page.\n\n"
     )
     return intro + header + body

@@ -22,6 +22,7 @@ submission against the first, is shown as the human reference (not ranked).
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from pathlib import Path
@@ -321,6 +322,13 @@ def _check_entry(entry, path: Path) -> None:
         raise ScvbenchError(f"{path}: its cases columns differ in length; re-add the entry")
 
 
+def _whole(participants: float | None) -> int | float | None:
+    """A cohort size rounded up to whole participants (infinity and None kept)."""
+    if participants is None or not math.isfinite(participants):
+        return participants
+    return math.ceil(participants)
+
+
 def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     """Render ``README.md``, ``leaderboard.csv`` and ``index.html`` from the entries.
 
@@ -343,6 +351,9 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     table = rank(entries)
     by_name = {e["name"]: e for e in entries}
     human = human_row(entries)
+    if human:
+        agreement = human.pop("tortuosity_right")
+        human["participants_80"] = _whole(participants_for_power(agreement) if agreement else None)
     columns = [
         "rank",
         "tier",
@@ -360,6 +371,7 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     for _, row in table.iterrows():
         entry = by_name[row["name"]]
         association = entry["scores"].get("association") or {}
+        tortuosity = (entry.get("morphometry") or {}).get("right", {}).get("tortuosity") or {}
         rows.append(
             {
                 **{c: row[c] for c in ("rank", "tier", "name")},
@@ -368,9 +380,7 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
                 "rank_interval": f"{int(row['rank_low'])}-{int(row['rank_high'])}",
                 "wilcoxon_p_next": row["wilcoxon_p_next"],
                 **{c: association.get(c) for c in ASSOCIATION_COLUMNS},
-                "participants_80": participants_for_power(
-                    (entry.get("morphometry") or {}).get("right", {}).get("tortuosity") or {}
-                ),
+                "participants_80": _whole(participants_for_power(tortuosity)),
                 "recipe": entry.get("configuration", {}).get("recipe"),
                 "train_seconds": entry.get("training", {}).get("train_seconds"),
             }
@@ -378,7 +388,7 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     frame = pd.DataFrame(rows, columns=columns)
     io.write_text(board / "leaderboard.csv", frame.to_csv(index=False, float_format="%.6g"))
     settings = json.loads((board / "leaderboard.json").read_text())
-    settings["participants_80_error_free"] = participants_for_power(None)
+    settings["participants_80_error_free"] = _whole(participants_for_power(None))
     io.write_text(board / "README.md", render_readme(rows, human, settings))
     io.write_text(board / "index.html", render_page(rows, human, entries, settings))
     return {

@@ -112,6 +112,10 @@ def write_card(folder: Path, model: str, per_fold: dict, runs: Path, settings: d
         "folds": folds,
         "command": _command(settings, model),
     }
+    power = runs / "evaluation-association" / "power.json"
+    record["power"] = json.loads(power.read_text()) if power.is_file() else None
+    if record["power"]:
+        io.write_bytes(folder / "power.png", power.with_suffix(".png").read_bytes())
     io.write_bytes(folder / "learning_curve.png", learning_curve(logs, f"{model} (synthetic)"))
     io.write_json(folder / "config.json", config)
     io.write_json(

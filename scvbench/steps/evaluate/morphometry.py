@@ -10,6 +10,7 @@ import pandas as pd
 from scvbench.bids.keys import read_key
 from scvbench.bids.spec import DERIVATIVES, parse
 from scvbench.bids.tables import load_covariates
+from scvbench.core.agreement import morphometry_agreement
 from scvbench.core.association import compare, participant_table, reproduction
 from scvbench.core.metrics import segmentation_scores, summarise
 from scvbench.core.morphometry import hemisphere_means
@@ -152,11 +153,13 @@ def human_reference(
     cases,
     human_rater: str | None = None,
     loaded: dict | None = None,
-) -> dict | None:
+) -> tuple[dict | None, pd.DataFrame]:
     """Another rater's masks scored against ``rater``'s on the same slices (the human level).
 
     ``human_rater`` defaults to the first other rater (alphabetically) who labelled every
-    case's slices.
+    case's slices. Beside the segmentation scores the second rater's morphometry is compared
+    with the reference's (Bland-Altman and ICC per measure and hemisphere): the measurement
+    error of a human, for the power of a study measured by hand.
 
     Parameters
     ----------
@@ -171,13 +174,16 @@ def human_reference(
     human_rater : str, optional
         The second rater (default: another rater with masks of the same slices).
     loaded : dict, optional
-        ``(participant, slice) -> (reference, brain)`` 2-D masks already read (the evaluation's
-        own); the files are read for the cases it lacks.
+        ``(participant, slice) -> (reference, brain, hemispheres)`` 2-D arrays already read
+        (the evaluation's own); the files are read for the cases it lacks.
 
     Returns
     -------
     dict or None
-        ``rater``, ``n_cases`` and ``overall`` scores, or None without a second rater.
+        ``rater``, ``n_cases``, ``overall`` scores and ``morphometry`` agreement, or None
+        without a second rater.
+    DataFrame
+        The second rater's morphometry pairs (:func:`morph_pair`; empty without one).
     """
     root = bids_dir / "derivatives" / "annotations"
     others = (
@@ -198,8 +204,8 @@ def human_reference(
             masks, other = found, candidate
             break
     if masks is None:
-        return None
-    rows = []
+        return None, pd.DataFrame()
+    rows, pairs = [], []
     for pid, ref_path, slices in cases:
         label = pid.removeprefix("sub-")
         if label not in masks:
@@ -210,14 +216,27 @@ def human_reference(
         if not all((pid, k) in held for k in slices):
             reference, _ = load_canonical(ref_path)
             brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
-            held = {(pid, k): (reference[:, :, k], brain[:, :, k]) for k in slices}
+            hemi, _ = load_canonical(deriv / DERIVATIVES["hemispheres"].relpath(label))
+            held = {
+                (pid, k): (reference[:, :, k] > 0, brain[:, :, k] > 0, hemi[:, :, k])
+                for k in slices
+            }
         for k in slices:
-            reference_k, brain_k = held[(pid, k)]
-            rows.append(segmentation_scores(second[:, :, k], reference_k, brain_k, spacing))
+            reference_k, brain_k, hemi_k = held[(pid, k)]
+            second_k = second[:, :, k] > 0
+            rows.append(segmentation_scores(second_k, reference_k, brain_k, spacing))
+            pairs += morph_pair(pid, k, second_k & brain_k, reference_k & brain_k, hemi_k, spacing)
     if not rows:
-        return None
-    return {
+        return None, pd.DataFrame()
+    pairs = pd.DataFrame(pairs)
+    agreement = morphometry_agreement(pairs)
+    summary = {
         "rater": other,
         "n_cases": len(rows),
         "overall": {name: value.to_json() for name, value in summarise(pd.DataFrame(rows)).items()},
+        "morphometry": {
+            side: {measure: value.to_json() for measure, value in measures.items()}
+            for side, measures in agreement.items()
+        },
     }
+    return summary, pairs

@@ -125,8 +125,8 @@ def evaluate(
     EvaluationResult
         What ``results.json`` holds; ``cases.tsv``, ``morphometry.tsv`` (the Bland-Altman pairs:
         per slice and hemisphere, each measure of the submission and the reference),
-        ``summary.md``, ``report.html`` and the
-        worst cases' tiles (``worst/<participant>_slice-<k>.png``) beside it.
+        ``summary.md``, ``report.html`` (with ``power``: ``power.json`` and ``power.png``) and
+        the worst cases' tiles (``worst/<participant>_slice-<k>.png``) beside it.
     """
     if split not in SPLITS:
         raise ScvbenchError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -135,7 +135,7 @@ def evaluate(
     rater, checksum, cases = split_cases(bids_dir, split, splits_path, rater)
     problems: list[str] = []
     rows, hemi_rows, morph_pairs = [], [], []
-    loaded: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}  # for the human reference
+    loaded: dict[tuple[str, int], tuple] = {}  # reference, brain, hemispheres: for the human
     deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     with open_submission(submission) as root:
         description = root / "dataset_description.json"
@@ -165,7 +165,7 @@ def evaluate(
             loaded.update(result["loaded"])
             problems += result["problems"]
         gallery = _gallery_images(root, deriv, cases, rows, threshold)
-    human = human_reference(bids_dir, deriv, rater, cases, human_rater, loaded)
+    human, human_pairs = human_reference(bids_dir, deriv, rater, cases, human_rater, loaded)
     if strict and problems:
         raise InvalidSubmission(
             f"{submission}: {len(problems)} problem(s):\n" + "\n".join(problems)
@@ -211,10 +211,12 @@ def evaluate(
     for tile in tiles:
         name = f"{tile['participant_id']}_slice-{tile['slice']}.png"
         io.write_bytes(out / WORST / name, tile["png"])
-    section = evaluation_power(pairs) if power and len(pairs) else None
-    (out / "power.json").unlink(missing_ok=True)
+    section = evaluation_power(pairs, human=human_pairs) if power and len(pairs) else None
+    for stale in ("power.json", "power.png"):
+        (out / stale).unlink(missing_ok=True)
     if section is not None:
         io.write_json(out / "power.json", {k: v for k, v in section.items() if k != "figure"})
+        io.write_bytes(out / "power.png", section["figure"])
     io.write_text(out / "report.html", write_report(result, table, pairs, tiles, section))
     return result
 
@@ -227,7 +229,7 @@ def _score_participant(job) -> dict:
     """
     root, deriv, threshold, submission, (pid, ref_path, slices) = job
     rows, hemi_rows, morph_pairs, problems = [], [], [], []
-    loaded: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+    loaded: dict[tuple[str, int], tuple] = {}
     label = pid.removeprefix("sub-")
     reference, affine = load_canonical(ref_path)
     brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
@@ -243,7 +245,7 @@ def _score_participant(job) -> dict:
     for k in slices:
         ref = reference[:, :, k] > 0
         b = brain[:, :, k] > 0
-        loaded[(pid, k)] = (ref, b)
+        loaded[(pid, k)] = (ref, b, hemi[:, :, k])
         usable = mask is not None and (predicted is None or k in predicted)
         if mask is not None and not usable:
             problems.append(f"{pid}: slice {k} is not among the PredictedSlices")

@@ -149,8 +149,28 @@ def power(
     return document
 
 
-def evaluation_power(pairs: pd.DataFrame, simulations: int = 1000, seed: int = 0) -> dict | None:
+def _right_tortuosity(pairs: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Reference and measured right tortuosity of Bland-Altman pairs; None under 3 usable."""
+    if pairs is None or not len(pairs):
+        return None
+    part = pairs[pairs["hemisphere"] == "right"]
+    reference = part["tortuosity_reference"].to_numpy(float)
+    measured = part["tortuosity_submission"].to_numpy(float)
+    if np.count_nonzero(np.isfinite(reference) & np.isfinite(measured)) < 3:
+        return None
+    return reference, measured
+
+
+def evaluation_power(
+    pairs: pd.DataFrame,
+    simulations: int = 1000,
+    seed: int = 0,
+    human: pd.DataFrame | None = None,
+) -> dict | None:
     """The evaluation report's power section: the study's right-tortuosity effect.
+
+    Curves for error-free measurement, for the submission's error and, with ``human``, for the
+    second rater's (the human reference, measured on the same slices).
 
     Parameters
     ----------
@@ -160,20 +180,21 @@ def evaluation_power(pairs: pd.DataFrame, simulations: int = 1000, seed: int = 0
         Cohorts per size.
     seed : int
         Seed.
+    human : DataFrame, optional
+        The second rater's pairs against the same reference.
 
     Returns
     -------
     dict or None
         ``power.json``'s content with ``figure`` (PNG bytes); None with fewer than 3 pairs.
     """
-    part = pairs[pairs["hemisphere"] == "right"] if len(pairs) else pairs
-    if len(part) < 3:
+    model = _right_tortuosity(pairs)
+    if model is None:
         return None
-    reference = part["tortuosity_reference"].to_numpy(float)
-    measured = part["tortuosity_submission"].to_numpy(float)
-    if np.count_nonzero(np.isfinite(reference) & np.isfinite(measured)) < 3:
-        return None
-    conditions = {"error-free": ErrorModel(), "model": fit_error_model(reference, measured)}
+    conditions = {"error-free": ErrorModel(), "model": fit_error_model(*model)}
+    second = _right_tortuosity(human)
+    if second is not None:
+        conditions["human"] = fit_error_model(*second)
     chosen = load_effect("paper", "tortuosity", "right")
     settings = {
         "test": "mannwhitney",

@@ -1,0 +1,127 @@
+"""Write the README's power curves of the official baselines (synthetic data).
+
+    python docs/gen_power_curves.py BENCHMARK_DIR
+
+``BENCHMARK_DIR`` is a finished ``scvbench benchmark`` run. For each of its models the
+association cohort's evaluation holds ``power.json`` (``scvbench evaluate --power``): the power
+of the study's right-tortuosity test (Mann-Whitney by DWML, 53 : 111, alpha 0.05, the synthetic
+cohort's group distributions) when the tortuosity is measured with the model's error, with the
+second rater's error on the same slices (the human reference) and with none. This draws every
+model's curve with the human reference and perfect measurement in one figure
+(``docs/power_curves.png``) and writes the participants needed for 80 % and 90 % power between
+the README's markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+FIGURE = ROOT / "docs" / "power_curves.png"
+BEGIN, END = "<!-- power-curves:begin -->", "<!-- power-curves:end -->"
+COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+
+
+def load(run: Path) -> dict[str, dict]:
+    """``power.json`` of each model's association evaluation, in the run's model order."""
+    record = json.loads((run / "benchmark.json").read_text())
+    documents = {}
+    for model in record["settings"]["models"]:
+        path = run / "runs" / model / "evaluation-association" / "power.json"
+        if not path.is_file():
+            raise SystemExit(f"{path} is missing: is the benchmark in {run} finished?")
+        documents[model] = json.loads(path.read_text())
+    return documents
+
+
+def _curve(document: dict, condition: str) -> tuple[list, list, list, list]:
+    rows = [r for r in document["curve"] if r["condition"] == condition]
+    return (
+        [r["n"] for r in rows],
+        [r["power"] for r in rows],
+        [r["ci_low"] for r in rows],
+        [r["ci_high"] for r in rows],
+    )
+
+
+def figure(documents: dict[str, dict]) -> bytes:
+    """PNG: every model's curve, the human reference's and perfect measurement's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from scvbench.report.figures import png_bytes
+
+    first = next(iter(documents.values()))
+    lines = [
+        (name, doc, "model", colour, "-")
+        for (name, doc), colour in zip(documents.items(), COLOURS, strict=False)
+    ]
+    if "human" in first["n_for_power"]:
+        lines.append(("human reference (second rater)", first, "human", "#d62728", "--"))
+    lines.append(("perfect measurement", first, "error-free", "#222222", ":"))
+    plot, axis = plt.subplots(figsize=(7, 4.2))
+    for label, document, condition, colour, style in lines:
+        n, power, low, high = _curve(document, condition)
+        axis.plot(n, power, color=colour, linestyle=style, marker=".", label=label)
+        axis.fill_between(n, low, high, color=colour, alpha=0.12)
+    for target in (0.8, 0.9):
+        axis.axhline(target, color="#888888", linewidth=0.8, linestyle="--")
+    axis.set(
+        xlabel="participants (DWML : no DWML = 53 : 111)",
+        ylabel="power (Mann-Whitney, alpha 0.05)",
+        ylim=(0, 1.02),
+        title="Right tortuosity by DWML: power with each model's error (synthetic)",
+    )
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    plot.tight_layout()
+    return png_bytes(plot, tight=False)
+
+
+def _size(value) -> str:
+    return "> 600" if value is None or value == float("inf") else f"{value:.0f}"
+
+
+def section(documents: dict[str, dict], run: Path) -> str:
+    """The README section between the markers."""
+    first = next(iter(documents.values()))
+    rows = [(f"`{m}`", d["n_for_power"]["model"]) for m, d in documents.items()]
+    if "human" in first["n_for_power"]:
+        rows.append(("second rater (human reference)", first["n_for_power"]["human"]))
+    rows.append(("perfect measurement", first["n_for_power"]["error-free"]))
+    table = "".join(f"| {name} | {_size(n['0.8'])} | {_size(n['0.9'])} |\n" for name, n in rows)
+    settings = json.loads((run / "benchmark.json").read_text())["settings"]
+    return (
+        f"{BEGIN}\n![Power of the study's right-tortuosity test against cohort size with each "
+        "baseline's measurement error](docs/power_curves.png)\n\n"
+        "| measured with | participants for 80 % power | for 90 % power |\n|---|---|---|\n"
+        f"{table}\nSynthetic: the benchmark's association cohort (`{settings['preset']}`, "
+        f"seed {settings['seed']}); {first['simulations']} simulated cohorts per size; "
+        f"regenerate with `python docs/gen_power_curves.py BENCHMARK_DIR`.\n{END}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Draw the figure and rewrite the README section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a finished scvbench benchmark folder")
+    args = parser.parse_args(argv)
+    documents = load(args.run)
+    FIGURE.write_bytes(figure(documents))
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{README}: no {BEGIN} ... {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    README.write_text(head + section(documents, args.run) + rest.split(END, 1)[1])
+    print(f"wrote {FIGURE} and {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from scvbench.core.power import ErrorModel, simulate_power
+from scvbench.core.agreement import ErrorModel
+from scvbench.core.power import simulate_power
 from scvbench.steps.power import load_effect, sampler
 
 COHORTS = 2000

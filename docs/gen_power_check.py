@@ -3,13 +3,14 @@
     python docs/gen_power_check.py [--cohorts 1000]
 
 For cohort sizes of 364, 240 and 160 subjects (the association participants ``scvbench synth
---preset paper --subjects N`` draws: 164, 108 and 72), ``--cohorts`` cohort tables are drawn with
-``draw_cohort(N, seed)`` (seeds 1000 on; table level, exact: the generator's target values), the
-association participants' right-hemisphere tortuosity is measured with a baseline's error (the
-committed leaderboard entry of ``unet``: its Bland-Altman bias and 95 % limits on the test split,
-a constant error) and with none, and the study's Mann-Whitney test is run on each; the share
-significant in the study's direction is compared with ``scvbench power``'s prediction (4,000
-simulated cohorts at the same group sizes) and its Wilson interval.
+--preset paper --subjects N`` draws: 164, 108 and 72), ``--cohorts`` cohort tables are drawn
+with ``draw_cohort(N, seed)`` (seeds 1000 on; table level, exact: the generator's target
+values), the association participants' right-hemisphere tortuosity is measured with a baseline's
+error (the committed leaderboard entry of ``unet``: fitted to its right-tortuosity pairs on the
+test split, or a constant error from its Bland-Altman bias and 95 % limits when it keeps none)
+and with none, and the study's Mann-Whitney test is run on each; the share significant in the
+study's direction is compared with ``scvbench power``'s prediction (4,000 simulated cohorts at
+the same group sizes) and its Wilson interval.
 """
 
 from __future__ import annotations
@@ -28,15 +29,21 @@ SIZES = (364, 240, 160)
 
 
 def error_of(entry: Path):
-    """The constant error of an entry's right tortuosity."""
+    """The error of an entry's right tortuosity: fitted to its pairs, else from its limits."""
+    from scvbench.core.agreement import fit_error_model
     from scvbench.steps.power import error_from_limits
 
-    return error_from_limits(json.loads(entry.read_text())["morphometry"]["right"]["tortuosity"])
+    document = json.loads(entry.read_text())
+    pairs = (document.get("power_pairs") or {}).get("model")
+    if pairs:
+        return fit_error_model(*np.asarray(pairs, float).T)
+    return error_from_limits(document["morphometry"]["right"]["tortuosity"])
 
 
 def check(cohorts: int, entry: Path) -> list[dict]:
     """Observed and predicted power per size and error."""
-    from scvbench.core.power import ErrorModel, mann_whitney_z, simulate_power, wilson_interval
+    from scvbench.core.agreement import ErrorModel
+    from scvbench.core.power import mann_whitney_z, simulate_power, wilson_interval
     from scvbench.steps.power import load_effect, sampler
     from scvbench.steps.synth.cohort import draw_cohort
 

@@ -93,6 +93,7 @@ def test_benchmark_runs_every_stage_and_records_them(run):
         assert (card / "evaluation-test.html").is_file()
         entry = json.loads((board / "entries" / f"{model}.json").read_text())
         assert entry["links"]["card"] == f"../baselines/{model}/README.md"
+        assert set(entry["power_pairs"]) == {"model", "human"}  # the power column's errors
         assert all((board / case["tile"]).is_file() for case in entry["worst"])
     page = (board / "index.html").read_text()
     assert 'src="gallery/unet/' in page and "../baselines/unet/README.md" in page

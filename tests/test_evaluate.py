@@ -328,6 +328,8 @@ def test_parallel_scoring_gives_the_same_files(reference_submission, tmp_path):
     if power["errors"]["human"]["kind"] == "constant":
         assert power["errors"]["human"]["bias"] == pytest.approx(right["bias"], abs=1e-9)
     assert (tmp_path / "power" / "power.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    second = pd.read_csv(tmp_path / "power" / "morphometry_human.tsv", sep="\t")
+    assert set(second["hemisphere"]) == {"left", "right"} and "tortuosity_submission" in second
     assert (
         "Power for the study's right-tortuosity effect"
         in (tmp_path / "power" / "report.html").read_text()

@@ -10,10 +10,9 @@ import statsmodels.api as sm
 from scipy import stats as sps
 
 from scvbench.cli import main
+from scvbench.core.agreement import ErrorModel, fit_error_model
 from scvbench.core.power import (
-    ErrorModel,
     analytic_power,
-    fit_error_model,
     logistic_wald,
     mann_whitney_z,
     n_for_power,
@@ -98,6 +97,27 @@ def test_error_model_is_proportional_only_when_the_pairs_show_it():
     assert measured[1] - measured[0] == pytest.approx(0.5 * (1 + grows.slope), abs=0.05)
     with pytest.raises(ValueError, match="at least 3"):
         fit_error_model([1.0, 2.0], [1.0, np.nan])
+    assert flat.noise == "normal" and flat.normality_p > 0.05
+
+
+def test_heavy_tailed_error_is_resampled_not_spread_as_a_wide_normal():
+    # Most slices measured nearly right, a few far off (a rater or model that misses a vessel
+    # now and then): a normal error with the same SD would wrongly destroy the effect.
+    rng = np.random.default_rng(5)
+    true = rng.uniform(1.1, 1.6, 160)
+    off = np.where(rng.random(160) < 0.03, rng.normal(0, 8.0, 160), rng.normal(0, 0.05, 160))
+    heavy = fit_error_model(true, true + off)
+    assert heavy.noise == "empirical" and heavy.normality_p < 0.05
+    assert abs(heavy.slope) < 0.05  # the far-off pairs fake no proportional bias
+    assert len(heavy.residuals) == 160 and abs(np.mean(heavy.residuals)) < 1e-12
+    assert heavy.to_json()["noise"] == "empirical"
+    drawn = heavy.apply(np.zeros(20_000), np.random.default_rng(1)) - heavy.bias
+    assert set(np.round(drawn, 12)) <= set(np.round(heavy.residuals, 12))
+    draw, n = _normal(0.5), (40, 80)
+    spread = ErrorModel("constant", heavy.bias, 0.0, heavy.sd, heavy.n)
+    resampled = simulate_power(draw, n, heavy, simulations=2000)["power"]
+    assert resampled > simulate_power(draw, n, spread, simulations=2000)["power"] + 0.1
+    assert resampled > simulate_power(draw, n, ErrorModel(), simulations=2000)["power"] - 0.1
 
 
 def test_n_for_power_interpolates_and_says_when_out_of_range():
@@ -204,6 +224,14 @@ def test_leaderboard_column_participants_for_80_percent_power():
     assert measured > perfect + 20  # scatter of 0.1 against group SDs near 0.15
     assert participants_for_power({"bias": 0.0, "loa_low": -3.0, "loa_high": 3.0}) == float("inf")
     assert participants_for_power({}) is None
+    assert float(perfect).is_integer()  # whole participants, rounded up
+    # with the pairs the error is fitted to them: heavy tails are resampled, not spread
+    rng = np.random.default_rng(2)
+    reference = rng.uniform(1.1, 1.6, 120)
+    off = np.where(rng.random(120) < 0.04, rng.normal(0, 1.0, 120), rng.normal(0, 0.01, 120))
+    pairs = np.column_stack([reference, reference + off]).tolist()
+    limits = {"bias": float(off.mean()), "loa_low": -1.96 * off.std(), "loa_high": 1.96 * off.std()}
+    assert participants_for_power(limits, pairs) < participants_for_power(limits)
 
 
 def test_prediction_matches_rejections_in_cohorts_the_generator_draws():

@@ -1,14 +1,14 @@
 """Power of the study's tests when a segmentation model measures the veins, by simulation.
 
 A simulated cohort draws each participant's true value from its group's distribution, adds the
-model's measurement error (:class:`ErrorModel`, fitted to the Bland-Altman pairs of ``scvbench
-evaluate``), and runs the study's test: the Mann-Whitney U test (tie-corrected Z without
-continuity correction, as SPSS and :func:`scvbench.core.stats.mann_whitney`) or a logistic
-regression of the group on the measure (Wald test). Thousands of cohorts are tested at once:
-ranks and Z along the rows of one array (:func:`mann_whitney_z`), Newton-Raphson on all
-cohorts together for the logistic model (:func:`logistic_wald`). Power is the share of cohorts
-whose test is significant at ``alpha`` **in the direction of the true effect**, with a Wilson
-95 % interval for the Monte-Carlo error.
+model's measurement error (:class:`scvbench.core.agreement.ErrorModel`, fitted to the
+Bland-Altman pairs of ``scvbench evaluate``), and runs the study's test: the Mann-Whitney U test
+(tie-corrected Z without continuity correction, as SPSS and
+:func:`scvbench.core.stats.mann_whitney`) or a logistic regression of the group on the measure
+(Wald test). Thousands of cohorts are tested at once: ranks and Z along the rows of one array
+(:func:`mann_whitney_z`), Newton-Raphson on all cohorts together for the logistic model
+(:func:`logistic_wald`). Power is the share of cohorts whose test is significant at ``alpha``
+**in the direction of the true effect**, with a Wilson 95 % interval for the Monte-Carlo error.
 
 :func:`analytic_power` is the normal-theory cross-check: the standardised difference of the
 group means attenuated by the measure's reliability (``d * sqrt(var_true / (var_true +
@@ -19,127 +19,20 @@ test.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
 
+from scvbench.core.agreement import ErrorModel
+
 __all__ = [
-    "ErrorModel",
     "analytic_power",
-    "fit_error_model",
     "logistic_wald",
     "mann_whitney_z",
     "n_for_power",
     "simulate_power",
     "wilson_interval",
 ]
-
-#: Below this many Bland-Altman pairs a proportional bias is not fitted.
-MIN_PAIRS_FOR_SLOPE = 10
-
-
-@dataclass(frozen=True)
-class ErrorModel:
-    """Measured value = true value + ``bias`` + ``slope`` x true value + N(0, ``sd``).
-
-    Attributes
-    ----------
-    kind : str
-        ``none`` (error-free), ``constant`` (bias and scatter) or ``proportional`` (the error
-        grows with the value: Bland-Altman differences regressed on the means).
-    bias, slope, sd : float
-        The error's intercept, its slope on the true value and the residual standard deviation.
-    n : int
-        Pairs it was fitted on (0 for ``none``).
-    slope_p : float or None
-        P value of the slope (the evidence for proportional bias).
-    """
-
-    kind: str = "none"
-    bias: float = 0.0
-    slope: float = 0.0
-    sd: float = 0.0
-    n: int = 0
-    slope_p: float | None = None
-
-    def apply(self, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """``values`` as the model measures them.
-
-        Parameters
-        ----------
-        values : ndarray
-            True values.
-        rng : numpy.random.Generator
-            The random stream of the noise.
-
-        Returns
-        -------
-        ndarray
-            The measured values.
-        """
-        if self.kind == "none":
-            return values
-        noise = rng.standard_normal(values.shape) * self.sd if self.sd > 0 else 0.0
-        return values + self.bias + self.slope * values + noise
-
-    def to_json(self) -> dict:
-        """The model as plain data."""
-        return {
-            "kind": self.kind,
-            "bias": self.bias,
-            "slope": self.slope,
-            "sd": self.sd,
-            "n": self.n,
-            "slope_p": self.slope_p,
-        }
-
-
-def fit_error_model(reference, measured, alpha: float = 0.05) -> ErrorModel:
-    """The error of ``measured`` against ``reference`` from their Bland-Altman pairs.
-
-    The differences are regressed on the pair means; with a slope significant at ``alpha`` (and
-    at least :data:`MIN_PAIRS_FOR_SLOPE` pairs) the error is ``proportional`` (the mean's slope
-    turned into a slope on the true value), else ``constant`` (mean difference and its SD).
-
-    Parameters
-    ----------
-    reference, measured : array_like
-        Paired values (NaN pairs dropped).
-    alpha : float
-        Significance of the slope that makes the bias proportional.
-
-    Returns
-    -------
-    ErrorModel
-        The fitted error.
-    """
-    ref, sub = np.asarray(reference, float), np.asarray(measured, float)
-    keep = np.isfinite(ref) & np.isfinite(sub)
-    ref, sub = ref[keep], sub[keep]
-    if ref.size < 3:
-        raise ValueError(f"{ref.size} Bland-Altman pairs; the error model needs at least 3")
-    diff, mean = sub - ref, (sub + ref) / 2
-    if ref.size >= MIN_PAIRS_FOR_SLOPE and np.ptp(mean) > 0:
-        fit = sps.linregress(mean, diff)
-        if fit.pvalue < alpha:
-            # diff = a + b (t + d/2) with d = diff  =>  d = (a + b t) / (1 - b / 2)
-            scale = 1.0 / (1.0 - fit.slope / 2.0)
-            residual = diff - (fit.intercept + fit.slope * mean)
-            return ErrorModel(
-                "proportional",
-                float(fit.intercept * scale),
-                float(fit.slope * scale),
-                float(residual.std(ddof=2)),
-                int(ref.size),
-                float(fit.pvalue),
-            )
-        slope_p = float(fit.pvalue)
-    else:
-        slope_p = None
-    return ErrorModel(
-        "constant", float(diff.mean()), 0.0, float(diff.std(ddof=1)), int(ref.size), slope_p
-    )
 
 
 def mann_whitney_z(first: np.ndarray, second: np.ndarray) -> np.ndarray:

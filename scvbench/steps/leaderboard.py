@@ -22,7 +22,6 @@ submission against the first, is shown as the human reference (not ranked).
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 from pathlib import Path
@@ -37,7 +36,7 @@ from scvbench.errors import ScvbenchError
 from scvbench.report.leaderboard import human_row, render_page, render_readme, slug
 from scvbench.results import EvaluationResult
 from scvbench.steps.evaluate import WORST
-from scvbench.steps.power import participants_for_power
+from scvbench.steps.power import participants_for_power, tortuosity_pairs
 
 __all__ = ["RANK_METRICS", "add_entry", "build", "load_entries", "rank"]
 
@@ -183,6 +182,7 @@ def make_entry(
             ].itertuples(index=False)
         ][:GALLERY_TILES],
         "morphometry": result.to_json()["morphometry"],
+        "power_pairs": tortuosity_pairs(results_path.parent),
         "cases": cases[CASE_COLUMNS].to_dict(orient="list"),
     }
 
@@ -322,11 +322,8 @@ def _check_entry(entry, path: Path) -> None:
         raise ScvbenchError(f"{path}: its cases columns differ in length; re-add the entry")
 
 
-def _whole(participants: float | None) -> int | float | None:
-    """A cohort size rounded up to whole participants (infinity and None kept)."""
-    if participants is None or not math.isfinite(participants):
-        return participants
-    return math.ceil(participants)
+def _pairs(entry: dict, name: str) -> list | None:
+    return (entry.get("power_pairs") or {}).get(name)
 
 
 def build(board: str | Path = "leaderboard") -> dict[str, Path]:
@@ -353,7 +350,10 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     human = human_row(entries)
     if human:
         agreement = human.pop("tortuosity_right")
-        human["participants_80"] = _whole(participants_for_power(agreement) if agreement else None)
+        pairs = next((e["power_pairs"]["human"] for e in entries if _pairs(e, "human")), None)
+        human["participants_80"] = (
+            participants_for_power(agreement, pairs) if agreement or pairs else None
+        )
     columns = [
         "rank",
         "tier",
@@ -380,7 +380,7 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
                 "rank_interval": f"{int(row['rank_low'])}-{int(row['rank_high'])}",
                 "wilcoxon_p_next": row["wilcoxon_p_next"],
                 **{c: association.get(c) for c in ASSOCIATION_COLUMNS},
-                "participants_80": _whole(participants_for_power(tortuosity)),
+                "participants_80": participants_for_power(tortuosity, _pairs(entry, "model")),
                 "recipe": entry.get("configuration", {}).get("recipe"),
                 "train_seconds": entry.get("training", {}).get("train_seconds"),
             }
@@ -388,7 +388,7 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     frame = pd.DataFrame(rows, columns=columns)
     io.write_text(board / "leaderboard.csv", frame.to_csv(index=False, float_format="%.6g"))
     settings = json.loads((board / "leaderboard.json").read_text())
-    settings["participants_80_error_free"] = _whole(participants_for_power(None))
+    settings["participants_80_error_free"] = participants_for_power(None)
     io.write_text(board / "README.md", render_readme(rows, human, settings))
     io.write_text(board / "index.html", render_page(rows, human, entries, settings))
     return {

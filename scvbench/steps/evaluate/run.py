@@ -204,6 +204,10 @@ def evaluate(
     io.write_text(out / "cases.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
     io.write_text(out / "summary.md", summary_markdown(result))
     io.write_text(out / "morphometry.tsv", pairs.to_csv(sep="\t", index=False, float_format="%.6g"))
+    (out / "morphometry_human.tsv").unlink(missing_ok=True)
+    if len(human_pairs):  # the second rater's pairs: the human reference's measurement error
+        text = human_pairs.to_csv(sep="\t", index=False, float_format="%.6g")
+        io.write_text(out / "morphometry_human.tsv", text)
 
     tiles = gallery_tiles(table, gallery)
     for stale in (out / WORST).glob("*.png"):  # a former evaluation's worst cases

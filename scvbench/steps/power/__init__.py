@@ -11,7 +11,12 @@ from scvbench.steps.power.effect import (
     measurement_error,
     sampler,
 )
-from scvbench.steps.power.run import evaluation_power, participants_for_power, power
+from scvbench.steps.power.run import (
+    evaluation_power,
+    participants_for_power,
+    power,
+    tortuosity_pairs,
+)
 
 __all__ = [
     "MEASURES",
@@ -22,4 +27,5 @@ __all__ = [
     "participants_for_power",
     "power",
     "sampler",
+    "tortuosity_pairs",
 ]

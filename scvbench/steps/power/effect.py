@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scvbench.core.power import ErrorModel, fit_error_model
+from scvbench.core.agreement import ErrorModel, fit_error_model
 from scvbench.errors import ScvbenchError
 from scvbench.steps.synth.cohort import (
     COUNT_RANGE,

@@ -12,6 +12,7 @@ beside the normal-theory cross-check.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from scvbench import io
+from scvbench.core.agreement import ErrorModel, fit_error_model
 from scvbench.core.power import (
-    ErrorModel,
     analytic_power,
-    fit_error_model,
     n_for_power,
     simulate_power,
 )
@@ -36,7 +36,7 @@ from scvbench.steps.power.effect import (
 )
 from scvbench.steps.synth.cohort import SplitNormal
 
-__all__ = ["evaluation_power", "participants_for_power", "power"]
+__all__ = ["evaluation_power", "participants_for_power", "power", "tortuosity_pairs"]
 
 
 def _sizes(n_range: tuple[int, int], points: int, ratio: tuple[int, int]) -> list[tuple]:
@@ -270,6 +270,11 @@ def _curves(conditions, chosen, sizes, settings, seed, progress) -> tuple[dict, 
             reasons.append("the values are whole numbers with many ties")
         if any(e.kind == "proportional" for e in conditions.values()):
             reasons.append("the error is proportional to the value")
+        if any(e.noise == "empirical" for e in conditions.values()):
+            reasons.append(
+                "the error is not normal (Shapiro-Wilk): the simulation resamples the measured "
+                "scatter, the approximation takes only its SD"
+            )
         if test == "logistic":
             reasons.append("the logistic model's Wald test is approximated by the t test")
         if not reasons:
@@ -301,19 +306,51 @@ def _curves(conditions, chosen, sizes, settings, seed, progress) -> tuple[dict, 
     return document, table
 
 
+def tortuosity_pairs(folder: str | Path) -> dict[str, list[list[float]]]:
+    """The right-tortuosity Bland-Altman pairs an evaluation folder holds, for the leaderboard.
+
+    Parameters
+    ----------
+    folder : path
+        An evaluation's folder: ``morphometry.tsv`` (the submission's pairs) and
+        ``morphometry_human.tsv`` (the second rater's), each used when present.
+
+    Returns
+    -------
+    dict
+        ``model`` and ``human``: ``[reference, measured]`` pairs (both finite) of each file found.
+    """
+    out = {}
+    for name, file in (("model", "morphometry.tsv"), ("human", "morphometry_human.tsv")):
+        path = Path(folder) / file
+        if path.is_file():
+            pair = _right_tortuosity(pd.read_csv(path, sep="\t"))
+            if pair is not None:
+                keep = np.isfinite(pair[0]) & np.isfinite(pair[1])
+                out[name] = np.column_stack([pair[0][keep], pair[1][keep]]).tolist()
+    return out
+
+
 def participants_for_power(
-    agreement: dict | None, target: float = 0.8, simulations: int = 1000, seed: int = 0
+    agreement: dict | None,
+    pairs: list | None = None,
+    target: float = 0.8,
+    simulations: int = 1000,
+    seed: int = 0,
 ) -> float | None:
     """Participants for ``target`` power on the study's right-tortuosity effect (Mann-Whitney).
 
-    The leaderboard's column: the error is constant, from the Bland-Altman bias and limits of
-    the entry's right-hemisphere tortuosity (None without them); the groups are 53 : 111 as the
-    study's, sizes 40 to 600 in steps of 40, ``simulations`` cohorts each.
+    The leaderboard's column: the error is fitted to the entry's right-tortuosity pairs
+    (:func:`scvbench.core.agreement.fit_error_model`) or, without them, constant from the
+    Bland-Altman bias and limits; the groups are 53 : 111 as the study's, sizes 40 to 600 in
+    steps of 40, ``simulations`` cohorts each.
 
     Parameters
     ----------
     agreement : dict or None
         ``bias``, ``loa_low`` and ``loa_high`` of right tortuosity; None for error-free.
+    pairs : list, optional
+        ``[reference, measured]`` pairs (:func:`tortuosity_pairs`), used before ``agreement``.
     target : float
         The power.
     simulations : int
@@ -324,10 +361,12 @@ def participants_for_power(
     Returns
     -------
     float or None
-        The interpolated size; infinity when 600 participants fall short; None without
-        agreement data.
+        The size rounded up to whole participants; infinity when 600 participants fall short;
+        None without agreement data.
     """
-    if agreement is None:
+    if pairs is not None and len(pairs) >= 3:
+        error = fit_error_model(*np.asarray(pairs, float).T)
+    elif agreement is None:
         error = ErrorModel()
     elif agreement.get("bias") is None or agreement.get("loa_low") is None:
         return None
@@ -343,4 +382,4 @@ def participants_for_power(
         for i, (_, n1, n0) in enumerate(sizes)
     ]
     needed = n_for_power([n for n, _, _ in sizes], curve, target)
-    return float("inf") if needed is None else needed
+    return float("inf") if needed is None else math.ceil(needed)

@@ -173,6 +173,20 @@ def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
         assert main([*args, "--out", str(torch_out), "--quiet", "--runtime", "torch"]) == 0
         assert main([*args, "--out", str(tmp_path / "again"), "--quiet"]) == 0
         assert exports[0].stat().st_mtime_ns == stamp  # reused, not exported again
+        # participants in two forked processes of one thread each: the same files, both runtimes
+        for runtime, single in (("onnx", out), ("torch", torch_out)):
+            two = tmp_path / f"two-{runtime}"
+            extra = ["--nprocs", "2", "--runtime", runtime]
+            assert main([*args, "--out", str(two), "--quiet", *extra]) == 0
+            # (the top-level description links the dataset relative to each folder)
+            files = sorted(p.relative_to(single) for p in single.glob("sub-*/anat/*"))
+            assert files and files == sorted(p.relative_to(two) for p in two.glob("sub-*/anat/*"))
+            for name in files:
+                if name.suffix == ".gz":
+                    a, b = nib.load(single / name), nib.load(two / name)
+                    np.testing.assert_array_equal(np.asarray(a.dataobj), np.asarray(b.dataobj))
+                else:
+                    assert (single / name).read_bytes() == (two / name).read_bytes()
         for path in sorted(out.glob("sub-*/anat/*_label-vein_mask.nii.gz")):
             fast = np.asarray(nib.load(path).dataobj) > 0
             plain = np.asarray(nib.load(torch_out / path.relative_to(out)).dataobj) > 0

@@ -21,6 +21,7 @@ def execute(args: argparse.Namespace) -> int:
         args.batch_size,
         progress=not args.quiet,
         runtime=args.runtime,
+        nprocs=args.nprocs,
     )
     print(f"{len(done)} participant(s) segmented -> {args.out}")
     return 0
@@ -53,6 +54,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="inference back end: onnx (ONNX Runtime; the export is cached beside the "
         "checkpoint), torch, or auto (onnx for a trained network on a CPU; default)",
+    )
+    p.add_argument(
+        "--nprocs",
+        type=options.positive_int,
+        default=1,
+        help="participants segmented in parallel on a CPU, one thread each (default: 1; the "
+        "masks do not depend on it)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=execute)

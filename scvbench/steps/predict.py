@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from scvbench import __version__, io
 from scvbench.bids import layout
@@ -34,6 +33,7 @@ from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
 from scvbench.models.checkpoint import build_model, load_checkpoint
 from scvbench.models.runtime import OnnxSession, choose_runtime, onnx_model
+from scvbench.parallel import map_participants, worker_count
 from scvbench.steps.splits import labelled_slices
 from scvbench.steps.train.data import Fit, load_cases
 
@@ -243,6 +243,7 @@ def predict(
     progress: bool = True,
     derivatives: str | Path | None = None,
     runtime: str = "auto",
+    nprocs: int = 1,
 ) -> list[str]:
     """Write the submission for ``participants`` (default: all derived); returns their ids.
 
@@ -271,6 +272,9 @@ def predict(
         Where the ``scvbench`` derivatives are.
     runtime : str
         ``auto``, ``onnx`` or ``torch`` (:mod:`scvbench.models.runtime`).
+    nprocs : int
+        Participants segmented at once on a CPU, each in a forked process with one thread
+        (one process: the network uses every thread). The masks do not depend on it.
 
     Returns
     -------
@@ -312,37 +316,63 @@ def predict(
             + "; run scvbench derive first"
         )
     _write_description(bids_dir, deriv, out, config, source)
-    done = []
-    for label in tqdm(labels, disable=not progress, desc="predict"):
-        slices = _slices_to_predict(bids_dir, label, deriv)
-        cases = load_cases(
-            bids_dir, [f"sub-{label}"], slices={f"sub-{label}": slices}, derivatives=derivatives
+    workers = 1 if torch.cuda.is_available() else worker_count(nprocs, len(labels))
+    _NETWORK.clear()
+    _NETWORK.update(model=model, config=config, session=session, threads=0)
+    if workers > 1:  # each forked worker opens its own one-thread session of the same export
+        onnx = session and onnx_model(model, source, config["size"])  # cached: no new export
+        _NETWORK.update(session=None, threads=1, onnx=onnx)
+    jobs = [(bids_dir, deriv, derivatives, out, label, threshold, batch_size) for label in labels]
+    done = {}
+    for job, written, _ in map_participants(_segment, jobs, workers, "predict", progress=progress):
+        done[job[4]] = written
+    return [done[label] for label in labels]
+
+
+#: What the participants of one ``predict`` share: the network, its configuration, the ONNX
+#: session (or, in forked workers, the export each worker opens) and the workers' threads.
+_NETWORK: dict = {}
+
+
+def _segment(job) -> str:
+    """One participant's probability and mask files (in the calling process or a worker)."""
+    bids_dir, deriv, derivatives, out, label, threshold, batch_size = job
+    network = _NETWORK
+    if network["threads"] and network.get("pid") != os.getpid():  # first job of a worker
+        import torch
+
+        torch.set_num_threads(network["threads"])
+        network["pid"] = os.getpid()
+        if network.get("onnx"):
+            network["session"] = OnnxSession(network["onnx"], threads=network["threads"])
+    config = network["config"]
+    slices = _slices_to_predict(bids_dir, label, deriv)
+    cases = load_cases(
+        bids_dir, [f"sub-{label}"], slices={f"sub-{label}": slices}, derivatives=derivatives
+    )
+    minip, affine = load_canonical(deriv / DERIVATIVES["minip"].relpath(label))
+    prob = np.zeros(minip.shape, np.float32)
+    mask = np.zeros(minip.shape, np.uint8)
+    if cases:
+        images = np.stack([c.image for c in cases])
+        predicted = predict_slices(
+            network["model"], images, config["size"], batch_size, network["session"]
         )
-        minip_path = deriv / DERIVATIVES["minip"].relpath(label)
-        minip, affine = load_canonical(minip_path)
-        prob = np.zeros(minip.shape, np.float32)
-        mask = np.zeros(minip.shape, np.uint8)
-        if cases:
-            images = np.stack([c.image for c in cases])
-            predicted = predict_slices(model, images, config["size"], batch_size, session)
-            for case, p in zip(cases, predicted, strict=True):
-                prob[:, :, case.slice] = p
-                mask[:, :, case.slice] = (p >= threshold) & (case.brain[0] > 0)
-        sidecar = {
-            "Description": f"Superficial cerebral veins predicted by {config['model']}",
-            "PredictedSlices": [c.slice for c in cases],
-            "Threshold": threshold,
-            "Sources": [layout.bids_uri(DERIVATIVES["minip"].relpath(label), "scvbench")],
-        }
-        anat = out / f"sub-{label}" / "anat"
-        io.save_nifti(anat / Path(DERIVATIVES["vein_probseg"].relpath(label)).name, prob, affine)
-        io.write_json(
-            anat / Path(DERIVATIVES["vein_probseg"].relpath(label, ".json")).name, sidecar
-        )
-        io.save_nifti(anat / Path(DERIVATIVES["vein_mask"].relpath(label)).name, mask, affine)
-        io.write_json(
-            anat / Path(DERIVATIVES["vein_mask"].relpath(label, ".json")).name,
-            {**sidecar, "Type": "ROI"},
-        )
-        done.append(f"sub-{label}")
-    return done
+        for case, p in zip(cases, predicted, strict=True):
+            prob[:, :, case.slice] = p
+            mask[:, :, case.slice] = (p >= threshold) & (case.brain[0] > 0)
+    sidecar = {
+        "Description": f"Superficial cerebral veins predicted by {config['model']}",
+        "PredictedSlices": [c.slice for c in cases],
+        "Threshold": threshold,
+        "Sources": [layout.bids_uri(DERIVATIVES["minip"].relpath(label), "scvbench")],
+    }
+    anat = out / f"sub-{label}" / "anat"
+    io.save_nifti(anat / Path(DERIVATIVES["vein_probseg"].relpath(label)).name, prob, affine)
+    io.write_json(anat / Path(DERIVATIVES["vein_probseg"].relpath(label, ".json")).name, sidecar)
+    io.save_nifti(anat / Path(DERIVATIVES["vein_mask"].relpath(label)).name, mask, affine)
+    io.write_json(
+        anat / Path(DERIVATIVES["vein_mask"].relpath(label, ".json")).name,
+        {**sidecar, "Type": "ROI"},
+    )
+    return f"sub-{label}"

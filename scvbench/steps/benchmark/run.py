@@ -169,7 +169,9 @@ def _model_stages(book, out, settings, model, folds, document, nprocs, progress,
         submission = runs / "submission" if fold == 0 else run / "submission"
 
         def segment(checkpoint=checkpoint, participants=participants, submission=submission):
-            written = predict(bids, checkpoint, submission, participants, progress=progress)
+            written = predict(
+                bids, checkpoint, submission, participants, progress=progress, nprocs=nprocs
+            )
             return {"participants": len(written)}
 
         made = {"checkpoint": sha256(checkpoint), "participants": len(participants)}

@@ -7,10 +7,15 @@ slice finds torch faster, each slice fitted to the network size and its probabil
 back to the image grid; ``plain`` = a plain loop:
 ``model.eval()``, one slice at a time under ``torch.inference_mode()``, softmax. Models are built
 with the ``cpu`` recipe's configuration; 8 slices of 256 x 256 per round. Ratio = scvbench time /
-plain time (below 1 is faster). Run with ``make bench``.
+plain time (below 1 is faster). ``two processes`` = ``scvbench predict --nprocs 2``: the slices
+shared by two forked workers of one thread each, each with its own session (opened once, as a
+worker opens it for all its participants). Run with ``make bench``.
 """
 
 from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -68,3 +73,39 @@ def test_plain_eval_loop(benchmark, slices, name):
         return out
 
     assert len(benchmark.pedantic(plain, rounds=3, warmup_rounds=1)) == N
+
+
+_WORKER: dict = {}
+
+
+def _open(model, path, runtime):
+    torch.set_num_threads(1)
+    _WORKER.update(model=model, session=OnnxSession(path, threads=1) if runtime == "onnx" else None)
+
+
+def _segment(images):
+    return predict_slices(_WORKER["model"], images, SIZE, 1, _WORKER["session"])
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_scvbench_predict_two_processes(benchmark, slices, name, tmp_path):
+    model = _model(name)
+    checkpoint = tmp_path / "model_best.pt"
+    torch.save({"model": model.state_dict()}, checkpoint)
+    path = onnx_model(model, checkpoint, SIZE)
+    runtime = faster_runtime(model, OnnxSession(path), SIZE)
+    benchmark.extra_info["runtime"] = runtime
+    benchmark.group = f"inference-{SIZE}-{name}"
+    benchmark.extra_info["slices_per_round"] = N
+    context = multiprocessing.get_context("fork")
+    with cf.ProcessPoolExecutor(
+        2, context, initializer=_open, initargs=(model, path, runtime)
+    ) as pool:
+        halves = (slices[: N // 2], slices[N // 2 :])
+        list(pool.map(_segment, halves))  # both workers started and warm
+
+        def two():
+            return np.concatenate(list(pool.map(_segment, halves)))
+
+        out = benchmark.pedantic(two, rounds=3, warmup_rounds=1)
+    assert out.shape == (N, SIZE, SIZE)

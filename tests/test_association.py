@@ -63,6 +63,8 @@ def test_against_the_published_study():
     assert tests[("dwml", "tortuosity", "right")]["reproduced"]
     assert tests[("sex", "count", "right")]["reproduced"]
     assert published["logistic"]["tortuosity_right"]["odds_ratio_published"] == 7.649
+    odds = published["logistic"]["tortuosity_right"]
+    assert odds["odds_ratio_reference"] == odds["odds_ratio"]  # the same table both sides
 
 
 def test_untestable_groups_count_as_not_reproduced():

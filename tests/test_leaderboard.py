@@ -113,11 +113,12 @@ def test_entry_carries_association_gallery_and_links(tmp_path):
     results = _results(tmp_path / "m", "m", 0.7, rng)
     document = json.loads(results.read_text())
     test = {"comparison": "dwml", "measure": "tortuosity", "hemisphere": "right", "Z": -2.9}
+    test["Z_comparison"] = -3.2
     document["association"] = {
         "reference": {"reproduction_score": 0.75, "tests": [test]},
         "published": {
             "reproduction_score": 0.5,
-            "logistic": {"tortuosity_right": {"odds_ratio": 5.5}},
+            "logistic": {"tortuosity_right": {"odds_ratio": 5.5, "odds_ratio_reference": 6.1}},
         },
         "truth": {"reproduction_score": 0.875},
     }
@@ -136,7 +137,9 @@ def test_entry_carries_association_gallery_and_links(tmp_path):
     entry = json.loads(path.read_text())
     assert entry["scores"]["association"] == {
         "tortuosity_right_z": -2.9,
+        "tortuosity_right_z_reference": -3.2,
         "odds_ratio": 5.5,
+        "odds_ratio_reference": 6.1,
         "reproduction_reference": 0.75,
         "reproduction_published": 0.5,
         "reproduction_truth": 0.875,
@@ -155,6 +158,8 @@ def test_entry_carries_association_gallery_and_links(tmp_path):
     assert csv.loc[0, "tortuosity_right_z"] == -2.9 and csv.loc[0, "odds_ratio"] == 5.5
     readme = (board / "README.md").read_text()
     assert "right tortuosity Z (study -3.511)" in readme and "| -2.90 | 5.50 |" in readme
+    assert "the reference masks give Z -3.20 and odds ratio 6.10" in readme
+    assert "the reference masks give Z -3.20 and odds ratio 6.10" in " ".join(page.split())
     with pytest.raises(ScvbenchError, match="no such file to link"):
         add_entry(results, board, replace=True, card=tmp_path / "missing.md")
 

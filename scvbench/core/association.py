@@ -229,9 +229,11 @@ def reproduction(
         out["published"] = compare(submission, paper, published=True)
         names = [t["name"] for t in paper["logistic"]["terms"]]
         fitted = _odds_ratios(run_study(submission_wide, terms=names))
+        theirs = _odds_ratios(run_study(reference_wide, terms=names))
         out["published"]["logistic"] = {
             name: {
                 "odds_ratio": fitted.get(name),
+                "odds_ratio_reference": theirs.get(name),
                 "odds_ratio_published": t["odds_ratio"],
                 "ratio": None
                 if fitted.get(name) is None or not math.isfinite(fitted[name])
@@ -255,25 +257,30 @@ def association_summary(association: dict) -> dict:
     -------
     dict
         ``tortuosity_right_z`` (Mann-Whitney Z of right-hemisphere tortuosity by DWML; the study
-        -3.511), ``odds_ratio`` (logistic odds ratio of right tortuosity; the study 7.649) and
+        -3.511), ``odds_ratio`` (logistic odds ratio of right tortuosity; the study 7.649), both
+        also from the reference masks (``..._reference``; None where not scored), and
         the reproduction scores against the ``reference`` masks, the ``published`` study and
         the generator's ``truth`` (None where not scored).
     """
-    z = None
+    z, z_reference = None, None
     for test in association.get("reference", {}).get("tests", []):
         if (test["comparison"], test["measure"], test["hemisphere"]) == (
             "dwml",
             "tortuosity",
             "right",
         ):
-            z = test["Z"]
+            z, z_reference = test["Z"], test.get("Z_comparison")
     logistic = association.get("published", {}).get("logistic", {}).get("tortuosity_right", {})
-    odds = logistic.get("odds_ratio")
+    odds, odds_reference = logistic.get("odds_ratio"), logistic.get("odds_ratio_reference")
     if odds is None:
-        odds = association.get("logistic", {}).get("odds_ratio", {}).get("tortuosity_right")
+        fitted = association.get("logistic", {})
+        odds = fitted.get("odds_ratio", {}).get("tortuosity_right")
+        odds_reference = fitted.get("odds_ratio_reference", {}).get("tortuosity_right")
     return {
         "tortuosity_right_z": z,
+        "tortuosity_right_z_reference": z_reference,
         "odds_ratio": odds,
+        "odds_ratio_reference": odds_reference,
         **{
             f"reproduction_{source}": association.get(source, {}).get("reproduction_score")
             for source in ("reference", "published", "truth")

@@ -142,7 +142,9 @@ def _association(association: dict) -> list[str]:
     lines += [
         "",
         f"Logistic odds ratio of right tortuosity for DWML: {number(logistic.get('odds_ratio'), 2)}"
-        f" (study {number(logistic.get('odds_ratio_published'), 3)}). Reproduction score "
+        f" (reference masks {number(logistic.get('odds_ratio_reference'), 2)}, study "
+        f"{number(logistic.get('odds_ratio_published'), 3)}; per unit of tortuosity, so a "
+        "model that narrows the spread of tortuosity inflates it). Reproduction score "
         f"(share of tests with the same significance and direction): "
         f"{number(scores['reference'], 2)} against the reference masks, "
         f"{number(scores['published'], 2)} against the published study, "
@@ -171,8 +173,9 @@ def _power(power: dict) -> list[str]:
         "The study's right-tortuosity effect (Mann-Whitney by DWML, groups "
         f"{power['ratio'][0]} : {power['ratio'][1]}, alpha 0.05; the synthetic cohort's group "
         "distributions), simulated with the measurement error of the association cohort's "
-        f"slices ({error['kind']}: bias {number(error['bias'])}, SD {number(error['sd'])}, "
-        f"{error['n']} pairs); `scvbench power` gives the full analysis.",
+        f"slices ({error['kind']}: bias {number(error['bias'])}, slope "
+        f"{number(error['slope'])}, {error.get('noise', 'normal')} scatter of SD "
+        f"{number(error['sd'])}, {error['n']} pairs); `scvbench power` gives the full analysis.",
         "",
         *lines,
         "",

@@ -15,7 +15,16 @@ from scvbench.report.pages import data_uri, number, render
 # matplotlib is imported inside the functions that use it: heavy, and not
 # needed by the commands that only import this module.
 
-__all__ = ["STUDY_OR", "STUDY_Z", "human_row", "rank_plot", "render_page", "render_readme", "slug"]
+__all__ = [
+    "STUDY_OR",
+    "STUDY_Z",
+    "human_row",
+    "rank_plot",
+    "reference_effect",
+    "render_page",
+    "render_readme",
+    "slug",
+]
 
 #: The study's right-hemisphere tortuosity Z (Mann-Whitney by DWML) and logistic odds ratio.
 STUDY_Z = next(
@@ -126,8 +135,41 @@ def render_page(rows: list[dict], human: dict | None, entries: list[dict], setti
         human=human,
         entries=entries,
         plot=data_uri(rank_plot(rows)),
+        reference_effect=_reference_effect(settings),
         shown=shown,
         slug=slug,
+    )
+
+
+def reference_effect(entries: list[dict]) -> dict | None:
+    """The association summary of the first entry that carries the reference masks' effect.
+
+    Parameters
+    ----------
+    entries : list of dict
+        The leaderboard's entries.
+
+    Returns
+    -------
+    dict or None
+        ``scores.association`` of that entry (``tortuosity_right_z_reference``,
+        ``odds_ratio_reference``, ...), or None.
+    """
+    for entry in entries:
+        summary = entry["scores"].get("association") or {}
+        if summary.get("tortuosity_right_z_reference") is not None:
+            return summary
+    return None
+
+
+def _reference_effect(settings: dict) -> str:
+    """``; the reference masks give Z .. and odds ratio ..`` when the entries carry them."""
+    effect = settings.get("reference_effect") or {}
+    if effect.get("tortuosity_right_z_reference") is None:
+        return ""
+    return (
+        f"; the reference masks give Z {number(effect['tortuosity_right_z_reference'], 2)} and "
+        f"odds ratio {number(effect.get('odds_ratio_reference'), 2)}"
     )
 
 
@@ -174,9 +216,10 @@ def render_readme(rows: list[dict], human: dict | None, settings: dict) -> str:
         "Reproduction: share of the study's tests the entry's morphometry reproduces as the "
         "reference masks' does; the right-hemisphere tortuosity Z (Mann-Whitney, by DWML) and "
         "the logistic odds ratio of right tortuosity from the entry's morphometry, beside the "
-        "study's. Participants for 80 % power: the cohort size (53 : 111) at which the study's "
-        "Mann-Whitney test finds the right-tortuosity effect in 80 % of cohorts measured with "
-        "the entry's error (Bland-Altman bias and limits on the test split; `scvbench power`); "
+        f"study's{_reference_effect(settings)}. Participants for 80 % power: the cohort size "
+        "(53 : 111) at which the study's Mann-Whitney test finds the right-tortuosity effect in "
+        "80 % of cohorts measured with the entry's error (fitted to its test-split pairs; "
+        "`scvbench power`); "
         "with perfect measurement "
         f"{_participants(settings.get('participants_80_error_free'))}; the human reference row "
         "is the second rater scored against the first, its participants with the second "

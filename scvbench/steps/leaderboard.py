@@ -33,7 +33,7 @@ from scvbench import __version__, io
 from scvbench.core.association import association_summary
 from scvbench.core.ranking import RANK_METRICS, rank
 from scvbench.errors import ScvbenchError
-from scvbench.report.leaderboard import human_row, render_page, render_readme, slug
+from scvbench.report import leaderboard as pages
 from scvbench.results import EvaluationResult
 from scvbench.steps.evaluate import WORST
 from scvbench.steps.power import participants_for_power, tortuosity_pairs
@@ -251,10 +251,10 @@ def add_entry(
                 "dataset": entry["dataset"],
             },
         )
-    path = board / "entries" / f"{slug(entry['name'])}.json"
+    path = board / "entries" / f"{pages.slug(entry['name'])}.json"
     if path.exists() and not replace:
         raise ScvbenchError(f"{path}: an entry of that name exists; --replace to update it")
-    gallery = board / "gallery" / slug(entry["name"])
+    gallery = board / "gallery" / pages.slug(entry["name"])
     tiles = []
     for case in entry["worst"]:
         source = results_path.parent / WORST / f"{case['participant_id']}_slice-{case['slice']}.png"
@@ -347,7 +347,7 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
         )
     table = rank(entries)
     by_name = {e["name"]: e for e in entries}
-    human = human_row(entries)
+    human = pages.human_row(entries)
     if human:
         agreement = human.pop("tortuosity_right")
         pairs = next((e["power_pairs"]["human"] for e in entries if _pairs(e, "human")), None)
@@ -389,8 +389,9 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     io.write_text(board / "leaderboard.csv", frame.to_csv(index=False, float_format="%.6g"))
     settings = json.loads((board / "leaderboard.json").read_text())
     settings["participants_80_error_free"] = participants_for_power(None)
-    io.write_text(board / "README.md", render_readme(rows, human, settings))
-    io.write_text(board / "index.html", render_page(rows, human, entries, settings))
+    settings["reference_effect"] = pages.reference_effect(entries)
+    io.write_text(board / "README.md", pages.render_readme(rows, human, settings))
+    io.write_text(board / "index.html", pages.render_page(rows, human, entries, settings))
     return {
         "readme": board / "README.md",
         "csv": board / "leaderboard.csv",

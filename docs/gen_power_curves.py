@@ -84,18 +84,18 @@ def figure(documents: dict[str, dict]) -> bytes:
     return png_bytes(plot, tight=False)
 
 
-def _size(value) -> str:
-    return "> 600" if value is None or value == float("inf") else f"{value:.0f}"
-
-
 def section(documents: dict[str, dict], run: Path) -> str:
     """The README section between the markers."""
+    from scvbench.report.pages import participants
+
     first = next(iter(documents.values()))
     rows = [(f"`{m}`", d["n_for_power"]["model"]) for m, d in documents.items()]
     if "human" in first["n_for_power"]:
         rows.append(("second rater (human reference)", first["n_for_power"]["human"]))
     rows.append(("perfect measurement", first["n_for_power"]["error-free"]))
-    table = "".join(f"| {name} | {_size(n['0.8'])} | {_size(n['0.9'])} |\n" for name, n in rows)
+    table = "".join(
+        f"| {name} | {participants(n['0.8'])} | {participants(n['0.9'])} |\n" for name, n in rows
+    )
     settings = json.loads((run / "benchmark.json").read_text())["settings"]
     return (
         f"{BEGIN}\n![Power of the study's right-tortuosity test against cohort size with each "

@@ -6,7 +6,7 @@ import numpy as np
 
 from scvbench.core.association import PUBLISHED
 from scvbench.report.figures import png_bytes
-from scvbench.report.pages import number
+from scvbench.report.pages import number, participants
 
 # matplotlib is imported inside the functions that use it: heavy, and not
 # needed by the commands that only import this module.
@@ -167,7 +167,9 @@ def _power(power: dict) -> list[str]:
     for condition, label in names.items():
         sizes = power["n_for_power"].get(condition)
         if sizes is not None:
-            lines.append(f"| {label} | {_size(sizes.get('0.8'))} | {_size(sizes.get('0.9'))} |")
+            lines.append(
+                f"| {label} | {participants(sizes.get('0.8'))} | {participants(sizes.get('0.9'))} |"
+            )
     error = power["errors"]["model"]
     return [
         "The study's right-tortuosity effect (Mann-Whitney by DWML, groups "
@@ -181,10 +183,6 @@ def _power(power: dict) -> list[str]:
         "",
         "![power curves](power.png)",
     ]
-
-
-def _size(value) -> str:
-    return "> 600" if value is None or value == float("inf") else f"{value:.0f}"
 
 
 def _cross_validation(folds: list[dict]) -> list[str]:

@@ -44,12 +44,36 @@ def number(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
 
 
+def participants(value) -> str:
+    """A cohort size in whole participants, rounded up; ``> 600`` beyond the simulated sizes.
+
+    Parameters
+    ----------
+    value : float or None
+        An interpolated size (None or infinity: the curve stays below the power).
+
+    Returns
+    -------
+    str
+        The text.
+
+    Examples
+    --------
+    >>> participants(107.07), participants(None), participants(float("inf"))
+    ('108', '> 600', '> 600')
+    """
+    if value is None or not math.isfinite(float(value)):
+        return "> 600"
+    return str(math.ceil(float(value)))
+
+
 def data_uri(png: bytes) -> str:
     """A PNG as a ``data:`` URI for an ``<img src>``: reports are single files."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 _ENVIRONMENT.filters["number"] = number
+_ENVIRONMENT.filters["participants"] = participants
 _ENVIRONMENT.globals["version"] = __version__
 
 

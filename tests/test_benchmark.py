@@ -11,6 +11,7 @@ from scvbench.cli import main
 from scvbench.errors import ScvbenchError
 from scvbench.steps.benchmark import RECORD, folder_checksum
 from scvbench.steps.benchmark.stamps import StageBook
+from scvbench.steps.benchmark.state import forget_missing, portable_files, save_state
 
 ARGS = ["--preset", "tiny", "--subjects", "9", "--models", "frangi", "unet"]
 ARGS += ["--iterations", "1", "--nprocs", "2", "--quiet"]
@@ -155,3 +156,61 @@ def test_cross_validation_added_later_with_resume(run, capsys):
     assert "## Cross-validation" not in (run / "baselines" / "unet" / "README.md").read_text()
     assert main(["benchmark", str(run), *ARGS[:-1], "--resume", "--cv-models", "nope"]) == 1
     assert "not among the --models" in capsys.readouterr().err
+
+
+def _book_with_fold(tmp_path):
+    book = StageBook(tmp_path, {}, progress=False)
+    for name in ("train:m:fold-0", "predict:m", "evaluate:m:test", "evaluate:m:association"):
+        book.run(name, {}, dict, 1, 1)
+    run, submission = tmp_path / "runs" / "m" / "fold-0", tmp_path / "runs" / "m" / "submission"
+    run.mkdir(parents=True)
+    submission.mkdir()
+    (run / "model_best.pt").write_bytes(b"weights")
+    (run / "log.csv").write_text("step\n1\n")
+    return book, run, submission
+
+
+def test_a_fold_redoes_only_the_stages_whose_outputs_are_needed_and_gone(tmp_path):
+    names = ("train:m:fold-0", "predict:m", ["evaluate:m:test", "evaluate:m:association"])
+    book, run, submission = _book_with_fold(tmp_path)
+    (run / "model_best.pt").unlink()
+    submission.rmdir()
+    forget_missing(book, *names, run, submission)  # scored: nothing is needed
+    assert all(book.stamped(n) for n in ("train:m:fold-0", "predict:m", "evaluate:m:test"))
+    (tmp_path / "stages" / "evaluate_m_association.json").unlink()
+    forget_missing(book, *names, run, submission)  # masks and checkpoint gone: all again
+    assert not any(book.stamped(n) for n in ("train:m:fold-0", "predict:m", "evaluate:m:test"))
+    assert not (run / "log.csv").exists()  # training starts afresh, not on an old log
+
+    book, run, submission = _book_with_fold(tmp_path / "b")
+    (tmp_path / "b" / "stages" / "evaluate_m_association.json").unlink()
+    (run / "model_best.pt").unlink()
+    forget_missing(book, *names, run, submission)  # the masks are there: predicting is done
+    assert book.stamped("predict:m") and book.stamped("train:m:fold-0")
+    submission.rmdir()
+    (run / "model_best.pt").write_bytes(b"weights")
+    forget_missing(book, *names, run, submission)  # the checkpoint is there: predict again
+    assert not book.stamped("predict:m") and book.stamped("train:m:fold-0")
+    assert book.stamped("evaluate:m:test")
+
+
+def test_a_run_continues_from_its_state_with_only_the_data_made_again(run, tmp_path, capsys):
+    state = tmp_path / "state"
+    save_state(run, state)
+    files = portable_files(state)
+    assert files == portable_files(run) and (state / RECORD).is_file()
+    assert not any(p.suffix in (".pt", ".onnx") or "submission" in p.parts for p in files)
+    assert not (state / "sourcedata").exists() and not (state / "bids").exists()
+    out = tmp_path / "elsewhere"
+    assert main(["benchmark", str(out), *ARGS[:-1], "--state", str(state)]) == 1
+    assert "pass --resume" in capsys.readouterr().err
+    args = [*ARGS[:-1], "--resume", "--state", str(state)]
+    assert main(["benchmark", str(out), *args]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    ran = [line.split()[1].rstrip(":") for line in lines if "done in" in line]
+    assert ran == ["synth", "convert", "derive", "annotations", "splits"]  # same checksums
+    assert sum("skipped" in line for line in lines) == 8  # no model trained again
+    before = json.loads((run / "leaderboard" / "entries" / "unet.json").read_text())
+    after = json.loads((out / "leaderboard" / "entries" / "unet.json").read_text())
+    assert after["scores"] == before["scores"] and after["data_checksum"]
+    assert portable_files(state) == portable_files(out)  # the state follows the run

@@ -29,6 +29,7 @@ def execute(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         board=args.leaderboard,
         cards=args.cards,
+        state=args.state,
         progress=not args.quiet,
     )
     print(
@@ -88,5 +89,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in OUT")
     p.add_argument("--leaderboard", type=Path, help="leaderboard folder (default: OUT/leaderboard)")
     p.add_argument("--cards", type=Path, help="model-card folder (default: OUT/baselines)")
+    p.add_argument(
+        "--state",
+        type=Path,
+        metavar="DIR",
+        help=(
+            "keep the run's state (run record, stamps, training logs, evaluations; no data, "
+            "checkpoints or masks) in DIR after every stage; a new OUT is seeded from it, so "
+            "that the run continues on another machine with only its data made again"
+        ),
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines or bars")
     p.set_defaults(func=execute)

@@ -22,6 +22,7 @@ from scvbench.errors import ScvbenchError
 from scvbench.steps.annotate import import_annotations
 from scvbench.steps.benchmark.cards import write_card
 from scvbench.steps.benchmark.stamps import RECORD, StageBook, folder_checksum
+from scvbench.steps.benchmark.state import forget_missing, seed_from_state
 from scvbench.steps.convert.run import convert_dataset
 from scvbench.steps.derive import derive_dataset
 from scvbench.steps.evaluate import evaluate
@@ -60,6 +61,30 @@ def _data_stages(book: StageBook, out: Path, settings: dict, nprocs: int, progre
     source, bids, key = out / "sourcedata", out / "bids", out / "key.csv"
     total = settings["total_stages"]
 
+    # A run continued from its state (another machine, or a wiped scratch folder) has the data
+    # stages' stamps but not their outputs: they run again and must give the stamped checksums.
+    products = {
+        "synth": source / "truth" / "manifest.json",
+        "convert": bids / "participants.tsv",
+        "derive": bids / "derivatives" / "scvbench" / "dataset_description.json",
+        "annotations": bids / "derivatives" / "annotations" / "dataset_description.json",
+        "splits": bids / SPLITS_FILE,
+    }
+    before, gone = {}, False
+    for name, product in products.items():
+        gone = gone or (book.stamped(name) and not product.exists())
+        if gone:
+            before[name] = book.forget(name, "its outputs are not in this folder")
+
+    def same_as_before(stage: str, key: str, value: str) -> None:
+        old = (before.get(stage) or {}).get("outputs", {}).get(key)
+        if old is not None and old != value:
+            raise ScvbenchError(
+                f"{stage}: made again, its {key} is {value[:12]}, not the run's {old[:12]}; "
+                "this installation makes other data (compare the library versions in "
+                f"{out / RECORD}); continue the run where it was made"
+            )
+
     def synth() -> dict:
         generate_cohort(
             source,
@@ -71,8 +96,10 @@ def _data_stages(book: StageBook, out: Path, settings: dict, nprocs: int, progre
         )
         manifest = json.loads((source / "truth" / "manifest.json").read_text())
         size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+        checksum = folder_checksum(source)
+        same_as_before("synth", "cohort_checksum", checksum)
         return {
-            "cohort_checksum": folder_checksum(source),
+            "cohort_checksum": checksum,
             "subjects": manifest["n_subjects"],
             "bytes": size,
         }
@@ -128,6 +155,7 @@ def _data_stages(book: StageBook, out: Path, settings: dict, nprocs: int, progre
 
     def splits() -> dict:
         _, document = write_splits(bids)
+        same_as_before("splits", "splits_checksum", document["checksum"])
         return {"splits_checksum": document["checksum"]}
 
     book.run("convert", upstream, convert, 2, total)
@@ -143,6 +171,11 @@ def _data_stages(book: StageBook, out: Path, settings: dict, nprocs: int, progre
     return checksum, document
 
 
+def _splits(fold: int) -> tuple[str, ...]:
+    """The splits a fold is evaluated on: fold 0 makes the entry (test and association)."""
+    return ("test", "association") if fold == 0 else ("test",)
+
+
 def _model_stages(book, out, settings, model, folds, document, nprocs, progress, counter):
     """Train, predict and evaluate one model on each fold; returns its per-fold outputs."""
     bids, key, truth = out / "bids", out / "key.csv", out / "sourcedata" / "truth"
@@ -153,9 +186,23 @@ def _model_stages(book, out, settings, model, folds, document, nprocs, progress,
         config = resolve_config(model, settings["recipe"], fold, iterations=settings["iterations"])
         run = runs / f"fold-{fold}"
 
-        def fit(config=config, run=run) -> dict:
+        checkpoint = run / "model_best.pt"
+        participants = document["test"] + (document["association"] if fold == 0 else [])
+        submission = runs / "submission" if fold == 0 else run / "submission"
+        suffix = "" if fold == 0 else f":fold-{fold}"
+        forget_missing(
+            book,
+            f"train:{model}:fold-{fold}",
+            f"predict:{model}{suffix}",
+            [f"evaluate:{model}{suffix}:{split}" for split in _splits(fold)],
+            run,
+            submission,
+        )
+
+        def fit(config=config, run=run, checkpoint=checkpoint) -> dict:
             summary = train(bids, run, config, progress=progress)
-            return {k: summary.get(k) for k in ("steps", "best_val_dice", "best_step", "stopped")}
+            kept = {k: summary.get(k) for k in ("steps", "best_val_dice", "best_step", "stopped")}
+            return {**kept, "checkpoint": sha256(checkpoint)}
 
         trained = book.run(
             f"train:{model}:fold-{fold}",
@@ -164,9 +211,6 @@ def _model_stages(book, out, settings, model, folds, document, nprocs, progress,
             next(counter),
             total,
         )
-        checkpoint = run / "model_best.pt"
-        participants = document["test"] + (document["association"] if fold == 0 else [])
-        submission = runs / "submission" if fold == 0 else run / "submission"
 
         def segment(checkpoint=checkpoint, participants=participants, submission=submission):
             written = predict(
@@ -174,11 +218,10 @@ def _model_stages(book, out, settings, model, folds, document, nprocs, progress,
             )
             return {"participants": len(written)}
 
-        made = {"checkpoint": sha256(checkpoint), "participants": len(participants)}
-        suffix = "" if fold == 0 else f":fold-{fold}"
+        made = {"checkpoint": trained["checkpoint"], "participants": len(participants)}
         book.run(f"predict:{model}{suffix}", made, segment, next(counter), total)
         scores = {}
-        for split in ("test", "association") if fold == 0 else ("test",):
+        for split in _splits(fold):
             folder = runs / f"evaluation-{split}" if fold == 0 else run / f"evaluation-{split}"
 
             def score(split=split, folder=folder, submission=submission) -> dict:
@@ -242,6 +285,7 @@ def benchmark(
     iterations: int | None = None,
     board: str | os.PathLike[str] | None = None,
     cards: str | os.PathLike[str] | None = None,
+    state: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> dict:
     """Run the benchmark into ``out``; finished stages are skipped with ``resume``.
@@ -272,6 +316,9 @@ def benchmark(
         Training iterations over the recipe's.
     board, cards : path, optional
         The leaderboard and model-card folders (default ``OUT/leaderboard``, ``OUT/baselines``).
+    state : path, optional
+        A folder mirroring the run's portable state after every stage; a new ``out`` is seeded
+        from it (:mod:`scvbench.steps.benchmark.state`).
     progress : bool
         Progress lines and bars.
 
@@ -312,7 +359,12 @@ def benchmark(
     board = Path(board) if board else out / "leaderboard"
     cards = Path(cards) if cards else out / "baselines"
     out.mkdir(parents=True, exist_ok=True)
-    book = StageBook(out, settings, progress)
+    state = Path(state) if state else None
+    if state is not None:
+        seeded = seed_from_state(state, out, resume)
+        if seeded and progress:
+            print(f"{seeded} files of the run's state copied from {state}", flush=True)
+    book = StageBook(out, settings, progress, state)
     book.save(hardware=hardware())
     cohort, document = _data_stages(book, out, settings, nprocs, progress)
     counter = iter(range(6, settings["total_stages"] + 1))

@@ -19,11 +19,9 @@ from pathlib import Path
 
 from scvbench import __version__, io
 from scvbench.errors import ScvbenchError
+from scvbench.steps.benchmark.state import RECORD, save_state
 
 __all__ = ["RECORD", "StageBook", "folder_checksum", "versions"]
-
-#: The run record, in OUT.
-RECORD = "benchmark.json"
 
 
 def folder_checksum(root: Path, exclude: tuple[str, ...] = ()) -> str:
@@ -86,10 +84,15 @@ class StageBook:
         The run's settings (recorded).
     progress : bool
         Print a line per stage.
+    state : Path, optional
+        A folder that mirrors the run's portable state after every stage
+        (:mod:`scvbench.steps.benchmark.state`).
     """
 
-    def __init__(self, out: Path, settings: dict, progress: bool = True) -> None:
-        self.out, self.progress = out, progress
+    def __init__(
+        self, out: Path, settings: dict, progress: bool = True, state: Path | None = None
+    ) -> None:
+        self.out, self.progress, self.state = out, progress, state
         self.folder = out / "stages"
         path = out / RECORD
         self.record = json.loads(path.read_text()) if path.is_file() else {"stages": {}}
@@ -130,6 +133,45 @@ class StageBook:
                 f"{path}: stage {name} was run with other settings or inputs ({', '.join(changed)} "
                 f"differ); continue with the same settings or use a new benchmark folder"
             )
+        return stamp
+
+    def stamped(self, name: str) -> bool:
+        """Whether ``name`` has a stamp (whatever its fingerprint).
+
+        Parameters
+        ----------
+        name : str
+            The stage.
+
+        Returns
+        -------
+        bool
+            True when the stage was done.
+        """
+        return self._stamp(name).is_file()
+
+    def forget(self, name: str, why: str) -> dict | None:
+        """Remove the stamp of ``name`` so that the stage runs again; return the old stamp.
+
+        Parameters
+        ----------
+        name : str
+            The stage.
+        why : str
+            Why it runs again (printed).
+
+        Returns
+        -------
+        dict or None
+            The removed stamp, or None when there was none.
+        """
+        path = self._stamp(name)
+        if not path.is_file():
+            return None
+        stamp = json.loads(path.read_text())
+        path.unlink()
+        self.record["stages"].pop(name, None)
+        self._say(f"{name}: {why}; it runs again")
         return stamp
 
     def run(self, name: str, fingerprint: dict, work, index: int, total: int) -> dict:
@@ -188,6 +230,8 @@ class StageBook:
         self.record.update(fields)
         self.record["updated"] = _now()
         io.write_json(self.out / RECORD, self.record)
+        if self.state is not None:
+            save_state(self.out, self.state)
 
     def _say(self, line: str) -> None:
         if self.progress:

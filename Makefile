@@ -96,10 +96,11 @@ slurm:
 		--no-install-recommends slurmctld slurmd slurm-client >/dev/null) || \
 		echo "SLURM could not be installed (needs root and Debian's apt): its test is skipped"
 
-# The baselines' cards from real runs on the demo cohort (run `make demo` first).
+# The baselines' cards from quick runs on the demo cohort (run `make demo` first); the official
+# cards in baselines/ come from `scvbench benchmark` (docs/benchmark.md).
 baselines: $(STAMP)
 	$(BIN)/scvbench baselines $(DEMO_DIR)/bids $(DEMO_DIR)/runs \
-		frangi unet attention_unet deeplabv3plus --fold 0 --recipe cpu
+		frangi unet attention_unet deeplabv3plus --fold 0 --recipe cpu --out $(DEMO_DIR)/baselines
 
 # The documentation site: the command reference regenerated, then MkDocs (Material) into site/.
 docs: $(STAMP)

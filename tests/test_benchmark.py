@@ -214,3 +214,22 @@ def test_a_run_continues_from_its_state_with_only_the_data_made_again(run, tmp_p
     after = json.loads((out / "leaderboard" / "entries" / "unet.json").read_text())
     assert after["scores"] == before["scores"] and after["data_checksum"]
     assert portable_files(state) == portable_files(out)  # the state follows the run
+    stamps = {
+        n: json.loads((state / "stages" / f"{n}.json").read_text())["outputs"]
+        for n in ("convert", "derive", "annotations")
+    }
+    keys = ("dataset_checksum", "derivatives_checksum", "annotations_checksum")
+    assert all(len(stamps[n][k]) == 64 for n, k in zip(stamps, keys, strict=True))
+
+    # data made again that differs from the run's stops the run and keeps the run's stamp
+    convert = state / "stages" / "convert.json"
+    stamp = json.loads(convert.read_text())
+    stamp["outputs"]["dataset_checksum"] = "0" * 64
+    convert.write_text(json.dumps(stamp))
+    assert main(["benchmark", str(tmp_path / "third"), *args]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "convert: made again, its dataset_checksum is" in err
+        and "not the run's 000000000000" in err
+    )
+    assert json.loads(convert.read_text())["outputs"]["dataset_checksum"] == "0" * 64

@@ -11,7 +11,6 @@ last is stamped (:mod:`scvbench.steps.benchmark.stamps`) and skipped when done.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -19,18 +18,13 @@ from pathlib import Path
 from scvbench import io
 from scvbench.bids.layout import sha256
 from scvbench.errors import ScvbenchError
-from scvbench.steps.annotate import import_annotations
 from scvbench.steps.benchmark.cards import write_card
-from scvbench.steps.benchmark.stamps import RECORD, StageBook, folder_checksum
+from scvbench.steps.benchmark.data import data_stages
+from scvbench.steps.benchmark.stamps import RECORD, StageBook
 from scvbench.steps.benchmark.state import forget_missing, seed_from_state
-from scvbench.steps.convert.run import convert_dataset
-from scvbench.steps.derive import derive_dataset
 from scvbench.steps.evaluate import evaluate
 from scvbench.steps.leaderboard import add_entry, build
 from scvbench.steps.predict import predict
-from scvbench.steps.splits import SPLITS_FILE, load_splits, write_splits
-from scvbench.steps.synth import generate_cohort
-from scvbench.steps.synth.cohort_writer import generator_digest
 from scvbench.steps.train import hardware, resolve_config, train
 
 __all__ = ["DEFAULT_MODELS", "benchmark"]
@@ -54,121 +48,6 @@ def _check_folder(out: Path, resume: bool) -> None:
             f"{out} holds a benchmark run: pass --resume to continue it (finished stages are "
             "skipped), or choose a new folder"
         )
-
-
-def _data_stages(book: StageBook, out: Path, settings: dict, nprocs: int, progress: bool):
-    """synth, convert, derive, annotations and splits; returns (cohort checksum, splits)."""
-    source, bids, key = out / "sourcedata", out / "bids", out / "key.csv"
-    total = settings["total_stages"]
-
-    # A run continued from its state (another machine, or a wiped scratch folder) has the data
-    # stages' stamps but not their outputs: they run again and must give the stamped checksums.
-    products = {
-        "synth": source / "truth" / "manifest.json",
-        "convert": bids / "participants.tsv",
-        "derive": bids / "derivatives" / "scvbench" / "dataset_description.json",
-        "annotations": bids / "derivatives" / "annotations" / "dataset_description.json",
-        "splits": bids / SPLITS_FILE,
-    }
-    before, gone = {}, False
-    for name, product in products.items():
-        gone = gone or (book.stamped(name) and not product.exists())
-        if gone:
-            before[name] = book.forget(name, "its outputs are not in this folder")
-
-    def same_as_before(stage: str, key: str, value: str) -> None:
-        old = (before.get(stage) or {}).get("outputs", {}).get(key)
-        if old is not None and old != value:
-            raise ScvbenchError(
-                f"{stage}: made again, its {key} is {value[:12]}, not the run's {old[:12]}; "
-                "this installation makes other data (compare the library versions in "
-                f"{out / RECORD}); continue the run where it was made"
-            )
-
-    def synth() -> dict:
-        generate_cohort(
-            source,
-            preset=settings["preset"],
-            n_subjects=settings["subjects"],
-            seed=settings["seed"],
-            nprocs=nprocs,
-            progress=progress,
-        )
-        manifest = json.loads((source / "truth" / "manifest.json").read_text())
-        size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
-        checksum = folder_checksum(source)
-        same_as_before("synth", "cohort_checksum", checksum)
-        return {
-            "cohort_checksum": checksum,
-            "subjects": manifest["n_subjects"],
-            "bytes": size,
-        }
-
-    cohort = book.run(
-        "synth",
-        {
-            "generator": generator_digest(),
-            "preset": settings["preset"],
-            "seed": settings["seed"],
-            "subjects": settings["subjects"],
-        },
-        synth,
-        1,
-        total,
-    )
-    checksum = cohort["cohort_checksum"]
-    if folder_checksum(source) != checksum:
-        raise ScvbenchError(
-            f"{source}: the cohort changed since it was generated (checksum differs); remove "
-            "the benchmark folder and run again"
-        )
-    upstream = {"cohort": checksum}
-
-    def convert() -> dict:
-        report = convert_dataset(
-            source / "dicom",
-            bids,
-            demographics=source / "demographics.csv",
-            fazekas=source / "fazekas.csv",
-            key_file=key,
-            nprocs=nprocs,
-        )
-        problems = [f"sub-{k}: {v}" for k, v in sorted(report.failed.items())]
-        problems += list(report.sheet_problems)
-        if problems:
-            raise ScvbenchError("convert: " + "; ".join(problems))
-        return {"participants": len(report.converted) + len(report.up_to_date)}
-
-    def derive() -> dict:
-        report = derive_dataset(bids, nprocs=nprocs, progress=progress)
-        if report.failed:
-            raise ScvbenchError(
-                "derive: " + "; ".join(f"sub-{k}: {v}" for k, v in sorted(report.failed.items()))
-            )
-        return {"participants": len(report.derived) + len(report.up_to_date)}
-
-    def annotations() -> dict:
-        report = import_annotations(source / "annotations", bids, key_file=key)
-        if report.refused:
-            raise ScvbenchError("annotations: " + "; ".join(report.refused.values()))
-        return {"files": len(report.imported), "skipped_shapes": len(report.skipped_shapes)}
-
-    def splits() -> dict:
-        _, document = write_splits(bids)
-        same_as_before("splits", "splits_checksum", document["checksum"])
-        return {"splits_checksum": document["checksum"]}
-
-    book.run("convert", upstream, convert, 2, total)
-    book.run("derive", upstream, derive, 3, total)
-    book.run("annotations", upstream, annotations, 4, total)
-    split = book.run("splits", upstream, splits, 5, total)
-    document = load_splits(bids / SPLITS_FILE)
-    if document["checksum"] != split["splits_checksum"]:
-        raise ScvbenchError(
-            f"{bids / SPLITS_FILE}: changed since the split was made; remove the benchmark "
-            "folder and run again"
-        )
-    return checksum, document
 
 
 def _splits(fold: int) -> tuple[str, ...]:
@@ -366,7 +245,7 @@ def benchmark(
             print(f"{seeded} files of the run's state copied from {state}", flush=True)
     book = StageBook(out, settings, progress, state)
     book.save(hardware=hardware())
-    cohort, document = _data_stages(book, out, settings, nprocs, progress)
+    cohort, document = data_stages(book, out, settings, nprocs, progress)
     counter = iter(range(6, settings["total_stages"] + 1))
     results = {}
     for model in models:

@@ -150,6 +150,28 @@ class StageBook:
         """
         return self._stamp(name).is_file()
 
+    def amend(self, name: str, outputs: dict) -> dict:
+        """Add ``outputs`` to the stamp of a done stage; return all its outputs.
+
+        Parameters
+        ----------
+        name : str
+            A stamped stage.
+        outputs : dict
+            Outputs to add (JSON-able).
+
+        Returns
+        -------
+        dict
+            The stage's outputs, ``outputs`` included.
+        """
+        path = self._stamp(name)
+        stamp = json.loads(path.read_text())
+        stamp["outputs"] = {**stamp["outputs"], **outputs}
+        io.write_json(path, stamp)
+        self.save()
+        return stamp["outputs"]
+
     def forget(self, name: str, why: str) -> dict | None:
         """Remove the stamp of ``name`` so that the stage runs again; return the old stamp.
 

@@ -68,6 +68,9 @@ def portable_files(root: Path) -> list[Path]:
 def save_state(out: Path, state: Path) -> int:
     """Mirror the state of ``out`` into ``state``; files no longer in ``out`` are removed.
 
+    Stamps are the exception: a stamp ``out`` no longer has (its stage runs again) stays in
+    ``state`` until the stage is stamped again.
+
     Parameters
     ----------
     out : Path
@@ -89,7 +92,9 @@ def save_state(out: Path, state: Path) -> int:
             io.write_bytes(target, data)
             written += 1
     for relative in portable_files(state):
-        if relative not in keep:
+        # A stamp stays until its stage is stamped again: a data stage made again elsewhere
+        # must still be checked against it when that fails half-way.
+        if relative not in keep and relative.parts[0] != "stages":
             (state / relative).unlink()
     for folder in sorted((p for p in state.rglob("*") if p.is_dir()), reverse=True):
         if not any(folder.iterdir()):

@@ -620,3 +620,24 @@ def test_qc_panel_draws_outlines_in_the_display_orientation():
     small = panel_pixels(image, brain, hemi, [], 0.0, 1.0, shrink=2)
     large = panel_pixels(image, brain, hemi, [], 0.0, 1.0, scale=3)
     assert small.shape[:2] == (15, 20) and large.shape[:2] == (90, 120)
+
+
+def test_distance_masks_on_the_box_equal_the_whole_image_transform():
+    from scvbench.core.brain import _deeper_than, _within
+
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        shape = (40, 33)
+        blob = ndimage.gaussian_filter(rng.normal(size=shape), 3) > 0.05
+        if trial % 3 == 0:  # a mask touching the image edges, where no background lies beyond
+            blob[:, :4] = True
+        spacing = (0.55, 0.625) if trial % 2 else (1.0, 1.0)
+        for mm in (0.55, 1.5, 3.0):
+            plain = ndimage.distance_transform_edt(blob, sampling=spacing) > mm
+            assert np.array_equal(_deeper_than(blob, spacing, mm), plain)
+        seed = np.zeros((30, 28, 12), bool)
+        seed[tuple(rng.integers(2, 10, 3))] = True
+        seed[(*rng.integers(5, 26, 2), int(rng.integers(0, 12)))] = True
+        plain3 = ndimage.distance_transform_edt(~seed, sampling=(0.55, 0.625, 1.0)) <= 4.0 + 1e-6
+        assert np.array_equal(_within(seed, (0.55, 0.625, 1.0), 4.0 + 1e-6), plain3)
+    assert not _deeper_than(np.zeros((5, 5), bool), (1.0, 1.0), 1.0).any()

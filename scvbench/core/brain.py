@@ -40,6 +40,42 @@ def _sigma(mm: float, spacing) -> tuple[float, ...]:
     return tuple(mm / float(s) for s in spacing)
 
 
+def _deeper_than(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
+    """Pixels of a 2-D mask more than ``mm`` from its background (Euclidean, in mm).
+
+    The distance transform runs on the mask's bounding box, widened by one pixel of background
+    where the box does not reach the image's edge: every pixel's nearest background pixel is
+    in that box (a farther one, moved into the box, only comes nearer), so the distances are
+    those of the whole image, on a fraction of its pixels.
+    """
+    out = np.zeros(mask.shape, bool)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return out
+    r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, mask.shape[0])
+    c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, mask.shape[1])
+    box = ndimage.distance_transform_edt(mask[r0:r1, c0:c1], sampling=spacing)
+    out[r0:r1, c0:c1] = box > mm
+    return out
+
+
+def _within(seed: np.ndarray, spacing, mm: float) -> np.ndarray:
+    """Voxels within ``mm`` of a non-empty 3-D ``seed`` (Euclidean, in mm).
+
+    The distance transform runs on the seed's bounding box widened by ``mm`` (and a voxel):
+    a voxel outside it is farther than ``mm`` from every seed voxel along one axis alone.
+    """
+    out = np.zeros(seed.shape, bool)
+    box = []
+    for axis, step in enumerate(spacing):
+        along = np.flatnonzero(seed.any(axis=tuple(a for a in range(seed.ndim) if a != axis)))
+        margin = int(np.ceil(mm / float(step))) + 1
+        box.append(slice(max(along[0] - margin, 0), min(along[-1] + margin + 1, seed.shape[axis])))
+    box = tuple(box)
+    out[box] = ndimage.distance_transform_edt(~seed[box], sampling=spacing) <= mm
+    return out
+
+
 def _largest_component(mask: np.ndarray) -> np.ndarray:
     labels, n = ndimage.label(mask)
     if n == 0:
@@ -88,7 +124,7 @@ def brain_mask(
         return np.zeros(volume.shape, bool)
     # Reconstruction by dilation: the seed grows back to the foreground it belongs to, but no
     # further than ``bridge_mm`` (so a bridge cut by the erosion stays cut).
-    near = ndimage.distance_transform_edt(~seed, sampling=spacing) <= bridge_mm + 1e-6
+    near = _within(seed, spacing, bridge_mm + 1e-6)
     mask = ndimage.binary_propagation(seed, mask=foreground & near)
     mask = ndimage.binary_closing(mask, structure=np.ones((3, 3, 1), bool), iterations=2)
     for k in range(mask.shape[2]):
@@ -98,8 +134,7 @@ def brain_mask(
         # Peel the rim in the axial plane only: the slab's top and bottom faces are cut by the
         # field of view, not by the skull.
         for k in range(mask.shape[2]):
-            dist = ndimage.distance_transform_edt(mask[:, :, k], sampling=spacing[:2])
-            mask[:, :, k] = dist > rim_mm
+            mask[:, :, k] = _deeper_than(mask[:, :, k], spacing[:2], rim_mm)
     return _largest_component(mask)
 
 
@@ -276,9 +311,7 @@ def lateral_ventricles(
     spacing = tuple(float(s) for s in spacing)
     deep = np.zeros(mask.shape, bool)
     for k in range(mask.shape[2]):  # depth in the axial plane: the slab's faces are no surface
-        deep[:, :, k] = (
-            ndimage.distance_transform_edt(mask[:, :, k], sampling=spacing[:2]) > depth_mm
-        )
+        deep[:, :, k] = _deeper_than(mask[:, :, k], spacing[:2], depth_mm)
     if deep.sum() < 100:
         return np.zeros(mask.shape, bool)
     smooth = ndimage.gaussian_filter(volume, _sigma(1.0, spacing))
@@ -306,7 +339,7 @@ def lateral_ventricles(
         return np.zeros(mask.shape, bool)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     index = np.arange(1, n + 1)
-    sizes = ndimage.sum_labels(np.ones(mask.shape), labels, index) * voxel_ml
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:] * voxel_ml
     centroids = np.asarray(ndimage.center_of_mass(bright, labels, index))
     near = [
         label

@@ -6,7 +6,8 @@ without ``derivatives/`` and ``code/``), ``derivatives_checksum`` (``derivatives
 ``annotations_checksum`` (``derivatives/annotations``) and ``splits_checksum``. Every stage is
 deterministic, so a run continued elsewhere makes its missing data again and must get the same
 checksums: a stage that does not stops the run before it is stamped, naming both. A stamp made
-before a checksum was recorded gets it added, from the data in place.
+before a checksum was recorded gets it added, from the data in place. The ``synth`` stage is
+fingerprinted by preset, seed and size; the generator's digest is recorded beside its checksum.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from scvbench.steps.convert.run import convert_dataset
 from scvbench.steps.derive import derive_dataset
 from scvbench.steps.splits import SPLITS_FILE, load_splits, write_splits
 from scvbench.steps.synth import generate_cohort
-from scvbench.steps.synth.cohort_writer import generator_digest
 
 __all__ = ["data_stages"]
 
@@ -74,7 +74,11 @@ def _work(out: Path, settings: dict, nprocs: int, progress: bool) -> dict:
         )
         manifest = json.loads((source / "truth" / "manifest.json").read_text())
         size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
-        return {"subjects": manifest["n_subjects"], "bytes": size}
+        return {
+            "subjects": manifest["n_subjects"],
+            "bytes": size,
+            "generator": manifest["generator_digest"],
+        }
 
     def convert() -> dict:
         report = convert_dataset(
@@ -147,8 +151,10 @@ def data_stages(book: StageBook, out: Path, settings: dict, nprocs: int, progres
         gone = gone or (book.stamped(name) and not product.exists())
         if gone:
             before[name] = book.forget(name, "its outputs are not in this folder")
+    # The cohort is asked for by preset, seed and size; the generator that made it is recorded
+    # (a faster generator that writes the same bytes continues the run), and its checksum is
+    # what identifies it.
     cohort = {
-        "generator": generator_digest(),
         "preset": settings["preset"],
         "seed": settings["seed"],
         "subjects": settings["subjects"],

@@ -182,11 +182,20 @@ def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
             files = sorted(p.relative_to(single) for p in single.glob("sub-*/anat/*"))
             assert files and files == sorted(p.relative_to(two) for p in two.glob("sub-*/anat/*"))
             for name in files:
-                if name.suffix == ".gz":
-                    a, b = nib.load(single / name), nib.load(two / name)
-                    np.testing.assert_array_equal(np.asarray(a.dataobj), np.asarray(b.dataobj))
-                else:
+                if name.suffix != ".gz":
                     assert (single / name).read_bytes() == (two / name).read_bytes()
+                    continue
+                a = np.asarray(nib.load(single / name).dataobj)
+                b = np.asarray(nib.load(two / name).dataobj)
+                if runtime == "onnx":  # ONNX Runtime sums alike in one thread or two
+                    np.testing.assert_array_equal(a, b)
+                elif "probseg" in name.name:  # PyTorch's convolutions round by thread count
+                    np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+                else:  # the same mask but where the probability lies at the threshold
+                    p = np.asarray(
+                        nib.load(single / str(name).replace("_mask", "_probseg")).dataobj
+                    )
+                    assert np.array_equal(a[np.abs(p - 0.5) > 1e-5], b[np.abs(p - 0.5) > 1e-5])
         for path in sorted(out.glob("sub-*/anat/*_label-vein_mask.nii.gz")):
             fast = np.asarray(nib.load(path).dataobj) > 0
             plain = np.asarray(nib.load(torch_out / path.relative_to(out)).dataobj) > 0

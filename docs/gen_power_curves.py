@@ -88,26 +88,57 @@ def figure(documents: dict[str, dict]) -> bytes:
     return png_bytes(plot, tight=False)
 
 
+def _scores(run: Path, model: str) -> tuple[str, str]:
+    """A model's test Dice (95 % CI) and right-tortuosity Z on the association cohort."""
+    from scvbench.core.association import association_summary
+
+    folder = run / "runs" / model
+    dice = json.loads((folder / "evaluation-test" / "results.json").read_text())
+    dice = dice["segmentation"]["overall"]["dice"]
+    association = json.loads((folder / "evaluation-association" / "results.json").read_text())
+    z = association_summary(association["association"])["tortuosity_right_z"]
+    return f"{dice['mean']:.3f} ({dice['ci_low']:.3f}-{dice['ci_high']:.3f})", f"{z:.2f}"
+
+
 def section(documents: dict[str, dict], run: Path) -> str:
     """The README section between the markers."""
+    from scvbench.core.association import association_summary
     from scvbench.report.pages import participants
 
     first = next(iter(documents.values()))
-    rows = [(f"`{m}`", d["n_for_power"]["model"]) for m, d in documents.items()]
+    rows = [(f"`{m}`", *_scores(run, m), d["n_for_power"]["model"]) for m, d in documents.items()]
+    model = next(iter(documents))
+    test = json.loads((run / "runs" / model / "evaluation-test" / "results.json").read_text())
+    association = json.loads(
+        (run / "runs" / model / "evaluation-association" / "results.json").read_text()
+    )
+    human = test["human_reference"]["overall"]["dice"]
     if "human" in first["n_for_power"]:
-        rows.append(("second rater (human reference)", first["n_for_power"]["human"]))
-    rows.append(("perfect measurement", first["n_for_power"]["error-free"]))
+        rows.append(
+            (
+                "second rater (human reference)",
+                f"{human['mean']:.3f}",
+                "-",
+                first["n_for_power"]["human"],
+            )
+        )
+    z = association_summary(association["association"])["tortuosity_right_z_reference"]
+    rows.append(("reference masks, no error", "1", f"{z:.2f}", first["n_for_power"]["error-free"]))
     table = "".join(
-        f"| {name} | {participants(n['0.8'])} | {participants(n['0.9'])} |\n" for name, n in rows
+        f"| {name} | {dice} | {z} | {participants(n['0.8'])} | {participants(n['0.9'])} |\n"
+        for name, dice, z, n in rows
     )
     settings = json.loads((run / "benchmark.json").read_text())["settings"]
     return (
         f"{BEGIN}\n![Power of the study's right-tortuosity test against cohort size with each "
         "baseline's measurement error](docs/power_curves.png)\n\n"
-        "| measured with | participants for 80 % power | for 90 % power |\n|---|---|---|\n"
-        f"{table}\nSynthetic: the benchmark's association cohort (`{settings['preset']}`, "
-        f"seed {settings['seed']}); {first['simulations']} simulated cohorts per size; "
-        f"regenerate with `python docs/gen_power_curves.py`.\n{END}"
+        "| measured with | test Dice (95 % CI) | right tortuosity Z (study -3.511) | participants "
+        "for 80 % power | for 90 % |\n|---|---|---|---|---|\n"
+        f"{table}\nSynthetic: the official benchmark (`{settings['preset']}`, seed "
+        f"{settings['seed']}, fold 0; {test['segmentation']['n_cases']} test slices, "
+        f"{association['association']['n_participants']} association participants); "
+        f"{first['simulations']} simulated cohorts per size; "
+        f"`python docs/gen_power_curves.py`.\n{END}"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from scvbench.errors import ScvbenchError
 from scvbench.steps.benchmark import RECORD, folder_checksum
 from scvbench.steps.benchmark.stamps import StageBook
 from scvbench.steps.benchmark.state import forget_missing, portable_files, save_state
+from scvbench.steps.power import participants_for_power, tortuosity_pairs
 
 ARGS = ["--preset", "tiny", "--subjects", "9", "--models", "frangi", "unet"]
 ARGS += ["--iterations", "1", "--nprocs", "2", "--quiet"]
@@ -95,6 +97,17 @@ def test_benchmark_runs_every_stage_and_records_them(run):
         entry = json.loads((board / "entries" / f"{model}.json").read_text())
         assert entry["links"]["card"] == f"../baselines/{model}/README.md"
         assert set(entry["power_pairs"]) == {"model", "human"}  # the power column's errors
+        # ... measured on the association cohort, as the card's power section: the same sizes
+        association = run / "runs" / model / "evaluation-association"
+        assert entry["power_pairs"] == tortuosity_pairs(association)
+        needed = json.loads((association / "power.json").read_text())["n_for_power"]["model"]
+        column = table.set_index("name").loc[model, "participants_80"]
+        if needed["0.8"] is None:
+            assert pd.isna(column)
+        else:
+            assert column == math.ceil(needed["0.8"])
+        free = json.loads((association / "power.json").read_text())["n_for_power"]["error-free"]
+        assert participants_for_power(None) == math.ceil(free["0.8"])  # the page's perfect row
         assert all((board / case["tile"]).is_file() for case in entry["worst"])
     page = (board / "index.html").read_text()
     assert 'src="gallery/unet/' in page and "../baselines/unet/README.md" in page

@@ -218,7 +218,7 @@ def render_readme(rows: list[dict], human: dict | None, settings: dict) -> str:
         "the logistic odds ratio of right tortuosity from the entry's morphometry, beside the "
         f"study's{_reference_effect(settings)}. Participants for 80 % power: the cohort size "
         "(53 : 111) at which the study's Mann-Whitney test finds the right-tortuosity effect in "
-        "80 % of cohorts measured with the entry's error (fitted to its test-split pairs; "
+        "80 % of cohorts measured with the entry's error (fitted to its association-cohort pairs; "
         "`scvbench power`); "
         "with perfect measurement "
         f"{_participants(settings.get('participants_80_error_free'))}; the human reference row "

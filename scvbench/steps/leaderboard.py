@@ -155,6 +155,9 @@ def make_entry(
         if other.model != result.model:
             raise ScvbenchError(f"{association_path}: results of another model")
         association, association_split = other.association, "association"
+    # The power column: the error of the cohort a study measures (the association cohort's
+    # slices, as evaluate --power draws it) when given, else the test split's.
+    pairs = tortuosity_pairs(Path(association_path).parent) if association_path else {}
     return {
         "schema_version": SCHEMA_VERSION,
         "name": name,
@@ -182,7 +185,7 @@ def make_entry(
             ].itertuples(index=False)
         ][:GALLERY_TILES],
         "morphometry": result.to_json()["morphometry"],
-        "power_pairs": tortuosity_pairs(results_path.parent),
+        "power_pairs": pairs if pairs.get("model") else tortuosity_pairs(results_path.parent),
         "cases": cases[CASE_COLUMNS].to_dict(orient="list"),
     }
 
@@ -352,7 +355,7 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
         agreement = human.pop("tortuosity_right")
         pairs = next((e["power_pairs"]["human"] for e in entries if _pairs(e, "human")), None)
         human["participants_80"] = (
-            participants_for_power(agreement, pairs) if agreement or pairs else None
+            participants_for_power(agreement, pairs, stream=2) if agreement or pairs else None
         )
     columns = [
         "rank",

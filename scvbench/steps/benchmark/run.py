@@ -5,7 +5,7 @@ same), ``convert``, ``derive``, ``annotations``, ``splits``; per model and fold 
 (resumed from its last checkpoint), ``predict`` (fold 0: the test and association
 participants; other folds: the test participants) and ``evaluate`` (fold 0: the test split and
 the association cohort, with the published study and the generator's truth; other folds: the
-test split); then the model cards and the leaderboard, rebuilt every run. Every stage but the
+test split); after each model its card and the leaderboard, rebuilt every run. Every stage but the
 last is stamped (:mod:`scvbench.steps.benchmark.stamps`) and skipped when done.
 """
 
@@ -254,7 +254,7 @@ def benchmark(
         )
         results[model] = per_fold
         _publish(out, model, per_fold, board, cards, settings)
-    paths = build(board)
+        paths = build(board)  # after each model: a run stopped later leaves a whole page
     checksums = {r[0]["scores"]["test"]["data_checksum"] for r in results.values()}
     book.save(
         data={

@@ -337,13 +337,16 @@ def participants_for_power(
     target: float = 0.8,
     simulations: int = 1000,
     seed: int = 0,
+    stream: int | None = None,
 ) -> float | None:
     """Participants for ``target`` power on the study's right-tortuosity effect (Mann-Whitney).
 
     The leaderboard's column: the error is fitted to the entry's right-tortuosity pairs
     (:func:`scvbench.core.agreement.fit_error_model`) or, without them, constant from the
     Bland-Altman bias and limits; the groups are 53 : 111 as the study's, sizes 40 to 600 in
-    steps of 40, ``simulations`` cohorts each.
+    steps of 40, ``simulations`` cohorts each, drawn as :func:`evaluation_power` draws its
+    condition number ``stream`` (0 error-free, 1 the model, 2 the second rater), so that both
+    give the same size for the same pairs.
 
     Parameters
     ----------
@@ -357,6 +360,8 @@ def participants_for_power(
         Cohorts per size.
     seed : int
         Seed.
+    stream : int, optional
+        The random stream (default: 0 without error, else 1).
 
     Returns
     -------
@@ -372,12 +377,24 @@ def participants_for_power(
         return None
     else:
         error = error_from_limits(agreement)
+    if stream is None:
+        stream = 0 if pairs is None and agreement is None else 1
     chosen = load_effect("paper", "tortuosity", "right")
     draw = sampler(chosen)
+    dists = chosen["dist"]
+    direction = 1 if dists[0].median >= dists[1].median else -1
     sizes = _sizes((40, 600), 15, chosen["ratio"])
     curve = [
         simulate_power(
-            draw, (n1, n0), error, simulations=simulations, rng=np.random.default_rng([seed, i])
+            draw,
+            (n1, n0),
+            error,
+            "mannwhitney",
+            0.05,
+            simulations,
+            np.random.default_rng([seed, stream, i]),
+            chosen["discrete"],
+            direction,
         )["power"]
         for i, (_, n1, n0) in enumerate(sizes)
     ]

@@ -7,8 +7,8 @@ For cohort sizes of 364, 240 and 160 subjects (the association participants ``sc
 with ``draw_cohort(N, seed)`` (seeds 1000 on; table level, exact: the generator's target
 values), the association participants' right-hemisphere tortuosity is measured with a baseline's
 error (the committed leaderboard entry of ``unet``: fitted to its right-tortuosity pairs on the
-test split, or a constant error from its Bland-Altman bias and 95 % limits when it keeps none)
-and with none, and the study's Mann-Whitney test is run on each; the share significant in the
+association cohort, or a constant error from its Bland-Altman bias and 95 % limits when it keeps
+none) and with none, and the study's Mann-Whitney test is run on each; the share significant in the
 study's direction is compared with ``scvbench power``'s prediction (4,000 simulated cohorts at
 the same group sizes) and its Wilson interval.
 """

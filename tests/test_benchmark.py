@@ -214,6 +214,11 @@ def test_a_run_continues_from_its_state_with_only_the_data_made_again(run, tmp_p
     assert files == portable_files(run) and (state / RECORD).is_file()
     assert not any(p.suffix in (".pt", ".onnx") or "submission" in p.parts for p in files)
     assert not (state / "sourcedata").exists() and not (state / "bids").exists()
+    kept = state / "runs" / "unet"  # fold 0's test report and tiles: the card and the gallery
+    assert (kept / "evaluation-test" / "report.html").is_file()
+    assert any((kept / "evaluation-test" / "worst").glob("*.png"))
+    assert not (kept / "evaluation-association" / "report.html").exists()
+    assert (kept / "evaluation-association" / "power.json").is_file()
     out = tmp_path / "elsewhere"
     assert main(["benchmark", str(out), *ARGS[:-1], "--state", str(state)]) == 1
     assert "pass --resume" in capsys.readouterr().err

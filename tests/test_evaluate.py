@@ -325,8 +325,8 @@ def test_parallel_scoring_gives_the_same_files(reference_submission, tmp_path):
     human = json.loads((tmp_path / "power" / "results.json").read_text())["human_reference"]
     right = human["morphometry"]["right"]["tortuosity"]
     assert power["errors"]["human"]["n"] == right["n"] > 0
-    if power["errors"]["human"]["kind"] == "constant":
-        assert power["errors"]["human"]["bias"] == pytest.approx(right["bias"], abs=1e-9)
+    if power["errors"]["human"]["kind"] == "constant":  # fitted to the pairs as written (6 digits)
+        assert power["errors"]["human"]["bias"] == pytest.approx(right["bias"], abs=1e-5)
     assert (tmp_path / "power" / "power.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     second = pd.read_csv(tmp_path / "power" / "morphometry_human.tsv", sep="\t")
     assert set(second["hemisphere"]) == {"left", "right"} and "tortuosity_submission" in second

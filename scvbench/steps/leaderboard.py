@@ -155,8 +155,7 @@ def make_entry(
         if other.model != result.model:
             raise ScvbenchError(f"{association_path}: results of another model")
         association, association_split = other.association, "association"
-    # The power column: the error of the cohort a study measures (the association cohort's
-    # slices, as evaluate --power draws it) when given, else the test split's.
+    # The power column: the association cohort's error (as evaluate --power), else the test's.
     pairs = tortuosity_pairs(Path(association_path).parent) if association_path else {}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -354,9 +353,8 @@ def build(board: str | Path = "leaderboard") -> dict[str, Path]:
     if human:
         agreement = human.pop("tortuosity_right")
         pairs = next((e["power_pairs"]["human"] for e in entries if _pairs(e, "human")), None)
-        human["participants_80"] = (
-            participants_for_power(agreement, pairs, stream=2) if agreement or pairs else None
-        )
+        needed = participants_for_power(agreement, pairs, stream=2) if agreement or pairs else None
+        human["participants_80"] = needed
     columns = [
         "rank",
         "tier",

@@ -5,10 +5,11 @@ space or a cloud machine may be gone before it ends. Its **state** is the small 
 the run record, the stage stamps, each fold's training record (``config.json``,
 ``summary.json``, ``log.csv``) and every evaluation folder. It leaves out what can be made
 again: the cohort and the dataset (regenerated from the stamped generator, preset and seed, and
-checked against the stamped checksums), the checkpoints and ONNX exports, and the submission
-masks. With ``--state DIR`` the benchmark mirrors the state into ``DIR`` after every stage, and a
-new ``OUT`` is seeded from it; a finished fold is then never trained again, only its data are
-regenerated when a later stage needs them.
+checked against the stamped checksums), the checkpoints and ONNX exports, the submission
+masks, and the HTML reports and worst-slice tiles of the evaluations nothing publishes (the
+association cohort's, the cross-validation folds'). With ``--state DIR`` the benchmark mirrors
+the state into ``DIR`` after every stage, and a new ``OUT`` is seeded from it; a finished fold
+is then never trained again, only its data are regenerated when a later stage needs them.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def _portable(relative: Path) -> bool:
     if len(parts) < 3 or parts[0] != "runs" or "submission" in parts:
         return False
     if any(part.startswith("evaluation-") for part in parts[2:-1]):
-        return True  # an evaluation folder, every file
+        # An evaluation folder: its scores and pairs; the HTML report and the worst slices'
+        # tiles only of fold 0's test split (the model card's report and the gallery's tiles).
+        shown = parts[2] == "evaluation-test"
+        return shown or (parts[-1] != "report.html" and "worst" not in parts)
     return len(parts) == 4 and parts[2].startswith("fold-") and parts[3] in TRAINING_FILES
 
 
@@ -91,7 +95,7 @@ def save_state(out: Path, state: Path) -> int:
         if not target.is_file() or target.read_bytes() != data:
             io.write_bytes(target, data)
             written += 1
-    for relative in portable_files(state):
+    for relative in sorted(p.relative_to(state) for p in state.rglob("*") if p.is_file()):
         # A stamp stays until its stage is stamped again: a data stage made again elsewhere
         # must still be checked against it when that fails half-way.
         if relative not in keep and relative.parts[0] != "stages":

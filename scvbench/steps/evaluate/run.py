@@ -18,6 +18,7 @@ from __future__ import annotations
 import filecmp
 import json
 import logging
+from io import StringIO
 from pathlib import Path
 
 import numpy as np
@@ -203,11 +204,15 @@ def evaluate(
     io.write_json(out / "results.json", result.to_json())
     io.write_text(out / "cases.tsv", table.to_csv(sep="\t", index=False, float_format="%.6g"))
     io.write_text(out / "summary.md", summary_markdown(result))
-    io.write_text(out / "morphometry.tsv", pairs.to_csv(sep="\t", index=False, float_format="%.6g"))
+    text = pairs.to_csv(sep="\t", index=False, float_format="%.6g")
+    io.write_text(out / "morphometry.tsv", text)
+    written = pd.read_csv(StringIO(text), sep="\t") if len(pairs) else pairs  # as kept
     (out / "morphometry_human.tsv").unlink(missing_ok=True)
+    human_written = None
     if len(human_pairs):  # the second rater's pairs: the human reference's measurement error
         text = human_pairs.to_csv(sep="\t", index=False, float_format="%.6g")
         io.write_text(out / "morphometry_human.tsv", text)
+        human_written = pd.read_csv(StringIO(text), sep="\t")
 
     tiles = gallery_tiles(table, gallery)
     for stale in (out / WORST).glob("*.png"):  # a former evaluation's worst cases
@@ -215,7 +220,8 @@ def evaluate(
     for tile in tiles:
         name = f"{tile['participant_id']}_slice-{tile['slice']}.png"
         io.write_bytes(out / WORST / name, tile["png"])
-    section = evaluation_power(pairs, human=human_pairs) if power and len(pairs) else None
+    # (the leaderboard fits the same files: its power column equals this report's)
+    section = evaluation_power(written, human=human_written) if power and len(pairs) else None
     for stale in ("power.json", "power.png"):
         (out / stale).unlink(missing_ok=True)
     if section is not None:

@@ -384,19 +384,10 @@ def participants_for_power(
     dists = chosen["dist"]
     direction = 1 if dists[0].median >= dists[1].median else -1
     sizes = _sizes((40, 600), 15, chosen["ratio"])
-    curve = [
-        simulate_power(
-            draw,
-            (n1, n0),
-            error,
-            "mannwhitney",
-            0.05,
-            simulations,
-            np.random.default_rng([seed, stream, i]),
-            chosen["discrete"],
-            direction,
-        )["power"]
-        for i, (_, n1, n0) in enumerate(sizes)
-    ]
+    curve = []
+    for i, (_, n1, n0) in enumerate(sizes):
+        rng = np.random.default_rng([seed, stream, i])
+        args = (error, "mannwhitney", 0.05, simulations, rng, chosen["discrete"], direction)
+        curve.append(simulate_power(draw, (n1, n0), *args)["power"])
     needed = n_for_power([n for n, _, _ in sizes], curve, target)
     return float("inf") if needed is None else math.ceil(needed)

@@ -11,6 +11,7 @@ import pytest
 from scvbench.cli import main
 from scvbench.errors import ScvbenchError
 from scvbench.steps.benchmark import RECORD, folder_checksum
+from scvbench.steps.benchmark.data import cohort_checksum
 from scvbench.steps.benchmark.stamps import StageBook
 from scvbench.steps.benchmark.state import forget_missing, portable_files, save_state
 from scvbench.steps.power import participants_for_power, tortuosity_pairs
@@ -207,7 +208,26 @@ def test_a_fold_redoes_only_the_stages_whose_outputs_are_needed_and_gone(tmp_pat
     assert book.stamped("evaluate:m:test")
 
 
-def test_a_run_continues_from_its_state_with_only_the_data_made_again(run, tmp_path, capsys):
+def test_cohort_checksum_reads_the_manifest_as_the_run_s_generator_wrote_it(tmp_path):
+    (tmp_path / "truth").mkdir()
+    manifest = tmp_path / "truth" / "manifest.json"
+    manifest.write_text('{\n  "generator_digest": "aaaaaaaaaaaa",\n  "n_subjects": 2\n}\n')
+    (tmp_path / "truth" / "x.nii.gz").write_bytes(b"data")
+    made = folder_checksum(tmp_path)
+    assert cohort_checksum(tmp_path) == made == cohort_checksum(tmp_path, "aaaaaaaaaaaa")
+    manifest.write_text(manifest.read_text().replace("aaaaaaaaaaaa", "bbbbbbbbbbbb"))
+    assert folder_checksum(tmp_path) != made  # other code wrote it ...
+    assert cohort_checksum(tmp_path, "aaaaaaaaaaaa") == made  # ... the same data
+    (tmp_path / "truth" / "x.nii.gz").write_bytes(b"other")
+    assert cohort_checksum(tmp_path, "aaaaaaaaaaaa") != made
+    manifest.write_text(manifest.read_text().replace('"n_subjects": 2', '"n_subjects": 3'))
+    (tmp_path / "truth" / "x.nii.gz").write_bytes(b"data")
+    assert cohort_checksum(tmp_path, "aaaaaaaaaaaa") != made  # the rest of the manifest counts
+
+
+def test_a_run_continues_from_its_state_with_only_the_data_made_again(
+    run, tmp_path, capsys, monkeypatch
+):
     state = tmp_path / "state"
     save_state(run, state)
     files = portable_files(state)
@@ -223,10 +243,18 @@ def test_a_run_continues_from_its_state_with_only_the_data_made_again(run, tmp_p
     assert main(["benchmark", str(out), *ARGS[:-1], "--state", str(state)]) == 1
     assert "pass --resume" in capsys.readouterr().err
     args = [*ARGS[:-1], "--resume", "--state", str(state)]
+    made = json.loads((state / "stages" / "synth.json").read_text())["outputs"]
+    # changed generator code (faster, re-documented) that writes the same data continues the run
+    monkeypatch.setattr(
+        "scvbench.steps.synth.cohort_writer.generator_digest", lambda: "feedfacecafe"
+    )
     assert main(["benchmark", str(out), *args]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
     ran = [line.split()[1].rstrip(":") for line in lines if "done in" in line]
     assert ran == ["synth", "convert", "derive", "annotations", "splits"]  # same checksums
+    remade = json.loads((state / "stages" / "synth.json").read_text())["outputs"]
+    assert remade["cohort_checksum"] == made["cohort_checksum"]
+    assert (remade["generator"], remade["remade_by"]) == (made["generator"], "feedfacecafe")
     assert sum("skipped" in line for line in lines) == 8  # no model trained again
     before = json.loads((run / "leaderboard" / "entries" / "unet.json").read_text())
     after = json.loads((out / "leaderboard" / "entries" / "unet.json").read_text())

@@ -7,12 +7,16 @@ without ``derivatives/`` and ``code/``), ``derivatives_checksum`` (``derivatives
 deterministic, so a run continued elsewhere makes its missing data again and must get the same
 checksums: a stage that does not stops the run before it is stamped, naming both. A stamp made
 before a checksum was recorded gets it added, from the data in place. The ``synth`` stage is
-fingerprinted by preset, seed and size; the generator's digest is recorded beside its checksum.
+fingerprinted by preset, seed and size; the generator's digest is recorded beside its checksum,
+and the cohort's checksum reads the digest in the cohort's manifest as that recorded one
+(:func:`cohort_checksum`): a cohort made again by changed code that writes the same data
+continues the run (its stamp names the new digest as ``remade_by``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from scvbench.errors import ScvbenchError
@@ -23,38 +27,75 @@ from scvbench.steps.derive import derive_dataset
 from scvbench.steps.splits import SPLITS_FILE, load_splits, write_splits
 from scvbench.steps.synth import generate_cohort
 
-__all__ = ["data_stages"]
+__all__ = ["cohort_checksum", "data_stages"]
+
+MANIFEST = "truth/manifest.json"
+_DIGEST = re.compile(rb'("generator_digest": ")([0-9a-f]*)(")')
+
+
+def cohort_checksum(source: Path, generator: str | None = None) -> str:
+    """The cohort's checksum, as if the generator ``generator`` had written it.
+
+    The manifest names the digest of the code that wrote the cohort; every other byte is data.
+    With ``generator`` (the digest recorded when the run made its cohort), a cohort made again by
+    changed code (faster, or only re-documented) that writes the same data gives the run's
+    checksum; without it, the checksum of the folder as it is.
+
+    Parameters
+    ----------
+    source : Path
+        The cohort folder (``OUT/sourcedata``).
+    generator : str, optional
+        The generator digest to read in the manifest's place.
+
+    Returns
+    -------
+    str
+        Hex SHA-256 over the folder's names and bytes.
+    """
+    if generator is None:
+        return folder_checksum(source)
+    tag = generator.encode()
+
+    def as_written_by(data: bytes) -> bytes:
+        return _DIGEST.sub(lambda m: m.group(1) + tag + m.group(3), data, count=1)
+
+    return folder_checksum(source, rewrite={MANIFEST: as_written_by})
 
 
 def _products(out: Path) -> dict[str, tuple[Path, str, object]]:
-    """Per stage: the file that shows it is done, its checksum's name and how to compute it."""
+    """Per stage: the file that shows it is done, its checksum's name and how to compute it.
+
+    Each checksum is a function of the stage's stamped outputs (the cohort's reads the stamped
+    generator digest in the manifest's place).
+    """
     source, bids = out / "sourcedata", out / "bids"
     derivatives = bids / "derivatives"
     return {
         "synth": (
-            source / "truth" / "manifest.json",
+            source / MANIFEST,
             "cohort_checksum",
-            lambda: folder_checksum(source),
+            lambda stamp: cohort_checksum(source, stamp.get("generator")),
         ),
         "convert": (
             bids / "participants.tsv",
             "dataset_checksum",
-            lambda: folder_checksum(bids, exclude=("derivatives", "code")),
+            lambda stamp: folder_checksum(bids, exclude=("derivatives", "code")),
         ),
         "derive": (
             derivatives / "scvbench" / "dataset_description.json",
             "derivatives_checksum",
-            lambda: folder_checksum(derivatives / "scvbench"),
+            lambda stamp: folder_checksum(derivatives / "scvbench"),
         ),
         "annotations": (
             derivatives / "annotations" / "dataset_description.json",
             "annotations_checksum",
-            lambda: folder_checksum(derivatives / "annotations"),
+            lambda stamp: folder_checksum(derivatives / "annotations"),
         ),
         "splits": (
             bids / SPLITS_FILE,
             "splits_checksum",
-            lambda: load_splits(bids / SPLITS_FILE)["checksum"],
+            lambda stamp: load_splits(bids / SPLITS_FILE)["checksum"],
         ),
     }
 
@@ -164,8 +205,13 @@ def data_stages(book: StageBook, out: Path, settings: dict, nprocs: int, progres
 
         def make(name=name, key=key, checksum=checksum) -> dict:
             outputs = work[name]()
-            value = checksum()
-            old = (before.get(name) or {}).get("outputs", {}).get(key)
+            stamped = (before.get(name) or {}).get("outputs", {})
+            if name == "synth" and stamped.get("generator") not in (None, outputs["generator"]):
+                # made again by changed code: compared as the run's generator wrote it
+                outputs = {**outputs, "remade_by": outputs["generator"]}
+                outputs["generator"] = stamped["generator"]
+            value = checksum(outputs)
+            old = stamped.get(key)
             if old is not None and old != value:
                 raise ScvbenchError(
                     f"{name}: made again, its {key} is {value[:12]}, not the run's {old[:12]}; "
@@ -177,10 +223,10 @@ def data_stages(book: StageBook, out: Path, settings: dict, nprocs: int, progres
         fingerprint = cohort if upstream is None else {"cohort": upstream}
         outputs = book.run(name, fingerprint, make, index, settings["total_stages"])
         if key not in outputs:  # stamped before the checksum was recorded
-            outputs = book.amend(name, {key: checksum()})
+            outputs = book.amend(name, {key: checksum(outputs)})
         if upstream is None:
             upstream = outputs[key]
-            if checksum() != upstream:
+            if checksum(outputs) != upstream:
                 raise ScvbenchError(
                     f"{out / 'sourcedata'}: the cohort changed since it was generated (checksum "
                     "differs); remove the benchmark folder and run again"

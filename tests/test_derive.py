@@ -623,7 +623,8 @@ def test_qc_panel_draws_outlines_in_the_display_orientation():
 
 
 def test_distance_masks_on_the_box_equal_the_whole_image_transform():
-    from scvbench.core.brain import _deeper_than, _within
+    from scvbench.core.brain import _deeper_than
+    from scvbench.core.distance import farther_than
 
     rng = np.random.default_rng(3)
     for trial in range(30):
@@ -639,5 +640,5 @@ def test_distance_masks_on_the_box_equal_the_whole_image_transform():
         seed[tuple(rng.integers(2, 10, 3))] = True
         seed[(*rng.integers(5, 26, 2), int(rng.integers(0, 12)))] = True
         plain3 = ndimage.distance_transform_edt(~seed, sampling=(0.55, 0.625, 1.0)) <= 4.0 + 1e-6
-        assert np.array_equal(_within(seed, (0.55, 0.625, 1.0), 4.0 + 1e-6), plain3)
+        assert np.array_equal(~farther_than(~seed, (0.55, 0.625, 1.0), 4.0 + 1e-6), plain3)
     assert not _deeper_than(np.zeros((5, 5), bool), (1.0, 1.0), 1.0).any()

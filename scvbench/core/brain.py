@@ -27,17 +27,25 @@ import numpy as np
 from scipy import ndimage, optimize
 from skimage import filters
 
+from scvbench.core.distance import farther_than
+
 __all__ = [
     "Plane",
     "brain_mask",
     "hemisphere_labels",
     "lateral_ventricles",
     "midsagittal_plane",
+    "smoothed",
 ]
 
 
 def _sigma(mm: float, spacing) -> tuple[float, ...]:
     return tuple(mm / float(s) for s in spacing)
+
+
+def smoothed(volume: np.ndarray, spacing) -> np.ndarray:
+    """The volume under a Gaussian of 1 mm (sigma), as the three steps below smooth it."""
+    return ndimage.gaussian_filter(np.asarray(volume, np.float32), _sigma(1.0, spacing))
 
 
 def _deeper_than(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
@@ -59,23 +67,6 @@ def _deeper_than(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
     return out
 
 
-def _within(seed: np.ndarray, spacing, mm: float) -> np.ndarray:
-    """Voxels within ``mm`` of a non-empty 3-D ``seed`` (Euclidean, in mm).
-
-    The distance transform runs on the seed's bounding box widened by ``mm`` (and a voxel):
-    a voxel outside it is farther than ``mm`` from every seed voxel along one axis alone.
-    """
-    out = np.zeros(seed.shape, bool)
-    box = []
-    for axis, step in enumerate(spacing):
-        along = np.flatnonzero(seed.any(axis=tuple(a for a in range(seed.ndim) if a != axis)))
-        margin = int(np.ceil(mm / float(step))) + 1
-        box.append(slice(max(along[0] - margin, 0), min(along[-1] + margin + 1, seed.shape[axis])))
-    box = tuple(box)
-    out[box] = ndimage.distance_transform_edt(~seed[box], sampling=spacing) <= mm
-    return out
-
-
 def _largest_component(mask: np.ndarray) -> np.ndarray:
     labels, n = ndimage.label(mask)
     if n == 0:
@@ -90,6 +81,7 @@ def brain_mask(
     spacing: tuple[float, float, float],
     bridge_mm: float = 4.0,
     rim_mm: float = 1.5,
+    smooth: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return the intracranial (brain) mask of a T2*-weighted magnitude or SWI volume.
 
@@ -103,6 +95,8 @@ def brain_mask(
         Erosion depth that separates the brain from the scalp through gaps in the dark skull.
     rim_mm : float
         Thickness of the bright CSF/dura rim removed from the surface of the intracranial mask.
+    smooth : ndarray, optional
+        :func:`smoothed` of ``volume`` when the caller has it (the three steps share it).
 
     Returns
     -------
@@ -114,17 +108,18 @@ def brain_mask(
         raise ValueError(f"volume must be 3-D, got shape {volume.shape}")
     if not np.isfinite(volume).all():
         volume = np.nan_to_num(volume, nan=0.0, posinf=0.0, neginf=0.0)
-    smooth = ndimage.gaussian_filter(volume, _sigma(1.0, spacing))
+    if smooth is None:
+        smooth = smoothed(volume, spacing)
     if float(smooth.max()) <= float(smooth.min()):
         return np.zeros(volume.shape, bool)
     foreground = smooth > filters.threshold_otsu(smooth)
-    inside = ndimage.distance_transform_edt(foreground, sampling=spacing) > bridge_mm
+    inside = farther_than(foreground, spacing, bridge_mm)
     seed = _largest_component(inside)
     if not seed.any():
         return np.zeros(volume.shape, bool)
     # Reconstruction by dilation: the seed grows back to the foreground it belongs to, but no
     # further than ``bridge_mm`` (so a bridge cut by the erosion stays cut).
-    near = _within(seed, spacing, bridge_mm + 1e-6)
+    near = ~farther_than(~seed, spacing, bridge_mm + 1e-6)
     mask = ndimage.binary_propagation(seed, mask=foreground & near)
     mask = ndimage.binary_closing(mask, structure=np.ones((3, 3, 1), bool), iterations=2)
     for k in range(mask.shape[2]):
@@ -164,6 +159,7 @@ def midsagittal_plane(
     mask: np.ndarray,
     spacing: tuple[float, float, float],
     resolution_mm: float = 2.0,
+    smooth: np.ndarray | None = None,
 ) -> Plane:
     """Estimate the mid-sagittal plane by mirror symmetry of ``volume`` inside ``mask``.
 
@@ -181,6 +177,9 @@ def midsagittal_plane(
         Voxel size in mm.
     resolution_mm : float
         Voxel size of the coarse search grid.
+    smooth : ndarray, optional
+        ``volume`` under a Gaussian of ``resolution_mm / 2`` (:func:`smoothed` for the default),
+        when the caller has it.
 
     Returns
     -------
@@ -193,7 +192,8 @@ def midsagittal_plane(
         raise ValueError("the brain mask is empty; cannot find the mid-sagittal plane")
     spacing = np.asarray(spacing, float)
     zoom = spacing / resolution_mm
-    smooth = ndimage.gaussian_filter(volume, _sigma(resolution_mm / 2, spacing))
+    if smooth is None:
+        smooth = ndimage.gaussian_filter(volume, _sigma(resolution_mm / 2, spacing))
     small = ndimage.zoom(smooth, zoom, order=1)
     small_mask = ndimage.zoom(mask.astype(np.float32), zoom, order=1) > 0.5
     scale = spacing * np.asarray(mask.shape) / np.asarray(small.shape)  # mm per small voxel
@@ -278,6 +278,7 @@ def lateral_ventricles(
     max_lateral_mm: float = 35.0,
     csf_ratio: float = 1.15,
     opening_mm: float = 3.0,
+    smooth: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return a mask of the lateral ventricles (bright CSF deep in the brain, near the midline).
 
@@ -300,6 +301,8 @@ def lateral_ventricles(
     depth_mm, min_volume_ml, max_lateral_mm, csf_ratio, opening_mm : float
         How deep, large, close to the midline and bright a ventricle is, and the opening that
         separates it from the sulci.
+    smooth : ndarray, optional
+        :func:`smoothed` of ``volume`` when the caller has it.
 
     Returns
     -------
@@ -314,7 +317,8 @@ def lateral_ventricles(
         deep[:, :, k] = _deeper_than(mask[:, :, k], spacing[:2], depth_mm)
     if deep.sum() < 100:
         return np.zeros(mask.shape, bool)
-    smooth = ndimage.gaussian_filter(volume, _sigma(1.0, spacing))
+    if smooth is None:
+        smooth = smoothed(volume, spacing)
     weight = ndimage.gaussian_filter(mask.astype(np.float32), _sigma(15.0, spacing))
     level = ndimage.gaussian_filter(np.where(mask, smooth, 0), _sigma(15.0, spacing))
     relative = np.divide(

@@ -248,15 +248,17 @@ def derive_participant(
     minip_affine = window.affine(affine)
 
     magnitude = np.asarray(magnitude, np.float32)
-    brain3d = brain.brain_mask(magnitude, spacing)
+    # the 1 mm smoothing the brain mask, the plane and the ventricles all start from, made once
+    smooth = brain.smoothed(magnitude, spacing) if np.isfinite(magnitude).all() else None
+    brain3d = brain.brain_mask(magnitude, spacing, smooth=smooth)
     if not brain3d.any():
         raise ScvbenchError(f"{inputs['mask']}: no brain found (is the image empty?)")
     brain_minip = minimum_intensity_projection(brain3d.view(np.uint8), window) > 0
-    plane = brain.midsagittal_plane(magnitude, brain3d, spacing)
+    plane = brain.midsagittal_plane(magnitude, brain3d, spacing, smooth=smooth)
     centres = np.array([window.centre(m) for m in range(n_proj)])
     sides = brain.hemisphere_labels(minip.shape, plane, spacing, centres)
     hemi = np.where(brain_minip, sides, 0).astype(np.uint8)
-    ventricles = brain.lateral_ventricles(magnitude, brain3d, spacing, plane)
+    ventricles = brain.lateral_ventricles(magnitude, brain3d, spacing, plane, smooth=smooth)
     ventricle_range = brain.ventricle_slice_range(ventricles)
     slices, analysis = _analysis_slices(brain3d, ventricle_range, window, n_proj)
     method = "automatic"

@@ -623,8 +623,7 @@ def test_qc_panel_draws_outlines_in_the_display_orientation():
 
 
 def test_distance_masks_on_the_box_equal_the_whole_image_transform():
-    from scvbench.core.brain import _deeper_than
-    from scvbench.core.distance import farther_than
+    from scvbench.core.distance import deeper_than, farther_than
 
     rng = np.random.default_rng(3)
     for trial in range(30):
@@ -635,10 +634,23 @@ def test_distance_masks_on_the_box_equal_the_whole_image_transform():
         spacing = (0.55, 0.625) if trial % 2 else (1.0, 1.0)
         for mm in (0.55, 1.5, 3.0):
             plain = ndimage.distance_transform_edt(blob, sampling=spacing) > mm
-            assert np.array_equal(_deeper_than(blob, spacing, mm), plain)
+            assert np.array_equal(deeper_than(blob, spacing, mm), plain)
         seed = np.zeros((30, 28, 12), bool)
         seed[tuple(rng.integers(2, 10, 3))] = True
         seed[(*rng.integers(5, 26, 2), int(rng.integers(0, 12)))] = True
         plain3 = ndimage.distance_transform_edt(~seed, sampling=(0.55, 0.625, 1.0)) <= 4.0 + 1e-6
         assert np.array_equal(~farther_than(~seed, (0.55, 0.625, 1.0), 4.0 + 1e-6), plain3)
-    assert not _deeper_than(np.zeros((5, 5), bool), (1.0, 1.0), 1.0).any()
+    assert not deeper_than(np.zeros((5, 5), bool), (1.0, 1.0), 1.0).any()
+
+
+def test_component_centroids_equal_scipy_s_centre_of_mass_bit_for_bit():
+    from scvbench.core.brain import _centroids
+
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        shape = tuple(int(n) for n in rng.integers(10, 40, 3))
+        blobs = ndimage.gaussian_filter(rng.random(shape), 1.5) > 0.55
+        labels, n = ndimage.label(blobs)
+        if n:
+            plain = ndimage.center_of_mass(blobs, labels, np.arange(1, n + 1))
+            assert np.array_equal(_centroids(labels, n), np.asarray(plain))

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage, optimize
 from skimage import filters
 
-from scvbench.core.distance import farther_than
+from scvbench.core.distance import deeper_than, farther_than
 
 __all__ = [
     "Plane",
@@ -48,23 +48,18 @@ def smoothed(volume: np.ndarray, spacing) -> np.ndarray:
     return ndimage.gaussian_filter(np.asarray(volume, np.float32), _sigma(1.0, spacing))
 
 
-def _deeper_than(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
-    """Pixels of a 2-D mask more than ``mm`` from its background (Euclidean, in mm).
+def _centroids(labels: np.ndarray, n: int) -> np.ndarray:
+    """Voxel-index centroids of components ``1..n`` (``ndimage.center_of_mass``'s values).
 
-    The distance transform runs on the mask's bounding box, widened by one pixel of background
-    where the box does not reach the image's edge: every pixel's nearest background pixel is
-    in that box (a farther one, moved into the box, only comes nearer), so the distances are
-    those of the whole image, on a fraction of its pixels.
+    Sums run over the labelled box only; every term is a whole voxel index, so the sums are
+    exact in any order and the centroids equal SciPy's bit for bit.
     """
-    out = np.zeros(mask.shape, bool)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return out
-    r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, mask.shape[0])
-    c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, mask.shape[1])
-    box = ndimage.distance_transform_edt(mask[r0:r1, c0:c1], sampling=spacing)
-    out[r0:r1, c0:c1] = box > mm
-    return out
+    box = ndimage.find_objects((labels > 0).view(np.uint8))[0]
+    inner = labels[box].ravel()
+    counts = np.bincount(inner, minlength=n + 1)[1:]
+    grids = np.meshgrid(*(np.arange(s.start, s.stop, dtype=float) for s in box), indexing="ij")
+    sums = [np.bincount(inner, weights=g.ravel(), minlength=n + 1)[1:] for g in grids]
+    return np.stack(sums, axis=1) / counts[:, None]
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -129,7 +124,7 @@ def brain_mask(
         # Peel the rim in the axial plane only: the slab's top and bottom faces are cut by the
         # field of view, not by the skull.
         for k in range(mask.shape[2]):
-            mask[:, :, k] = _deeper_than(mask[:, :, k], spacing[:2], rim_mm)
+            mask[:, :, k] = deeper_than(mask[:, :, k], spacing[:2], rim_mm)
     return _largest_component(mask)
 
 
@@ -314,7 +309,7 @@ def lateral_ventricles(
     spacing = tuple(float(s) for s in spacing)
     deep = np.zeros(mask.shape, bool)
     for k in range(mask.shape[2]):  # depth in the axial plane: the slab's faces are no surface
-        deep[:, :, k] = _deeper_than(mask[:, :, k], spacing[:2], depth_mm)
+        deep[:, :, k] = deeper_than(mask[:, :, k], spacing[:2], depth_mm)
     if deep.sum() < 100:
         return np.zeros(mask.shape, bool)
     if smooth is None:
@@ -344,7 +339,7 @@ def lateral_ventricles(
     voxel_ml = float(np.prod(spacing)) / 1000.0
     index = np.arange(1, n + 1)
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:] * voxel_ml
-    centroids = np.asarray(ndimage.center_of_mass(bright, labels, index))
+    centroids = _centroids(labels, n)
     near = [
         label
         for label, size, centroid in zip(index, sizes, centroids, strict=True)

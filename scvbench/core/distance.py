@@ -22,7 +22,7 @@ import numba
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["ball_offsets", "farther_than"]
+__all__ = ["ball_offsets", "deeper_than", "farther_than"]
 
 
 def _reach(mm: float, step: float) -> int:
@@ -119,3 +119,25 @@ def farther_than(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
         clear = _ball_clear(np.ascontiguousarray(volume), candidates, offsets)
         out[tuple(candidates[clear.astype(bool)].T)] = True
     return out if mask.ndim == 3 else out[:, :, 0]
+
+
+def deeper_than(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
+    """Pixels of a 2-D mask more than ``mm`` from its background (Euclidean, in mm).
+
+    Where the radius spans many pixels (the ventricles' 12 mm depth) the transform on the box
+    beats :func:`farther_than`'s ball.
+
+    The distance transform runs on the mask's bounding box, widened by one pixel of background
+    where the box does not reach the image's edge: every pixel's nearest background pixel is
+    in that box (a farther one, moved into the box, only comes nearer), so the distances are
+    those of the whole image, on a fraction of its pixels.
+    """
+    out = np.zeros(mask.shape, bool)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return out
+    r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, mask.shape[0])
+    c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, mask.shape[1])
+    box = ndimage.distance_transform_edt(mask[r0:r1, c0:c1], sampling=spacing)
+    out[r0:r1, c0:c1] = box > mm
+    return out

@@ -644,7 +644,7 @@ def test_distance_masks_on_the_box_equal_the_whole_image_transform():
 
 
 def test_component_centroids_equal_scipy_s_centre_of_mass_bit_for_bit():
-    from scvbench.core.brain import _centroids
+    from scvbench.core.components import centroids
 
     rng = np.random.default_rng(5)
     for _ in range(10):
@@ -653,4 +653,20 @@ def test_component_centroids_equal_scipy_s_centre_of_mass_bit_for_bit():
         labels, n = ndimage.label(blobs)
         if n:
             plain = ndimage.center_of_mass(blobs, labels, np.arange(1, n + 1))
-            assert np.array_equal(_centroids(labels, n), np.asarray(plain))
+            assert np.array_equal(centroids(labels, n), np.asarray(plain))
+
+
+def test_hysteresis_equals_scikit_image_s():
+    from skimage.filters import apply_hysteresis_threshold
+
+    from scvbench.core.components import hysteresis
+
+    rng = np.random.default_rng(6)
+    for trial in range(10):
+        image = ndimage.gaussian_filter(rng.random((30, 26, 12)), 1.0).astype(np.float32)
+        low, high = np.float64(0.5), np.float64(0.5 + 0.01 * trial)
+        if trial == 9:
+            low, high = high, low  # low above high is lowered to it
+        assert np.array_equal(
+            hysteresis(image, low, high), apply_hysteresis_threshold(image, low, high)
+        )

@@ -27,16 +27,12 @@ import numpy as np
 from scipy import ndimage, optimize
 from skimage import filters
 
+from scvbench.core.components import centroids, hysteresis
 from scvbench.core.distance import deeper_than, farther_than
+from scvbench.core.smoothing import gaussian_on_box
 
-__all__ = [
-    "Plane",
-    "brain_mask",
-    "hemisphere_labels",
-    "lateral_ventricles",
-    "midsagittal_plane",
-    "smoothed",
-]
+__all__ = ["Plane", "brain_mask", "hemisphere_labels", "lateral_ventricles", "midsagittal_plane"]
+__all__ += ["smoothed"]
 
 
 def _sigma(mm: float, spacing) -> tuple[float, ...]:
@@ -46,20 +42,6 @@ def _sigma(mm: float, spacing) -> tuple[float, ...]:
 def smoothed(volume: np.ndarray, spacing) -> np.ndarray:
     """The volume under a Gaussian of 1 mm (sigma), as the three steps below smooth it."""
     return ndimage.gaussian_filter(np.asarray(volume, np.float32), _sigma(1.0, spacing))
-
-
-def _centroids(labels: np.ndarray, n: int) -> np.ndarray:
-    """Voxel-index centroids of components ``1..n`` (``ndimage.center_of_mass``'s values).
-
-    Sums run over the labelled box only; every term is a whole voxel index, so the sums are
-    exact in any order and the centroids equal SciPy's bit for bit.
-    """
-    box = ndimage.find_objects((labels > 0).view(np.uint8))[0]
-    inner = labels[box].ravel()
-    counts = np.bincount(inner, minlength=n + 1)[1:]
-    grids = np.meshgrid(*(np.arange(s.start, s.stop, dtype=float) for s in box), indexing="ij")
-    sums = [np.bincount(inner, weights=g.ravel(), minlength=n + 1)[1:] for g in grids]
-    return np.stack(sums, axis=1) / counts[:, None]
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -314,19 +296,17 @@ def lateral_ventricles(
         return np.zeros(mask.shape, bool)
     if smooth is None:
         smooth = smoothed(volume, spacing)
-    weight = ndimage.gaussian_filter(mask.astype(np.float32), _sigma(15.0, spacing))
-    level = ndimage.gaussian_filter(np.where(mask, smooth, 0), _sigma(15.0, spacing))
-    relative = np.divide(
-        smooth, level / np.maximum(weight, 1e-6), where=mask, out=np.zeros_like(smooth)
-    )
+    box = ndimage.find_objects(mask.view(np.uint8))[0]  # the bias field is read in the brain
+    weight = gaussian_on_box(mask.astype(np.float32), _sigma(15.0, spacing), box)
+    level = gaussian_on_box(np.where(mask, smooth, 0), _sigma(15.0, spacing), box)
+    relative = np.zeros_like(smooth)
+    np.divide(smooth[box], level / np.maximum(weight, 1e-6), where=mask[box], out=relative[box])
     # White matter is the commonest deep tissue: CSF is brighter than it by a clear factor.
     counts, edges = np.histogram(relative[deep], bins=200)
     peak = edges[np.argmax(counts)] + (edges[1] - edges[0]) / 2
     # Hysteresis: voxels clearly brighter than white matter seed the ventricles, which grow
     # through the partial-volume voxels at their edges (above two thirds of that contrast).
-    bright = deep & filters.apply_hysteresis_threshold(
-        relative, (1.0 + 2 * (csf_ratio - 1.0) / 3) * peak, csf_ratio * peak
-    )
+    bright = deep & hysteresis(relative, (1.0 + 2 * (csf_ratio - 1.0) / 3) * peak, csf_ratio * peak)
     # An in-plane opening of about 3 mm breaks the thin CSF channels that join the ventricles
     # to the basal cisterns.
     half = [max(1, round(opening_mm / 2 / s)) for s in spacing[:2]]
@@ -339,10 +319,10 @@ def lateral_ventricles(
     voxel_ml = float(np.prod(spacing)) / 1000.0
     index = np.arange(1, n + 1)
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:] * voxel_ml
-    centroids = _centroids(labels, n)
+    centres = centroids(labels, n)
     near = [
         label
-        for label, size, centroid in zip(index, sizes, centroids, strict=True)
+        for label, size, centroid in zip(index, sizes, centres, strict=True)
         if size >= min_volume_ml
         and abs(float(plane.signed_distance(centroid * np.asarray(spacing)))) <= max_lateral_mm
     ]

@@ -8,8 +8,11 @@ voxel size) from the mask's background, never for the distance itself.
 1. A voxel whose axis-aligned box of half-size ``floor(mm / spacing) + 1`` holds no background
    is farther than ``mm`` from all of it (any background voxel outside the box is farther than
    ``mm`` along one axis alone). Three 1-D minimum filters find these voxels.
-2. The others (a shell at the mask's edge) are checked against the background voxels of the
-   ball of radius ``mm``, visited nearest first, so a voxel next to the background stops at once.
+2. The others (a shell at the mask's edge) are checked against the ball of radius ``mm``, row
+   by row along the first axis: a row of the ball is clear when the nearest background voxel
+   along its line (one pass per line finds it for every voxel) is farther than the row's
+   half-length. Rows are visited nearest first, so a voxel next to the background stops at
+   once.
 
 Distances are computed as SciPy computes them, ``sqrt(((di*s0)**2 + (dj*s1)**2) + (dk*s2)**2)``
 in float64, so the same voxels pass the threshold (the tests compare both on random masks and
@@ -57,22 +60,63 @@ def ball_offsets(spacing, mm: float) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _ball_clear(mask, candidates, offsets):
-    """1 where no background voxel of ``mask`` (3-D) lies at any of ``offsets`` from a candidate."""
+def _run_to_background(mask):
+    """Per voxel, the steps along axis 0 to the nearest background voxel of its line.
+
+    A large number where the line has none (outside the image is not background).
+    """
     nx, ny, nz = mask.shape
+    far = 1 << 30  # beyond any ball
+    out = np.empty((nx, ny, nz), np.int32)
+    for j in range(ny):
+        for k in range(nz):
+            last = -far
+            for i in range(nx):
+                if not mask[i, j, k]:
+                    last = i
+                out[i, j, k] = i - last
+            last = far
+            for i in range(nx - 1, -1, -1):
+                if not mask[i, j, k]:
+                    last = i
+                if last - i < out[i, j, k]:
+                    out[i, j, k] = last - i
+    return out
+
+
+@numba.njit(cache=True)
+def _ball_clear(run, candidates, rows):
+    """1 where no background lies in the ball around a candidate.
+
+    ``rows`` holds the ball as rows along axis 0: ``(dj, dk, w)``, the offsets ``(di, dj, dk)``
+    with ``|di| <= w``; a row is clear when the nearest background along its line is farther
+    than ``w`` steps (``run``).
+    """
+    ny, nz = run.shape[1], run.shape[2]
     out = np.zeros(len(candidates), np.uint8)
     for c in range(len(candidates)):
         i, j, k = candidates[c, 0], candidates[c, 1], candidates[c, 2]
         clear = 1
-        for o in range(len(offsets)):
-            a, b, d = i + offsets[o, 0], j + offsets[o, 1], k + offsets[o, 2]
-            if a < 0 or b < 0 or d < 0 or a >= nx or b >= ny or d >= nz:
+        for r in range(len(rows)):
+            b, d = j + rows[r, 0], k + rows[r, 1]
+            if b < 0 or d < 0 or b >= ny or d >= nz:
                 continue  # outside the image is not background (as SciPy's transform)
-            if not mask[a, b, d]:
+            if run[i, b, d] <= rows[r, 2]:
                 clear = 0
                 break
         out[c] = clear
     return out
+
+
+def _rows(offsets: np.ndarray) -> np.ndarray:
+    """The ball's offsets as rows along axis 0, ``(dj, dk, w)``, nearest rows first.
+
+    The length grows with ``|di|`` (in floating point too), so each row is ``|di| <= w``.
+    """
+    rows: dict[tuple[int, int], int] = {}
+    for di, dj, dk in offsets.tolist():
+        rows[(dj, dk)] = max(rows.get((dj, dk), 0), abs(di))
+    return np.array([(dj, dk, w) for (dj, dk), w in rows.items()], np.int64).reshape(-1, 3)
 
 
 def farther_than(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
@@ -116,7 +160,8 @@ def farther_than(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
     # 2. the rest of the mask: look for background inside the ball, nearest first
     candidates = np.argwhere(volume & ~out)
     if len(candidates):
-        clear = _ball_clear(np.ascontiguousarray(volume), candidates, offsets)
+        run = _run_to_background(np.ascontiguousarray(volume))
+        clear = _ball_clear(run, candidates, _rows(offsets))
         out[tuple(candidates[clear.astype(bool)].T)] = True
     return out if mask.ndim == 3 else out[:, :, 0]
 

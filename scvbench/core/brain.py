@@ -40,7 +40,20 @@ def _sigma(mm: float, spacing) -> tuple[float, ...]:
 
 
 def smoothed(volume: np.ndarray, spacing) -> np.ndarray:
-    """The volume under a Gaussian of 1 mm (sigma), as the three steps below smooth it."""
+    """The volume under a Gaussian of 1 mm (sigma), as the three steps below smooth it.
+
+    Parameters
+    ----------
+    volume : ndarray
+        3-D image.
+    spacing : sequence of float
+        Voxel size in mm.
+
+    Returns
+    -------
+    ndarray of float32
+        The smoothed volume.
+    """
     return ndimage.gaussian_filter(np.asarray(volume, np.float32), _sigma(1.0, spacing))
 
 

@@ -19,6 +19,18 @@ def centroids(labels: np.ndarray, n: int) -> np.ndarray:
 
     Sums run over the labelled box only; every term is a whole voxel index, so the sums are
     exact in any order and the centroids equal SciPy's bit for bit.
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        Labels ``0..n`` (0 the background), e.g. from ``scipy.ndimage.label``; some non-zero.
+    n : int
+        The number of components.
+
+    Returns
+    -------
+    ndarray
+        ``(n, labels.ndim)`` float64 centroids in voxel indices.
     """
     box = ndimage.find_objects((labels > 0).view(np.uint8))[0]
     inner = labels[box].ravel()

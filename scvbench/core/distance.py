@@ -176,6 +176,20 @@ def deeper_than(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
     where the box does not reach the image's edge: every pixel's nearest background pixel is
     in that box (a farther one, moved into the box, only comes nearer), so the distances are
     those of the whole image, on a fraction of its pixels.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        2-D mask.
+    spacing : sequence of float
+        Pixel size per axis (mm).
+    mm : float
+        The depth.
+
+    Returns
+    -------
+    ndarray of bool
+        The pixels deeper than ``mm``.
     """
     out = np.zeros(mask.shape, bool)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))

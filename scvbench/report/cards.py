@@ -198,8 +198,8 @@ def _cross_validation(folds: list[dict]) -> list[str]:
     test = np.array([f["test_dice"] for f in folds], float)
     val = np.array([f["best_val_dice"] for f in folds], float)
     lines.append(
-        f"| mean (SD) | | | {number(val.mean())} ({number(val.std(ddof=1))}) | "
-        f"{number(test.mean())} ({number(test.std(ddof=1))}) | |"
+        f"| mean (SD) | | | {number(val.mean())} ({number(val.std(ddof=1), 4)}) | "
+        f"{number(test.mean())} ({number(test.std(ddof=1), 4)}) | |"
     )
     return lines
 

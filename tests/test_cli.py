@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from scvbench import __version__
-from scvbench.cli import main
+from scvbench.cli import _get_parser, main
+from scvbench.cli.options import COMMANDS
 
 
 def test_version(capsys):
@@ -21,6 +24,38 @@ def test_help_on_every_command(argv, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "usage: scvbench" in out
+
+
+def _loaded_after(argv: list[str]) -> set[str]:
+    """The modules a fresh interpreter holds after ``main(argv)``."""
+    code = (
+        "import sys; from scvbench.cli import main; main(sys.argv[1:]); "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
+    )
+    return set(done.stdout.split("\n")[-2].split())
+
+
+def test_a_command_loads_only_its_own_module():
+    listing = _loaded_after(["--help"])
+    assert not {f"scvbench.cli.{c.module}" for c in COMMANDS.values()} & listing
+    assert not {"torch", "numpy", "scvbench.steps"} & listing
+    splits = _loaded_after(["splits", "--help"])
+    assert "scvbench.cli.splits" in splits and "scvbench.cli.train" not in splits
+    assert not {"torch", "scvbench.steps.evaluate", "scvbench.steps.train"} & splits
+
+
+def test_every_command_module_parses_the_command_it_is_listed_as():
+    every = _get_parser()
+    listed = next(a for a in every._actions if a.dest == "command").choices
+    assert list(listed) == list(COMMANDS)
+    for name in COMMANDS:  # one command's parser reads its arguments as the full parser does
+        alone = _get_parser([name])
+        assert alone.format_usage() == every.format_usage()
+        one = next(a for a in alone._actions if a.dest == "command").choices[name]
+        assert one.format_help() == listed[name].format_help(), name
 
 
 def test_unknown_command_is_a_usage_error(capsys):

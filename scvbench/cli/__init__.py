@@ -4,59 +4,27 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from scvbench import __version__
-from scvbench.cli import (
-    annotate,
-    baselines,
-    benchmark,
-    convert,
-    derive,
-    evaluate,
-    leaderboard,
-    morph,
-    power,
-    predict,
-    run,
-    slurm,
-    splits,
-    stats,
-    synth,
-    train,
-    validate,
-)
+from scvbench.cli.options import COMMANDS
 from scvbench.errors import ScvbenchError
 
 __all__ = ["main"]
 
 log = logging.getLogger("scvbench")
 
-_COMMANDS = (
-    synth,
-    convert,
-    validate,
-    derive,
-    annotate,
-    morph,
-    stats,
-    splits,
-    train,
-    predict,
-    evaluate,
-    leaderboard,
-    power,
-    run,
-    slurm,
-    baselines,
-    benchmark,
-)
 
+def _get_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: every command's options, or only those of ``commands``.
 
-def _get_parser() -> argparse.ArgumentParser:
+    The other commands are listed by name and help line, their modules not imported: ``main``
+    parses with the named command's options only, so that a command loads what it uses.
+    """
     parser = argparse.ArgumentParser(
         prog="scvbench",
         description="Superficial cerebral vein segmentation and morphometry on SWI MinIP images.",
@@ -66,9 +34,25 @@ def _get_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more logging (-v: info, -vv: debug)"
     )
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
-    for command in _COMMANDS:
-        command.add_parser(sub)
+    for name, spec in COMMANDS.items():
+        if commands is None or name in commands:
+            importlib.import_module(f"scvbench.cli.{spec.module}").add_parser(sub)
+        else:
+            sub.add_parser(name, help=spec.help)
     return parser
+
+
+def _commands_in(argv: Sequence[str]) -> list[str]:
+    """The command ``argv`` names (none or one).
+
+    It is the first word that is not an option: the top-level options take no value.
+    """
+    for word in argv:
+        if word == "--":
+            break
+        if not word.startswith("-"):
+            return [word] if word in COMMANDS else []
+    return []
 
 
 _OS_FIXES = {
@@ -94,7 +78,8 @@ def describe_os_error(err: OSError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 success, 1 bad input, 2 bad usage)."""
-    parser = _get_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _get_parser(_commands_in(argv))
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:  # named with the command's own usage (``scvbench run``'s for the BIDS-App)

@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench annotations`` to the command parsers."""
     p = sub.add_parser(
         "annotations",
-        help="import Labelme vein outlines as reference masks",
+        help=options.COMMANDS["annotations"].help,
         description="Reference vein annotations made in Labelme on the exported MinIP slices.",
     )
     actions = p.add_subparsers(dest="action", metavar="<action>", required=True)

@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench baselines`` to the command parsers."""
     p = sub.add_parser(
         "baselines",
-        help="train, predict and score the baseline models; write their cards",
+        help=options.COMMANDS["baselines"].help,
         description=(
             "Train each MODEL on a fold (scvbench train), segment the test and association "
             "participants (scvbench predict), score the test split (scvbench evaluate) and write "

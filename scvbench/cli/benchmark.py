@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench benchmark`` to the command parsers."""
     p = sub.add_parser(
         "benchmark",
-        help="the official benchmark: cohort, dataset, baselines, evaluation, leaderboard",
+        help=options.COMMANDS["benchmark"].help,
         description=(
             "Generate (or find) the synthetic cohort, convert, derive, import the annotations, "
             "write the split, train each model (fold 0, or 4-fold cross-validation with --folds "

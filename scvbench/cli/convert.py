@@ -60,7 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench convert`` to the command parsers."""
     p = sub.add_parser(
         "convert",
-        help="convert scanner DICOM (SWI, FLAIR) to a de-identified BIDS dataset",
+        help=options.COMMANDS["convert"].help,
         description=(
             "Find and classify DICOM series, convert them with dcm2niix, strip protected health "
             "information, and write a BIDS dataset with participants.tsv and "

@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench derive`` to the command parsers."""
     p = sub.add_parser(
         "derive",
-        help="MinIP, brain and hemisphere masks, analysis slices, Labelme exports, QC reports",
+        help=options.COMMANDS["derive"].help,
         description=(
             "Write BIDS_DIR/derivatives/scvbench: the sliding MinIP of the SWI (slab and step in "
             "mm), brain mask and hemispheres on the MinIP grid, the analysis slices at the "

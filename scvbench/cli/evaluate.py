@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench evaluate`` to the command parsers."""
     p = sub.add_parser(
         "evaluate",
-        help="score a submission against the reference vein masks",
+        help=options.COMMANDS["evaluate"].help,
         description=(
             "Validate a submission (folder, .zip or .tar.gz) and score its vein masks on the "
             "reference-labelled slices of a split: accuracy, Dice, IoU, clDice, precision, "

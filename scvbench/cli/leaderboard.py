@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scvbench.cli import options
 from scvbench.steps.leaderboard import add_entry, build
 
 
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench leaderboard`` to the command parsers."""
     p = sub.add_parser(
         "leaderboard",
-        help="add evaluated submissions and render the leaderboard",
+        help=options.COMMANDS["leaderboard"].help,
         description="Entries with provenance; rank-then-aggregate with bootstrap rank intervals.",
     )
     actions = p.add_subparsers(dest="action", metavar="<action>", required=True)

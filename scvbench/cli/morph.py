@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench morph`` to the command parsers."""
     p = sub.add_parser(
         "morph",
-        help="superficial-vein morphometry: length, tortuosity, diameter, count",
+        help=options.COMMANDS["morph"].help,
         description=(
             "Measure vessels of vein masks, one row per vessel: 8-connected components per "
             "hemisphere, skeleton as an 8-neighbour pixel graph (as skan), length = longest "

@@ -5,8 +5,56 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from typing import NamedTuple
 
 from scvbench.defaults import DEFAULTS
+
+
+class Command(NamedTuple):
+    """A command: the module of ``scvbench.cli`` that parses and runs it, and its one line."""
+
+    module: str
+    help: str
+
+
+#: Every command, in the order ``scvbench --help`` lists them. The command line imports only
+#: the module of the command it runs (with the libraries that module needs): ``--help`` and
+#: each command start without loading every other command's dependencies.
+COMMANDS = {
+    "synth": Command("synth", "generate a synthetic SWI/FLAIR cohort with known ground truth"),
+    "convert": Command(
+        "convert", "convert scanner DICOM (SWI, FLAIR) to a de-identified BIDS dataset"
+    ),
+    "validate": Command("validate", "run the official BIDS validator on a dataset"),
+    "derive": Command(
+        "derive", "MinIP, brain and hemisphere masks, analysis slices, Labelme exports, QC reports"
+    ),
+    "annotations": Command("annotate", "import Labelme vein outlines as reference masks"),
+    "morph": Command("morph", "superficial-vein morphometry: length, tortuosity, diameter, count"),
+    "stats": Command(
+        "stats", "the study's group statistics: Tables 2 and 3, logistic regression, report"
+    ),
+    "splits": Command(
+        "splits",
+        "the fixed subject-level 6:2:2 split (test + 4 folds), stratified by sex and DWML",
+    ),
+    "train": Command("train", "train a segmentation model on a fold of the fixed split"),
+    "predict": Command("predict", "segment veins with a trained model: a submission folder"),
+    "evaluate": Command("evaluate", "score a submission against the reference vein masks"),
+    "leaderboard": Command("leaderboard", "add evaluated submissions and render the leaderboard"),
+    "power": Command("power", "participants a study needs when a model measures the veins"),
+    "run": Command("run", "the BIDS-App: participant and group levels (what the container runs)"),
+    "slurm": Command(
+        "slurm", "sbatch scripts: a participant job array and a group job that waits for it"
+    ),
+    "baselines": Command(
+        "baselines", "train, predict and score the baseline models; write their cards"
+    ),
+    "benchmark": Command(
+        "benchmark",
+        "the official benchmark: cohort, dataset, baselines, evaluation, leaderboard",
+    ),
+}
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:

@@ -52,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench power`` to the command parsers."""
     p = sub.add_parser(
         "power",
-        help="participants a study needs when a model measures the veins",
+        help=options.COMMANDS["power"].help,
         description=(
             "Simulate cohorts of each size from the effect's group distributions (the study's "
             "Tables 2 and 3, or your medians and quartiles), measure every participant with "

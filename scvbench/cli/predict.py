@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench predict`` to the command parsers."""
     p = sub.add_parser(
         "predict",
-        help="segment veins with a trained model: a submission folder",
+        help=options.COMMANDS["predict"].help,
         description=(
             "Segment the reference-labelled slices (or the analysis slices) of every derived "
             "participant with a checkpoint of scvbench train; writes binary vein masks and "

@@ -63,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench run`` to the command parsers."""
     p = sub.add_parser(
         "run",
-        help="the BIDS-App: participant and group levels (what the container runs)",
+        help=options.COMMANDS["run"].help,
         description=(
             "BIDS-App entry point. participant: derive the MinIP and masks, segment the veins "
             "with a model, measure them and write sub-<label>.html for each participant named "

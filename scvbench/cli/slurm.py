@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench slurm`` to the command parsers."""
     p = sub.add_parser(
         "slurm",
-        help="sbatch scripts: a participant job array and a group job that waits for it",
+        help=options.COMMANDS["slurm"].help,
         description=(
             "Write SLURM scripts that run the BIDS-App image: a job array with one participant "
             "per task (its own work folder on node-local scratch; exit codes collected in "

@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench splits`` to the command parsers."""
     p = sub.add_parser(
         "splits",
-        help="the fixed subject-level 6:2:2 split (test + 4 folds), stratified by sex and DWML",
+        help=options.COMMANDS["splits"].help,
         description=(
             "Hold out 20 %% of the development participants (those with reference masks, not in "
             "the association cohort) for test and split the rest into 4 folds of 60 %% training "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scvbench.cli import options
 from scvbench.steps.stats import run_stats
 
 
@@ -31,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench stats`` to the command parsers."""
     p = sub.add_parser(
         "stats",
-        help="the study's group statistics: Tables 2 and 3, logistic regression, report",
+        help=options.COMMANDS["stats"].help,
         description=(
             "Median (Q1, Q3), Kolmogorov-Smirnov normality (Lilliefors), Mann-Whitney U (Z "
             "tie-corrected without continuity correction, as SPSS) by DWML group and by sex, "

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench synth`` to the command parsers."""
     p = sub.add_parser(
         "synth",
-        help="generate a synthetic SWI/FLAIR cohort with known ground truth",
+        help=options.COMMANDS["synth"].help,
         description=(
             "Generate a synthetic cohort: DICOM series as the site's scanner exports them "
             "(Siemens SWI magnitude, phase, SWI and mIP; GE SWAN; Philips SWIp; T2-FLAIR) with "

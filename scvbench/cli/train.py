@@ -56,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench train`` to the command parsers."""
     p = sub.add_parser(
         "train",
-        help="train a segmentation model on a fold of the fixed split",
+        help=options.COMMANDS["train"].help,
         description=(
             "Train MODEL on fold K of BIDS_DIR/code/scvbench/splits.json (or every fold with "
             "--fold all) with a named recipe: paper (the study's schedule: SGD lr 0.01, x0.1 "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scvbench.cli import options
 from scvbench.steps.convert.validate import STRAY, validate
 
 
@@ -29,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``scvbench validate`` to the command parsers."""
     p = sub.add_parser(
         "validate",
-        help="run the official BIDS validator on a dataset",
+        help=options.COMMANDS["validate"].help,
         description="Run bids-validator-deno (offline) and report its verdict.",
     )
     p.add_argument("bids_dir", type=Path)

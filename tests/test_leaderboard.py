@@ -12,6 +12,7 @@ from scvbench.cli import main
 from scvbench.core.metrics import SCORES
 from scvbench.core.ranking import rank, tiers
 from scvbench.errors import ScvbenchError
+from scvbench.steps import leaderboard
 from scvbench.steps.leaderboard import add_entry, build, load_entries
 
 
@@ -162,6 +163,18 @@ def test_entry_carries_association_gallery_and_links(tmp_path):
     assert "the reference masks give Z -3.20 and odds ratio 6.10" in " ".join(page.split())
     with pytest.raises(ScvbenchError, match="no such file to link"):
         add_entry(results, board, replace=True, card=tmp_path / "missing.md")
+
+
+def test_adding_the_same_entry_again_keeps_its_code(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    board, results = tmp_path / "lb", _results(tmp_path / "a", "a", 0.7, rng)
+    monkeypatch.setattr(leaderboard, "_code_reference", lambda: "git:first")
+    entry = add_entry(results, board)
+    monkeypatch.setattr(leaderboard, "_code_reference", lambda: "git:later")
+    add_entry(results, board, replace=True)  # a resumed benchmark publishes it again
+    assert json.loads(entry.read_text())["code"] == "git:first"
+    add_entry(_results(tmp_path / "b", "a", 0.8, rng), board, replace=True)  # new scores
+    assert json.loads(entry.read_text())["code"] == "git:later"
 
 
 def test_close_entries_share_rank_uncertainty(tmp_path):

@@ -1,12 +1,13 @@
 """``scvbench leaderboard``: entries with provenance, rank-then-aggregate with bootstrap ranks.
 
 An **entry** (``leaderboard/entries/<name>.json``) is one evaluated submission: the model's
-name, configuration (recipe, fold, seed) and version of scvbench, the code reference, the data
-set's identity and the checksums of the reference masks and the split file, the hardware and
-training time (from the training run's ``summary.json``), the scores of ``results.json`` and the
-per-case scores of ``cases.tsv`` (for the bootstrap). ``leaderboard.json`` holds the checksums
-every entry must share: the first entry sets them; an entry scored on other reference data,
-another split, or not on the ``test`` split is refused.
+name, configuration (recipe, fold, seed) and version of scvbench, the code reference (the git
+commit that added it; the same entry added again keeps it), the data set's identity and the
+checksums of the reference masks and the split file, the hardware and training time (from the
+training run's ``summary.json``), the scores of ``results.json`` and the per-case scores of
+``cases.tsv`` (for the bootstrap). ``leaderboard.json`` holds the checksums every entry must
+share: the first entry sets them; an entry scored on other reference data, another split, or
+not on the ``test`` split is refused.
 
 **Ranking** (rank then aggregate): for each metric of :data:`RANK_METRICS` the entries are
 ranked (1 = best, ties share the mean rank) and the final order is by the mean of those ranks.
@@ -49,14 +50,9 @@ GALLERY_TILES = 3
 
 
 def _code_reference() -> str:
+    git = ["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"]
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        out = subprocess.run(git, capture_output=True, text=True, timeout=10)
         if out.returncode == 0:
             return f"git:{out.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
@@ -268,6 +264,10 @@ def add_entry(
             stale.unlink()
     for source, target in tiles:
         io.write_bytes(target, source.read_bytes())
+    if path.exists():  # the same entry added again keeps the code that entered it first
+        old = json.loads(path.read_text())
+        if io.dumps_json({**old, "code": entry["code"]}) == io.dumps_json(entry):
+            entry["code"] = old["code"]
     io.write_json(path, entry)
     return path
 

@@ -10,7 +10,7 @@ from scipy import ndimage
 from scvbench.core.mip import (
     SlabWindow,
 )
-from scvbench.steps.synth.tree_truth import calibrate, measure_tree
+from scvbench.steps.synth.tree_truth import calibrate
 from scvbench.steps.synth.trees import PlacedTree, place_tree, pruned
 from scvbench.steps.synth.veins import (
     PlacementContext,
@@ -172,12 +172,10 @@ def _place_calibrated(ctx, code, centre_mm, half, t, d, n, veins, slab, label_fl
     if tree is None:
         return None
     first = tree
-    tree, design = calibrate(ctx, tree, float(t), float(d), slab, label_floor)
-    got = measure_tree(tree, ctx.spacing, slab, label_floor)
+    tree, design, got = calibrate(ctx, tree, float(t), float(d), slab, label_floor)
     if tree.tributaries and (got is None or abs(got[0] - t) > 0.03):
         # a tributary took over the vessel's longest path: keep the trunk alone
-        tree, design = calibrate(ctx, pruned(first), float(t), float(d), slab, label_floor)
-        got = measure_tree(tree, ctx.spacing, slab, label_floor)
+        tree, design, got = calibrate(ctx, pruned(first), float(t), float(d), slab, label_floor)
     return tree, design, np.inf if got is None else abs(got[0] - t)
 
 
@@ -193,8 +191,9 @@ def place_veins(
     """Superficial vein trees placed for each hemisphere to the subject's targets.
 
     The trees of the main slab are redrawn until the truth's own measurement of each
-    (:func:`measure_tree`) gives its target tortuosity and diameter; trees elsewhere in the volume
-    are drawn to the targets offset by the average measurement bias.
+    (:func:`~scvbench.steps.synth.tree_truth.measure_tree`) gives its target tortuosity and
+    diameter; trees elsewhere in the volume are drawn to the targets offset by the average
+    measurement bias.
 
     Parameters
     ----------

@@ -183,7 +183,9 @@ def dipole_field_ppm(
         The field perturbation in ppm.
     """
     pad = [(n // 8, n // 8) for n in chi.shape]
-    padded = np.pad(chi.astype(np.float32), pad)
+    padded = np.zeros([n + 2 * p for n, (p, _) in zip(chi.shape, pad, strict=True)], np.float32)
+    crop = tuple(slice(p[0], p[0] + n) for p, n in zip(pad, chi.shape, strict=True))
+    padded[crop] = chi
     freqs = [
         fft.fftfreq(n, d=s).astype(np.float32)
         for n, s in zip(padded.shape[:2], spacing[:2], strict=True)
@@ -192,8 +194,11 @@ def dipole_field_ppm(
     b = np.asarray(b0_direction, dtype=float) / np.linalg.norm(b0_direction)
     spectrum = fft.rfftn(padded)
     apply_dipole(spectrum, freqs[0], freqs[1], kz, b)
-    field = fft.irfftn(spectrum, s=padded.shape, overwrite_x=True)
-    crop = tuple(slice(p[0], p[0] + n) for p, n in zip(pad, chi.shape, strict=True))
+    # irfftn in its own two steps, without its copy of the spectrum: the same transforms and
+    # the same one scaling by 1 / N at the end, so the same values to the bit (tested).
+    spectrum = fft.ifft2(spectrum, axes=(0, 1), norm="forward", overwrite_x=True)
+    field = fft.irfft(spectrum, n=padded.shape[2], axis=2, norm="forward", overwrite_x=True)
+    field *= np.float32(1.0 / padded.size)
     return field[crop].astype(np.float32)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scvbench.core.morphometry import measure, summarize
+from scvbench.core.morphometry import measure, summarize, vessel_columns
 from scvbench.steps.synth.render import TubeRaster
 from scvbench.steps.synth.trees import PlacedTree, retrace
 from scvbench.steps.synth.veins import PlacementContext, Vein
@@ -24,7 +24,7 @@ def measure_tree(
     """Tortuosity and diameter of a tree as the truth will measure it on the slab's MinIP.
 
     The tree is drawn with the truth's own rasteriser into a crop of the slab's slices, projected
-    and measured with :func:`scvbench.core.morphometry.measure` (the largest component).
+    and measured as :func:`scvbench.core.morphometry.measure` measures it (the largest component).
 
     Parameters
     ----------
@@ -55,13 +55,13 @@ def measure_tree(
     # measured as the truth is, in the RAS+ orientation (columns and rows reversed): thinning is
     # not symmetric under flips, so the same vessel flipped can measure a little differently
     projected = raster.label.max(axis=2)[::-1, ::-1] > 0
-    table = measure(projected, spacing=tuple(spacing[:2]))
-    if table.empty:
+    columns = vessel_columns(projected, spacing=tuple(spacing[:2]))
+    if len(columns["vessel"]) == 0:
         return None
-    row = table.loc[table["n_pixels"].idxmax()]
-    if not np.isfinite(row["tortuosity"]):
+    largest = int(np.argmax(columns["n_pixels"]))  # the first of equals, as idxmax
+    if not np.isfinite(columns["tortuosity"][largest]):
         return None
-    return float(row["tortuosity"]), float(row["diameter_mm"])
+    return float(columns["tortuosity"][largest]), float(columns["diameter_mm"][largest])
 
 
 def calibrate(
@@ -72,7 +72,7 @@ def calibrate(
     slab: range,
     label_floor: float,
     rounds: int = 6,
-) -> tuple[PlacedTree, float]:
+) -> tuple[PlacedTree, float, tuple[float, float] | None]:
     """Redraw a tree until its measured tortuosity and diameter are on target.
 
     Each round corrects the trunk's design tortuosity by the measured error and scales the radii
@@ -97,17 +97,18 @@ def calibrate(
     Returns
     -------
     tuple
-        The tree and the trunk's design tortuosity that produced it.
+        The tree, the trunk's design tortuosity that produced it, and what :func:`measure_tree`
+        gives for it (None: nothing measurable).
     """
     got = measure_tree(tree, ctx.spacing, slab, label_floor)
     if got is None:
-        return tree, tortuosity
+        return tree, tortuosity, None
 
     def error(m: tuple[float, float]) -> float:
         # tortuosity first: a diameter below the label floor cannot be reached at all
         return abs(m[0] - tortuosity) / 0.01 + abs(m[1] - diameter) / 0.06
 
-    best, best_design, best_error = tree, tortuosity, error(got)
+    best, best_design, best_got, best_error = tree, tortuosity, got, error(got)
     start = tree.base_radius
     design, step = tortuosity, 1.0
     for _ in range(rounds):
@@ -131,11 +132,11 @@ def calibrate(
             step *= 0.5
             continue
         if error(measured) < best_error:
-            best, best_design, best_error = redrawn, trial, error(measured)
+            best, best_design, best_got, best_error = redrawn, trial, measured, error(measured)
         else:
             step *= 0.5
         tree, design, got = redrawn, trial, measured
-    return best, best_design
+    return best, best_design, best_got
 
 
 def tree_graph(vein: Vein, to_ras) -> dict:

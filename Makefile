@@ -10,7 +10,7 @@ DEMO_MODELS ?= frangi unet attention_unet deeplabv3plus
 DEMO_RECIPE ?= cpu-patch
 DEMO_ITERATIONS ?=
 
-.PHONY: demo test bench lint figure clean baselines browser slurm docs
+.PHONY: demo demo-app-participants test bench lint figure clean baselines browser slurm docs
 
 # The demo needs scvbench's own dependencies; the tests, benchmarks, lint and docs the dev extras.
 $(RUNTIME_STAMP): pyproject.toml
@@ -46,30 +46,26 @@ demo: $(RUNTIME_STAMP)
 		--phenotype $(DEMO_DIR)/bids/phenotype/fazekas.tsv -o $(DEMO_DIR)/stats
 	$(BIN)/scvbench splits $(DEMO_DIR)/bids
 	$(BIN)/scvbench validate -r $(DEMO_DIR)/bids
-	@# Each baseline trained on fold 0 ($(DEMO_RECIPE) recipe: 128 px patches, minutes on a CPU), its
-	@# submission scored on the test and association splits and entered on a demo leaderboard.
+	@# Each baseline trained on fold 0 ($(DEMO_RECIPE) recipe: 128 px patches, minutes on a CPU), one
+	@# after the other with every core; then each submission predicted and scored on the test and
+	@# association splits, and the BIDS-App (as a container or a SLURM array runs it, with the
+	@# U-Net) run on every participant, $(NPROCS) of these jobs at a time (much of each is start-up
+	@# and file work on one core); the entries go on a demo leaderboard.
 	@set -e; for m in $(DEMO_MODELS); do \
-		echo "== $$m: train, predict, evaluate"; \
+		echo "== $$m: train"; \
 		$(BIN)/scvbench train $(DEMO_DIR)/bids --model $$m --fold 0 --recipe $(DEMO_RECIPE) \
 			$(if $(DEMO_ITERATIONS),--iterations $(DEMO_ITERATIONS)) \
 			--out $(DEMO_DIR)/quick_runs/$$m --quiet; \
-		$(BIN)/scvbench predict $(DEMO_DIR)/bids --quiet \
-			--checkpoint $(DEMO_DIR)/quick_runs/$$m/model_best.pt \
-			--out $(DEMO_DIR)/quick_runs/$$m/submission; \
-		for split in test association; do \
-			$(BIN)/scvbench evaluate $(DEMO_DIR)/quick_runs/$$m/submission \
-				--reference $(DEMO_DIR)/bids --split $$split --published paper --nprocs $(NPROCS) \
-				$$( [ $$split = test ] || echo --power ) -o $(DEMO_DIR)/evaluation/$$m/$$split; \
-		done; \
+	done
+	$(MAKE) --no-print-directory --output-sync=target -j $(NPROCS) \
+		$(addprefix demo-score-,$(DEMO_MODELS)) demo-app-participants
+	@set -e; for m in $(DEMO_MODELS); do \
 		$(BIN)/scvbench leaderboard add $(DEMO_DIR)/evaluation/$$m/test/results.json --replace \
 			--association $(DEMO_DIR)/evaluation/$$m/association/results.json \
 			--run $(DEMO_DIR)/quick_runs/$$m --dir $(DEMO_DIR)/leaderboard \
 			--report $(DEMO_DIR)/evaluation/$$m/test/report.html; \
 	done
 	$(BIN)/scvbench leaderboard build --dir $(DEMO_DIR)/leaderboard
-	@# The BIDS-App, as a container or a SLURM array runs it, with the best demo model.
-	$(BIN)/scvbench run $(DEMO_DIR)/bids $(DEMO_DIR)/app participant --nprocs $(NPROCS) \
-		--checkpoint $(DEMO_DIR)/quick_runs/unet/model_best.pt
 	$(BIN)/scvbench run $(DEMO_DIR)/bids $(DEMO_DIR)/app group
 	@echo "Synthetic cohort:  $(DEMO_DIR)/sourcedata  (MinIP preview: $(DEMO_DIR)/synth_minip.png)"
 	@echo "BIDS dataset:      $(DEMO_DIR)/bids  (split file: code/scvbench/splits.json)"
@@ -78,6 +74,21 @@ demo: $(RUNTIME_STAMP)
 	@echo "Evaluations:       $(DEMO_DIR)/evaluation/<model>/{test,association}/report.html (power: association)"
 	@echo "Demo leaderboard:  $(DEMO_DIR)/leaderboard/index.html (synthetic, $(DEMO_RECIPE) recipe)"
 	@echo "BIDS-App reports:  $(DEMO_DIR)/app/group_report.html and $(DEMO_DIR)/app/sub-*.html"
+
+# The demo's jobs that may run side by side (make demo runs them, after training).
+demo-score-%:
+	@echo "== $*: predict, evaluate"
+	$(BIN)/scvbench predict $(DEMO_DIR)/bids --quiet \
+		--checkpoint $(DEMO_DIR)/quick_runs/$*/model_best.pt --out $(DEMO_DIR)/quick_runs/$*/submission
+	$(BIN)/scvbench evaluate $(DEMO_DIR)/quick_runs/$*/submission --reference $(DEMO_DIR)/bids \
+		--split test --published paper --nprocs $(NPROCS) -o $(DEMO_DIR)/evaluation/$*/test
+	$(BIN)/scvbench evaluate $(DEMO_DIR)/quick_runs/$*/submission --reference $(DEMO_DIR)/bids \
+		--split association --published paper --nprocs $(NPROCS) --power \
+		-o $(DEMO_DIR)/evaluation/$*/association
+
+demo-app-participants:
+	$(BIN)/scvbench run $(DEMO_DIR)/bids $(DEMO_DIR)/app participant --nprocs $(NPROCS) \
+		--checkpoint $(DEMO_DIR)/quick_runs/unet/model_best.pt
 
 test: $(STAMP) browser slurm
 	$(BIN)/pytest -q

@@ -2,9 +2,9 @@
 
 ``scvbench`` = :func:`scvbench.steps.predict.predict_slices` as ``scvbench predict`` runs it on
 a CPU (``--runtime auto``): the network exported to ONNX once (cached beside the checkpoint; the
-export is not timed) and run by ONNX Runtime one slice at a time, or by torch where one timed
-slice finds torch faster, each slice fitted to the network size and its probability brought
-back to the image grid; ``plain`` = a plain loop:
+export is not timed) and run one slice at a time by OpenVINO or ONNX Runtime (float32), or by
+torch, whichever one timed slice finds fastest, each slice fitted to the network size and its
+probability brought back to the image grid; ``plain`` = a plain loop:
 ``model.eval()``, one slice at a time under ``torch.inference_mode()``, softmax. Models are built
 with the ``cpu`` recipe's configuration; 8 slices of 256 x 256 per round. Ratio = scvbench time /
 plain time (below 1 is faster). ``two processes`` = ``scvbench predict --nprocs 2``: the slices
@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from scvbench.models import create_model
-from scvbench.models.runtime import OnnxSession, onnx_model
+from scvbench.models.runtime import EXPORTED, onnx_model, open_session
 from scvbench.steps.predict import faster_runtime, predict_slices
 from scvbench.steps.train import RECIPES
 
@@ -46,10 +46,11 @@ def test_scvbench_predict_slices(benchmark, slices, name, tmp_path):
     model = _model(name)
     checkpoint = tmp_path / "model_best.pt"
     torch.save({"model": model.state_dict()}, checkpoint)
-    session = OnnxSession(onnx_model(model, checkpoint, SIZE))
-    if faster_runtime(model, session, SIZE) == "torch":  # as predict --runtime auto decides
-        session = None
-    benchmark.extra_info["runtime"] = "torch" if session is None else "onnx"
+    path = onnx_model(model, checkpoint, SIZE)
+    sessions = {runtime: open_session(runtime, path) for runtime in EXPORTED}
+    runtime = faster_runtime(model, sessions, SIZE)  # as predict --runtime auto decides
+    session = sessions.get(runtime)
+    benchmark.extra_info["runtime"] = runtime
     benchmark.group = f"inference-{SIZE}-{name}"
     benchmark.extra_info["slices_per_round"] = N
     out = benchmark.pedantic(
@@ -80,7 +81,8 @@ _WORKER: dict = {}
 
 def _open(model, path, runtime):
     torch.set_num_threads(1)
-    _WORKER.update(model=model, session=OnnxSession(path, threads=1) if runtime == "onnx" else None)
+    session = open_session(runtime, path, threads=1) if runtime in EXPORTED else None
+    _WORKER.update(model=model, session=session)
 
 
 def _segment(images):
@@ -93,7 +95,7 @@ def test_scvbench_predict_two_processes(benchmark, slices, name, tmp_path):
     checkpoint = tmp_path / "model_best.pt"
     torch.save({"model": model.state_dict()}, checkpoint)
     path = onnx_model(model, checkpoint, SIZE)
-    runtime = faster_runtime(model, OnnxSession(path), SIZE)
+    runtime = faster_runtime(model, {r: open_session(r, path) for r in EXPORTED}, SIZE)
     benchmark.extra_info["runtime"] = runtime
     benchmark.group = f"inference-{SIZE}-{name}"
     benchmark.extra_info["slices_per_round"] = N

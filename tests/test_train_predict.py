@@ -173,8 +173,10 @@ def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
         assert main([*args, "--out", str(torch_out), "--quiet", "--runtime", "torch"]) == 0
         assert main([*args, "--out", str(tmp_path / "again"), "--quiet"]) == 0
         assert exports[0].stat().st_mtime_ns == stamp  # reused, not exported again
-        # participants in two forked processes of one thread each: the same files, both runtimes
-        for runtime, single in (("onnx", out), ("torch", torch_out)):
+        ov_out = tmp_path / "openvino-run"
+        assert main([*args, "--out", str(ov_out), "--quiet", "--runtime", "openvino"]) == 0
+        # participants in two forked processes of one thread each: the same files, every runtime
+        for runtime, single in (("onnx", out), ("openvino", ov_out), ("torch", torch_out)):
             two = tmp_path / f"two-{runtime}"
             extra = ["--nprocs", "2", "--runtime", runtime]
             assert main([*args, "--out", str(two), "--quiet", *extra]) == 0
@@ -187,7 +189,7 @@ def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
                     continue
                 a = np.asarray(nib.load(single / name).dataobj)
                 b = np.asarray(nib.load(two / name).dataobj)
-                if runtime == "onnx":  # ONNX Runtime sums alike in one thread or two
+                if runtime != "torch":  # ONNX Runtime and OpenVINO sum alike in 1 thread or 2
                     np.testing.assert_array_equal(a, b)
                 elif "probseg" in name.name:  # PyTorch's convolutions round by thread count
                     np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
@@ -196,16 +198,23 @@ def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
                         nib.load(single / str(name).replace("_mask", "_probseg")).dataobj
                     )
                     assert np.array_equal(a[np.abs(p - 0.5) > 1e-5], b[np.abs(p - 0.5) > 1e-5])
-        for path in sorted(out.glob("sub-*/anat/*_label-vein_mask.nii.gz")):
+        for path in sorted(
+            [
+                *out.glob("sub-*/anat/*_label-vein_mask.nii.gz"),
+                *ov_out.glob("sub-*/anat/*mask.nii.gz"),
+            ]
+        ):
             fast = np.asarray(nib.load(path).dataobj) > 0
-            plain = np.asarray(nib.load(torch_out / path.relative_to(out)).dataobj) > 0
+            plain = np.asarray(nib.load(torch_out / path.relative_to(path.parents[2])).dataobj) > 0
             both = fast.sum() + plain.sum()
             assert both == 0 or 2 * (fast & plain).sum() / both >= 0.999
             probseg = path.name.replace("_mask", "_probseg")
             np.testing.assert_allclose(
                 np.asarray(nib.load(path.with_name(probseg)).dataobj),
                 np.asarray(
-                    nib.load((torch_out / path.relative_to(out)).with_name(probseg)).dataobj
+                    nib.load(
+                        (torch_out / path.relative_to(path.parents[2])).with_name(probseg)
+                    ).dataobj
                 ),
                 atol=1e-4,
             )
@@ -213,12 +222,13 @@ def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
         shutil.rmtree(out, ignore_errors=True)
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "openvino"])
 @pytest.mark.parametrize("name", ["unet", "attention_unet", "deeplabv3plus"])
-def test_onnx_export_gives_the_networks_probabilities(name, tmp_path):
-    # Every built-in network exported to ONNX and run by ONNX Runtime: the vein probability of
-    # torch within float rounding, at any batch size.
+def test_onnx_export_gives_the_networks_probabilities(name, runtime, tmp_path):
+    # Every built-in network exported to ONNX and run by ONNX Runtime and by OpenVINO (in float32
+    # even on a CPU with bfloat16 units): the logits of torch within float rounding, any batch.
     from scvbench.models import create_model
-    from scvbench.models.runtime import OnnxSession, onnx_model
+    from scvbench.models.runtime import onnx_model, open_session
     from scvbench.steps.train import RECIPES
 
     torch.manual_seed(0)
@@ -229,7 +239,7 @@ def test_onnx_export_gives_the_networks_probabilities(name, tmp_path):
             module.running_var.uniform_(0.5, 2.0)
     checkpoint = tmp_path / "model_best.pt"
     torch.save({"model": model.state_dict()}, checkpoint)
-    session = OnnxSession(onnx_model(model, checkpoint, 64))
+    session = open_session(runtime, onnx_model(model, checkpoint, 64))
     x = np.random.default_rng(0).normal(0.5, 0.3, (3, 1, 64, 64)).astype(np.float32)
     with torch.inference_mode():
         want = model(torch.from_numpy(x)).numpy()

@@ -52,8 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--runtime",
         choices=RUNTIMES,
         default="auto",
-        help="inference back end: onnx (ONNX Runtime; the export is cached beside the "
-        "checkpoint), torch, or auto (onnx for a trained network on a CPU; default)",
+        help="inference back end: openvino or onnx (OpenVINO or ONNX Runtime, float32; the "
+        "ONNX export is cached beside the checkpoint), torch, or auto (on a CPU, the fastest "
+        "of the three for a trained network, timed on one slice; default)",
     )
     p.add_argument(
         "--nprocs",

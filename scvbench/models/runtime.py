@@ -1,17 +1,20 @@
-"""ONNX Runtime inference for ``scvbench predict``: each checkpoint exported once, cached beside it.
+"""CPU inference for ``scvbench predict``: each checkpoint exported once to ONNX, cached beside it.
 
 The first prediction with a checkpoint exports its network to ONNX (``torch.onnx.export``,
 opset 17, one slice of the training input size: MONAI's ResNet shortcuts fix the batch size
 when traced) and saves it next to the checkpoint as
 ``<checkpoint>.<key>.onnx``, the key the first 16 hex digits of the SHA-256 of the checkpoint's
 SHA-256, the export's version, opset and input size; later predictions load that file, and a
-changed checkpoint (or export) gets a new one. ONNX Runtime's CPU provider runs it with every
-graph optimisation (convolutions fused with their batch norm and activation, blocked layouts).
-Its float rounding differs from torch's in the last bits: the masks agree to Dice >= 0.999
-(``tests/test_train_predict.py`` checks every built-in network).
+changed checkpoint (or export) gets a new one. Two runtimes run it: OpenVINO's CPU plugin
+(:class:`OpenVinoSession`; compiled in float32, its default on a CPU with bfloat16 units being
+bfloat16) and ONNX Runtime's CPU provider (:class:`OnnxSession`), each with its graph
+optimisations (convolutions fused with their batch norm and activation, blocked layouts,
+kernels for the CPU's vector units). Their float rounding differs from torch's in the last
+bits: the masks agree to Dice >= 0.999 (``tests/test_train_predict.py`` checks every built-in
+network in both).
 
-``auto`` (the default) times one slice in each on a network with learned weights on a CPU and
-keeps the faster; torch otherwise (a GPU, the Frangi filter, an in-memory state).
+``auto`` (the default) times one slice in each, and in torch, on a network with learned weights
+on a CPU and keeps the fastest; torch otherwise (a GPU, the Frangi filter, an in-memory state).
 """
 
 from __future__ import annotations
@@ -28,15 +31,26 @@ from scvbench import io
 from scvbench.bids.layout import sha256
 from scvbench.errors import ScvbenchError
 
-# torch, onnx and onnxruntime are imported inside the functions that use them: heavy, and not
-# needed by the commands that only import this module.
+# torch, onnx, onnxruntime and openvino are imported inside the functions that use them: heavy,
+# and not needed by the commands that only import this module.
 
-__all__ = ["RUNTIMES", "OnnxSession", "choose_runtime", "onnx_model"]
+__all__ = [
+    "EXPORTED",
+    "RUNTIMES",
+    "OnnxSession",
+    "OpenVinoSession",
+    "candidate_runtimes",
+    "onnx_model",
+    "open_session",
+]
 
 log = logging.getLogger(__name__)
 
 #: Inference back ends of ``scvbench predict --runtime``.
-RUNTIMES = ("auto", "onnx", "torch")
+RUNTIMES = ("auto", "openvino", "onnx", "torch")
+
+#: The runtimes that run the ONNX export (in the order ``auto`` times them).
+EXPORTED = ("openvino", "onnx")
 
 OPSET = 17
 
@@ -44,8 +58,8 @@ OPSET = 17
 EXPORT = "scvbench-onnx-1"
 
 
-def choose_runtime(requested: str, model, checkpoint: Path | None) -> str:
-    """``onnx`` or ``torch`` for ``model`` given ``requested`` (see the module docstring).
+def candidate_runtimes(requested: str, model, checkpoint: Path | None) -> tuple[str, ...]:
+    """The runtimes ``requested`` allows for ``model`` (see the module docstring).
 
     Parameters
     ----------
@@ -58,22 +72,44 @@ def choose_runtime(requested: str, model, checkpoint: Path | None) -> str:
 
     Returns
     -------
-    str
-        ``onnx`` or ``torch``.
+    tuple of str
+        One runtime, or, for ``auto`` with a trained network on a CPU, ``openvino``, ``onnx``
+        and ``torch`` to be timed.
     """
     import torch
 
     if requested not in RUNTIMES:
         raise ScvbenchError(f"unknown runtime {requested!r} (known: {', '.join(RUNTIMES)})")
     learned = any(p.requires_grad for p in model.parameters())
-    if requested == "onnx" and (not learned or checkpoint is None):
+    if requested in EXPORTED and (not learned or checkpoint is None):
         raise ScvbenchError(
-            "--runtime onnx needs a trained network's checkpoint file; use --runtime torch"
+            f"--runtime {requested} needs a trained network's checkpoint file; use --runtime torch"
         )
     if requested == "auto":
         on_cpu = not torch.cuda.is_available()
-        return "onnx" if learned and on_cpu and checkpoint is not None else "torch"
-    return requested
+        return (*EXPORTED, "torch") if learned and on_cpu and checkpoint is not None else ("torch",)
+    return (requested,)
+
+
+def open_session(runtime: str, path: str | os.PathLike[str], threads: int | None = None):
+    """A session of ``runtime`` (one of :data:`EXPORTED`) on the ONNX file ``path``.
+
+    Parameters
+    ----------
+    runtime : str
+        ``openvino`` or ``onnx``.
+    path : path
+        The ONNX file.
+    threads : int, optional
+        Threads of one inference (default: torch's thread count).
+
+    Returns
+    -------
+    OpenVinoSession or OnnxSession
+        ``session(batch) -> logits``.
+    """
+    sessions = {"openvino": OpenVinoSession, "onnx": OnnxSession}
+    return sessions[runtime](path, threads)
 
 
 def onnx_model(model, checkpoint: Path, size: int) -> Path:
@@ -166,6 +202,46 @@ class OnnxSession:
         return np.concatenate(
             [
                 self.session.run(["logits"], {"image": np.ascontiguousarray(batch[i : i + 1])})[0]
+                for i in range(len(batch))
+            ]
+        )
+
+
+class OpenVinoSession:
+    """An OpenVINO CPU inference in float32: ``session(batch) -> logits`` (float32 arrays).
+
+    Compiled for latency (one stream), float32 arithmetic (OpenVINO would otherwise run in
+    bfloat16 on a CPU that has it, and the masks would no longer be the network's), threads not
+    pinned to cores (forked workers share them).
+
+    Parameters
+    ----------
+    path : path
+        The ONNX file.
+    threads : int, optional
+        Threads of one inference (default: torch's thread count, the CPUs scvbench may use).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
+        import openvino
+        import torch
+
+        config = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+            "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
+            "INFERENCE_PRECISION_HINT": "f32",
+            "ENABLE_CPU_PINNING": False,
+        }
+        compiled = openvino.Core().compile_model(str(path), "CPU", config)
+        self.request = compiled.create_infer_request()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Logits ``(n, 2, rows, cols)`` of a batch ``(n, 1, rows, cols)``, one slice a run."""
+        batch = np.asarray(batch, dtype=np.float32)
+        return np.concatenate(
+            [  # copied: the request's output buffer is overwritten by its next run
+                self.request.infer({0: np.ascontiguousarray(batch[i : i + 1])})[0].copy()
                 for i in range(len(batch))
             ]
         )

@@ -32,7 +32,7 @@ from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
 from scvbench.models.checkpoint import build_model, load_checkpoint
-from scvbench.models.runtime import OnnxSession, choose_runtime, onnx_model
+from scvbench.models.runtime import candidate_runtimes, onnx_model, open_session
 from scvbench.parallel import map_participants, worker_count
 from scvbench.steps.splits import labelled_slices
 from scvbench.steps.train.data import Fit, load_cases
@@ -104,18 +104,19 @@ def _memory_format(model, sample):
     return best
 
 
-def faster_runtime(model, session, size: int, repeats: int = 3) -> str:
-    """``onnx`` or ``torch``: whichever runs a slice of ``size`` faster here (timed once).
+def faster_runtime(model, sessions: dict, size: int, repeats: int = 3) -> str:
+    """The runtime that runs a slice of ``size`` fastest here: a key of ``sessions`` or ``torch``.
 
-    ONNX Runtime is faster for most networks on a CPU, not all (the narrow U-Net of the ``cpu``
-    recipe runs about as fast in PyTorch); ``--runtime auto`` keeps the faster.
+    Which wins depends on the network and the CPU (OpenVINO for most networks on the CPUs
+    measured, PyTorch or ONNX Runtime for some); ``--runtime auto`` times each once and keeps
+    the fastest.
 
     Parameters
     ----------
     model : torch.nn.Module
         The network.
-    session : callable
-        The same network exported (:class:`scvbench.models.runtime.OnnxSession`).
+    sessions : dict
+        Runtime name -> the same network exported (:func:`scvbench.models.runtime.open_session`).
     size : int
         The input size.
     repeats : int
@@ -124,7 +125,7 @@ def faster_runtime(model, session, size: int, repeats: int = 3) -> str:
     Returns
     -------
     str
-        ``onnx`` or ``torch``.
+        A key of ``sessions``, or ``torch``.
     """
     import torch
 
@@ -133,10 +134,8 @@ def faster_runtime(model, session, size: int, repeats: int = 3) -> str:
     times = {}
     with torch.inference_mode():
         layout = _memory_format(model, torch.from_numpy(sample))
-        runs = {
-            "onnx": lambda: session(sample),
-            "torch": lambda: model(torch.from_numpy(sample).contiguous(memory_format=layout)),
-        }
+        runs = {name: (lambda s=session: s(sample)) for name, session in sessions.items()}
+        runs["torch"] = lambda: model(torch.from_numpy(sample).contiguous(memory_format=layout))
         for name, run in runs.items():
             run()  # warm-up
             started = time.perf_counter()
@@ -144,10 +143,10 @@ def faster_runtime(model, session, size: int, repeats: int = 3) -> str:
                 run()
             times[name] = time.perf_counter() - started
     log.info(
-        "runtime auto: ONNX Runtime %.1f ms, PyTorch %.1f ms per slice",
-        *(1000 * times[k] / repeats for k in ("onnx", "torch")),
+        "runtime auto: %s per slice",
+        ", ".join(f"{name} {1000 * t / repeats:.1f} ms" for name, t in times.items()),
     )
-    return "onnx" if times["onnx"] < times["torch"] else "torch"
+    return min(times, key=times.get)
 
 
 def predict_slices(
@@ -157,7 +156,7 @@ def predict_slices(
 
     Under ``torch.inference_mode()``, in batches of ``batch_size`` (default
     :func:`default_batch_size`), on the model's device, in the faster memory layout; or through
-    ``session`` (:class:`scvbench.models.runtime.OnnxSession`, the same network exported).
+    ``session`` (:func:`scvbench.models.runtime.open_session`, the same network exported).
 
     Parameters
     ----------
@@ -190,12 +189,14 @@ def predict_slices(
         if session is None:
             layout = _memory_format(model, torch.from_numpy(fitted[:1]).to(device))
         for start in range(0, len(fitted), batch_size):
-            if session is not None:
-                logits = torch.from_numpy(session(fitted[start : start + batch_size]))
+            if session is not None:  # the two-class softmax in NumPy: torch's threads stay idle
+                logits = session(fitted[start : start + batch_size])
+                with np.errstate(over="ignore"):
+                    prob = 1.0 / (1.0 + np.exp(logits[:, :1] - logits[:, 1:2]))
             else:
                 x = torch.from_numpy(fitted[start : start + batch_size]).to(device)
                 logits = model(x.contiguous(memory_format=layout))
-            prob = torch.softmax(logits, dim=1)[:, 1:2].float().cpu().numpy()
+                prob = torch.softmax(logits, dim=1)[:, 1:2].float().cpu().numpy()
             for i, p in enumerate(prob):
                 out[start + i] = fit.inverse(p, shape, order=1)[0]
     return np.clip(out, 0.0, 1.0)
@@ -271,7 +272,7 @@ def predict(
     derivatives : path, optional
         Where the ``scvbench`` derivatives are.
     runtime : str
-        ``auto``, ``onnx`` or ``torch`` (:mod:`scvbench.models.runtime`).
+        ``auto``, ``openvino``, ``onnx`` or ``torch`` (:mod:`scvbench.models.runtime`).
     nprocs : int
         Participants segmented at once on a CPU, each in a forked process with one thread
         (one process: the network uses every thread). The masks do not depend on it.
@@ -297,13 +298,19 @@ def predict(
             f"{checkpoint}: weights do not fit model {config['model']!r} "
             f"({str(err).splitlines()[0]})"
         ) from None
-    session = None
-    if choose_runtime(runtime, model, source) == "onnx":
-        session = OnnxSession(onnx_model(model, source, config["size"]))
-        if runtime == "auto" and faster_runtime(model, session, config["size"]) == "torch":
-            session = None
+    candidates = candidate_runtimes(runtime, model, source)
+    exported = None
+    sessions = {}
+    if candidates != ("torch",):
+        exported = onnx_model(model, source, config["size"])
+        sessions = {name: open_session(name, exported) for name in candidates if name != "torch"}
     elif torch.cuda.is_available():
         model = model.to("cuda")
+    chosen = candidates[0]
+    if len(candidates) > 1:
+        chosen = faster_runtime(model, sessions, config["size"])
+    session = sessions.pop(chosen, None)
+    del sessions  # the runtimes not chosen are closed before any worker forks
     labels = layout.find_participants(bids_dir, participants)
     deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     missing = [
@@ -320,8 +327,7 @@ def predict(
     _NETWORK.clear()
     _NETWORK.update(model=model, config=config, session=session, threads=0)
     if workers > 1:  # each forked worker opens its own one-thread session of the same export
-        onnx = session and onnx_model(model, source, config["size"])  # cached: no new export
-        _NETWORK.update(session=None, threads=1, onnx=onnx)
+        _NETWORK.update(session=None, threads=1, export=session and (chosen, exported))
     jobs = [(bids_dir, deriv, derivatives, out, label, threshold, batch_size) for label in labels]
     done = {}
     for job, written, _ in map_participants(_segment, jobs, workers, "predict", progress=progress):
@@ -329,8 +335,9 @@ def predict(
     return [done[label] for label in labels]
 
 
-#: What the participants of one ``predict`` share: the network, its configuration, the ONNX
-#: session (or, in forked workers, the export each worker opens) and the workers' threads.
+#: What the participants of one ``predict`` share: the network, its configuration, the session
+#: of the chosen runtime (or, in forked workers, the runtime and export each worker opens) and
+#: the workers' threads.
 _NETWORK: dict = {}
 
 
@@ -343,8 +350,8 @@ def _segment(job) -> str:
 
         torch.set_num_threads(network["threads"])
         network["pid"] = os.getpid()
-        if network.get("onnx"):
-            network["session"] = OnnxSession(network["onnx"], threads=network["threads"])
+        if network.get("export"):
+            network["session"] = open_session(*network["export"], threads=network["threads"])
     config = network["config"]
     slices = _slices_to_predict(bids_dir, label, deriv)
     cases = load_cases(

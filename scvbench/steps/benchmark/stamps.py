@@ -73,7 +73,16 @@ def versions() -> dict:
         Package name to version (None when not installed).
     """
     out = {"python": platform.python_version(), "scvbench": __version__}
-    for name in ("torch", "monai", "numpy", "scipy", "scikit-image", "onnxruntime", "pandas"):
+    for name in (
+        "torch",
+        "monai",
+        "numpy",
+        "scipy",
+        "scikit-image",
+        "onnxruntime",
+        "openvino",
+        "pandas",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -170,7 +170,22 @@ def onnx_model(model, checkpoint: Path, size: int) -> Path:
     return path
 
 
-class OnnxSession:
+class _SliceSession:
+    """A runtime that runs one slice at a time: ``session(batch) -> logits`` (float32 arrays)."""
+
+    def run_one(self, image: np.ndarray) -> np.ndarray:
+        """Logits ``(1, 2, rows, cols)`` of one C-contiguous slice ``(1, 1, rows, cols)``."""
+        raise NotImplementedError
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Logits ``(n, 2, rows, cols)`` of a batch ``(n, 1, rows, cols)``, one slice a run."""
+        batch = np.asarray(batch, dtype=np.float32)
+        return np.concatenate(
+            [self.run_one(np.ascontiguousarray(batch[i : i + 1])) for i in range(len(batch))]
+        )
+
+
+class OnnxSession(_SliceSession):
     """An ONNX Runtime session on the CPU: ``session(batch) -> logits`` (both float32 arrays).
 
     Parameters
@@ -196,18 +211,12 @@ class OnnxSession:
             str(path), options, providers=["CPUExecutionProvider"]
         )
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """Logits ``(n, 2, rows, cols)`` of a batch ``(n, 1, rows, cols)``, one slice a run."""
-        batch = np.asarray(batch, dtype=np.float32)
-        return np.concatenate(
-            [
-                self.session.run(["logits"], {"image": np.ascontiguousarray(batch[i : i + 1])})[0]
-                for i in range(len(batch))
-            ]
-        )
+    def run_one(self, image: np.ndarray) -> np.ndarray:
+        """Logits ``(1, 2, rows, cols)`` of one C-contiguous slice ``(1, 1, rows, cols)``."""
+        return self.session.run(["logits"], {"image": image})[0]
 
 
-class OpenVinoSession:
+class OpenVinoSession(_SliceSession):
     """An OpenVINO CPU inference in float32: ``session(batch) -> logits`` (float32 arrays).
 
     Compiled for latency (one stream), float32 arithmetic (OpenVINO would otherwise run in
@@ -236,12 +245,6 @@ class OpenVinoSession:
         compiled = openvino.Core().compile_model(str(path), "CPU", config)
         self.request = compiled.create_infer_request()
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """Logits ``(n, 2, rows, cols)`` of a batch ``(n, 1, rows, cols)``, one slice a run."""
-        batch = np.asarray(batch, dtype=np.float32)
-        return np.concatenate(
-            [  # copied: the request's output buffer is overwritten by its next run
-                self.request.infer({0: np.ascontiguousarray(batch[i : i + 1])})[0].copy()
-                for i in range(len(batch))
-            ]
-        )
+    def run_one(self, image: np.ndarray) -> np.ndarray:
+        """Logits ``(1, 2, rows, cols)`` of one C-contiguous slice ``(1, 1, rows, cols)``."""
+        return self.request.infer({0: image})[0].copy()  # the request reuses its output buffer

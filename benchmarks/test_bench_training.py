@@ -6,8 +6,10 @@ DeepLabV3+ 0.603 -> 0.573. Each recipe trains from the same seed, validates ever
 stops at the first validation at or above the target (``train(stop_at=...)``, MLPerf's
 time-to-accuracy); the benchmark times that whole run, validation included. ``cpu`` trains on
 whole 256 x 256 slices (AdamW 0.002, halved every 100 steps); ``cpu-patch`` on 128 x 128 patches,
-a third centred on a vein pixel, with a poly schedule from a higher rate. Ratio = ``cpu-patch``
-time / ``cpu`` time (below 1 is faster). The data: ``demo_output/bids`` from ``make demo`` when
+a third centred on a vein pixel, with a poly schedule from a higher rate; ``cpu-patch+bfloat16``
+the same with ``--precision bfloat16`` (forward passes in bfloat16 autocast, channels-last; run
+only on a CPU with bfloat16 units). Ratio = ``cpu-patch`` (or ``cpu-patch+bfloat16``) time /
+``cpu`` time (below 1 is faster). The data: ``demo_output/bids`` from ``make demo`` when
 present, else the same cohort generated (``synth --preset demo --seed 0``, convert, derive,
 annotations, splits). Run with ``make bench``.
 """
@@ -21,6 +23,7 @@ import pytest
 
 from scvbench.cli import main
 from scvbench.steps.train import resolve_config, train
+from scvbench.steps.train.config import cpu_has_bfloat16
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"unet": 0.95 * 0.634, "deeplabv3plus": 0.95 * 0.603}
@@ -52,10 +55,13 @@ def demo_bids(tmp_path_factory):
     return bids
 
 
-@pytest.mark.parametrize("recipe", ["cpu", "cpu-patch"])
+@pytest.mark.parametrize("recipe", ["cpu", "cpu-patch", "cpu-patch+bfloat16"])
 @pytest.mark.parametrize("model", ["unet", "deeplabv3plus"])
 def test_time_to_accuracy(benchmark, demo_bids, tmp_path, model, recipe):
-    config = resolve_config(model, recipe, 0, val_every=10)
+    recipe, _, precision = recipe.partition("+")
+    if precision and not cpu_has_bfloat16():
+        pytest.skip("this CPU has no bfloat16 units (avx512_bf16, amx_bf16)")
+    config = resolve_config(model, recipe, 0, val_every=10, precision=precision or None)
     target = TARGETS[model]
 
     def run():

@@ -40,7 +40,15 @@ LAYERS = [
     ("scvbench.__main__", 5),
 ]
 # Imports allowed inside functions: heavy optional dependencies, loaded only when used.
-HEAVY = ("torch", "monai", "matplotlib", "statsmodels", "onnxruntime", "openvino", "scvbench.models.")
+HEAVY = (
+    "torch",
+    "monai",
+    "matplotlib",
+    "statsmodels",
+    "onnxruntime",
+    "openvino",
+    "scvbench.models.",
+)
 
 
 def _modules() -> dict[str, Path]:

@@ -100,12 +100,21 @@ def test_a_few_steps_reduce_the_loss(derived, split_file, tmp_path):
 
 @pytest.mark.parametrize(
     "settings",
-    [{}, {"patch": 32, "foreground": 0.5, "schedule": "poly"}, {"schedule": "onecycle"}],
-    ids=["slices-step", "patches-poly", "slices-onecycle"],
+    [
+        {},
+        {"patch": 32, "foreground": 0.5, "schedule": "poly"},
+        {"schedule": "onecycle"},
+        {"patch": 32, "precision": "bfloat16"},
+    ],
+    ids=["slices-step", "patches-poly", "slices-onecycle", "patches-bfloat16"],
 )
 def test_resume_continues_from_the_same_step(derived, split_file, tmp_path, settings):
-    # Whole slices or patches drawn around veins, any schedule: a run stopped and resumed ends
-    # with the weights of the uninterrupted run.
+    # Whole slices or patches drawn around veins, any schedule, float32 or bfloat16 forward
+    # passes: a run stopped and resumed ends with the weights of the uninterrupted run.
+    from scvbench.steps.train.config import cpu_has_bfloat16
+
+    if settings.get("precision") == "bfloat16" and not cpu_has_bfloat16():
+        pytest.skip("this CPU has no bfloat16 units (avx512_bf16, amx_bf16)")
     bids, _, _ = derived
     config = _config(**settings)
     train(bids, tmp_path / "whole", config, split_file, progress=False)
@@ -494,6 +503,29 @@ def test_training_stops_when_validation_dice_plateaus(derived, split_file, tmp_p
         torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6)
     log = (tmp_path / "whole" / "log.csv").read_text().splitlines()
     assert len(log) == 1 + 3
+
+
+def test_precision_is_recorded_only_where_it_changes_the_run(tmp_path, monkeypatch):
+    # float32, the behaviour from before the setting, leaves the record (config.json, checkpoints,
+    # benchmark stamps) as it was, so that earlier runs resume; bfloat16 is recorded.
+    from scvbench.steps.train import config as train_config
+
+    plain = resolve_config("deeplabv3plus", "cpu-plateau", 0)
+    assert "precision" not in train_config.config_record(plain)
+    fast = resolve_config("deeplabv3plus", "cpu-plateau", 0, precision="bfloat16")
+    assert train_config.config_record(fast)["precision"] == "bfloat16"
+    with pytest.raises(ScvbenchError, match="unknown precision 'half'"):
+        resolve_config("unet", "cpu", 0, precision="half")
+    # bfloat16 only on a CPU with bfloat16 units, read from the kernel's flags
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor : 0\nflags : fpu avx2 avx512f amx_bf16 amx_tile\n")
+    assert train_config.cpu_has_bfloat16(cpuinfo)
+    cpuinfo.write_text("processor : 0\nflags : fpu avx2 fma\n")
+    assert not train_config.cpu_has_bfloat16(cpuinfo)
+    assert not train_config.cpu_has_bfloat16(tmp_path / "missing")
+    monkeypatch.setattr(train_config, "cpu_has_bfloat16", lambda: False)
+    with pytest.raises(ScvbenchError, match="needs a CPU with bfloat16 units"):
+        train_config.forward_precision("bfloat16")
 
 
 def test_plateau_rule():

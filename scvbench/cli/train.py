@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from scvbench.cli import options
-from scvbench.steps.train import RECIPES, SCHEDULES, train_folds
+from scvbench.steps.train import PRECISIONS, RECIPES, SCHEDULES, train_folds
 
 #: Why a run ended, as ``summary.json`` says it.
 STOPPED = {
@@ -38,6 +38,7 @@ def execute(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         patch=args.patch,
         foreground=args.foreground,
+        precision=args.precision,
         patience=args.patience,
         min_delta=args.min_delta,
         rater=args.rater,
@@ -101,6 +102,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--min-delta",
         type=options.finite_float(True),
         help="validation Dice gain that counts as an improvement; override the recipe's",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="forward passes in float32 (the recipes') or bfloat16 autocast, for a CPU with "
+        "bfloat16 units (AVX-512 BF16 or AMX)",
     )
     p.add_argument("--splits", type=Path, help="split file (default: BIDS_DIR/code/scvbench/)")
     p.add_argument("--rater", help="reference masks (default: the split file's rater)")

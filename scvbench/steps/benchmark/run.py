@@ -12,7 +12,6 @@ last is stamped (:mod:`scvbench.steps.benchmark.stamps`) and skipped when done.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from scvbench import io
@@ -26,6 +25,7 @@ from scvbench.steps.evaluate import evaluate
 from scvbench.steps.leaderboard import add_entry, build
 from scvbench.steps.predict import predict
 from scvbench.steps.train import hardware, resolve_config, train
+from scvbench.steps.train.config import config_record
 
 __all__ = ["DEFAULT_MODELS", "benchmark"]
 
@@ -85,7 +85,7 @@ def _model_stages(book, out, settings, model, folds, document, nprocs, progress,
 
         trained = book.run(
             f"train:{model}:fold-{fold}",
-            {"config": asdict(config), "splits": document["checksum"]},
+            {"config": config_record(config), "splits": document["checksum"]},
             fit,
             next(counter),
             total,

@@ -6,17 +6,20 @@
 
 from scvbench.steps.train.config import (
     LOSSES,
+    PRECISIONS,
     RECIPES,
     SCHEDULES,
     TrainConfig,
+    plateaued,
     resolve_config,
     untrained_state,
 )
-from scvbench.steps.train.loop import plateaued, train, train_folds
+from scvbench.steps.train.loop import train, train_folds
 from scvbench.steps.train.record import hardware, validation_dice
 
 __all__ = [
     "LOSSES",
+    "PRECISIONS",
     "RECIPES",
     "SCHEDULES",
     "TrainConfig",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 from scvbench.errors import ScvbenchError
 from scvbench.models import check_name
@@ -13,10 +15,15 @@ from scvbench.models.checkpoint import build_model
 
 __all__ = [
     "LOSSES",
+    "PRECISIONS",
     "RECIPES",
     "SCHEDULES",
     "TrainConfig",
+    "config_record",
+    "cpu_has_bfloat16",
+    "forward_precision",
     "make_scheduler",
+    "plateaued",
     "resolve_config",
     "untrained_state",
 ]
@@ -50,6 +57,56 @@ class TrainConfig:
     foreground: float = 0.0
     patience: int = 0
     min_delta: float = 0.0
+    precision: str = "float32"
+
+
+#: Settings added after runs and benchmark stamps were first written, at the value that keeps
+#: the behaviour from before them: a run's record holds them only where they differ, so that
+#: earlier runs still resume and their benchmark stages still count as done.
+_LATER_DEFAULTS = {"precision": "float32"}
+
+
+def plateaued(config: TrainConfig, step: int, improved_step: int) -> bool:
+    """True when ``config.patience`` validations have passed without an improvement.
+
+    An improvement is a validation Dice at least ``config.min_delta`` above the last one that
+    counted; ``patience`` 0 never stops early.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration.
+    step : int
+        The steps done.
+    improved_step : int
+        The step of the last improvement (0 before the first validation).
+
+    Returns
+    -------
+    bool
+        Whether the run stops here.
+    """
+    return config.patience > 0 and step - improved_step >= config.patience * config.val_every
+
+
+def config_record(config: TrainConfig) -> dict:
+    """The configuration as ``config.json``, checkpoints and benchmark stamps record it.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The resolved configuration.
+
+    Returns
+    -------
+    dict
+        Its fields, less the later-added ones at their earlier behaviour.
+    """
+    record = asdict(config)
+    for key, value in _LATER_DEFAULTS.items():
+        if record[key] == value:
+            del record[key]
+    return record
 
 
 #: The networks of the CPU recipes: a ResNet-18 DeepLabV3+ and narrow U-Nets.
@@ -123,6 +180,58 @@ RECIPES: dict[str, dict] = {
 
 
 LOSSES = ("dicece", "cldice")
+
+#: Arithmetic of the training steps' forward passes: ``float32``, or ``bfloat16`` autocast
+#: (PyTorch's mixed precision: convolutions and matrix products in bfloat16, weights, gradients,
+#: the loss and validation in float32), for CPUs with bfloat16 units (AVX-512 BF16 or AMX).
+PRECISIONS = ("float32", "bfloat16")
+
+
+def cpu_has_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes in bfloat16 natively (``avx512_bf16`` or ``amx_bf16``).
+
+    Parameters
+    ----------
+    cpuinfo : path
+        The kernel's CPU description (Linux; elsewhere the answer is False).
+
+    Returns
+    -------
+    bool
+        True when the flags name a bfloat16 unit.
+    """
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = next((line for line in text.splitlines() if line.startswith("flags")), "").split()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def forward_precision(precision: str):
+    """The context of a training step's forward pass for ``precision`` (:data:`PRECISIONS`).
+
+    Parameters
+    ----------
+    precision : str
+        ``float32`` or ``bfloat16``.
+
+    Returns
+    -------
+    context manager
+        Nothing for float32; ``torch.autocast`` on the CPU in bfloat16.
+    """
+    import torch
+
+    if precision == "float32":
+        return contextlib.nullcontext()
+    if not cpu_has_bfloat16():
+        raise ScvbenchError(
+            "--precision bfloat16 needs a CPU with bfloat16 units (AVX-512 BF16 or AMX; this "
+            "one has none, where it would run slower than float32): use --precision float32"
+        )
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
 
 #: Learning-rate schedules: ``step`` (x ``gamma`` every ``step_every`` iterations), ``poly``
 #: (nnU-Net's ``(1 - t / T) ** 0.9``) and ``onecycle`` (warm-up to ``lr`` over the first 10 %,
@@ -203,6 +312,10 @@ def resolve_config(model: str, recipe: str, fold: int, **overrides) -> TrainConf
         raise ScvbenchError(f"unknown loss {config.loss!r} (known: {', '.join(LOSSES)})")
     if config.size % 16:
         raise ScvbenchError(f"size must be a multiple of 16, got {config.size}")
+    if config.precision not in PRECISIONS:
+        raise ScvbenchError(
+            f"unknown precision {config.precision!r} (known: {', '.join(PRECISIONS)})"
+        )
     if config.schedule not in SCHEDULES:
         raise ScvbenchError(f"unknown schedule {config.schedule!r} (known: {', '.join(SCHEDULES)})")
     if config.patch and (config.patch % 16 or not 32 <= config.patch <= config.size):
@@ -237,7 +350,7 @@ def untrained_state(model: str) -> dict:
         ``config`` and ``model`` (its state dict), as a checkpoint holds them.
     """
     check_name(model)
-    config = asdict(resolve_config(model, "cpu", 0))
+    config = config_record(resolve_config(model, "cpu", 0))
     config.update(recipe="none", fold=None)
     network = build_model(config)
     if any(p.requires_grad for p in network.parameters()):

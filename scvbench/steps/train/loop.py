@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,14 @@ from scvbench.models.checkpoint import (
     save_checkpoint,
 )
 from scvbench.steps.splits import N_FOLDS, SPLITS_FILE, load_splits, reference_masks
-from scvbench.steps.train.config import TrainConfig, make_scheduler, resolve_config
+from scvbench.steps.train.config import (
+    TrainConfig,
+    config_record,
+    forward_precision,
+    make_scheduler,
+    plateaued,
+    resolve_config,
+)
 from scvbench.steps.train.data import (
     Fit,
     PatchSampler,
@@ -58,7 +65,7 @@ from scvbench.steps.train.record import append_log, run_summary, validation_dice
 # MONAI and torch are imported inside the functions that use them: heavy, and not
 # needed by the commands that only import this module.
 
-__all__ = ["plateaued", "train", "train_folds"]
+__all__ = ["train", "train_folds"]
 
 log = logging.getLogger(__name__)
 
@@ -108,29 +115,6 @@ def _tune(model, config, config_dict, out, train_arrays, val_arrays, splits) -> 
     summary["stopped"] = "tuned"
     io.write_json(out / "summary.json", summary)
     return summary
-
-
-def plateaued(config: TrainConfig, step: int, improved_step: int) -> bool:
-    """True when ``config.patience`` validations have passed without an improvement.
-
-    An improvement is a validation Dice at least ``config.min_delta`` above the last one that
-    counted; ``patience`` 0 never stops early.
-
-    Parameters
-    ----------
-    config : TrainConfig
-        The run's configuration.
-    step : int
-        The steps done.
-    improved_step : int
-        The step of the last improvement (0 before the first validation).
-
-    Returns
-    -------
-    bool
-        Whether the run stops here.
-    """
-    return config.patience > 0 and step - improved_step >= config.patience * config.val_every
 
 
 def train(
@@ -215,7 +199,9 @@ def train(
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_config)
     out.mkdir(parents=True, exist_ok=True)
-    config_dict = asdict(config)
+    config_dict = config_record(config)
+    precision = forward_precision(config.precision)  # refused here on a CPU without bfloat16
+    layout = torch.channels_last if config.precision == "bfloat16" else torch.contiguous_format
     if hasattr(model, "tune"):  # a classical filter: tune on the training slices, no gradients
         if ddp:
             raise ScvbenchError(f"{config.model} is tuned, not trained: run it without --ddp")
@@ -255,6 +241,7 @@ def train(
     if rank == 0:
         io.write_json(config_path, config_dict)
     core = model
+    model.to(memory_format=layout)
     if ddp:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -279,7 +266,9 @@ def train(
             x, y = x[rank::world], y[rank::world]
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout of this step
         optimiser.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        with precision:  # (bfloat16: channels-last, the layout of oneDNN's bfloat16 kernels)
+            logits = model(x.contiguous(memory_format=layout))
+        loss = loss_fn(logits.float(), y)
         if not torch.isfinite(loss):
             raise ScvbenchError(f"step {step}: the loss is {loss.item()}; lower the learning rate")
         loss.backward()

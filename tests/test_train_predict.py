@@ -258,6 +258,36 @@ def test_onnx_export_gives_the_networks_probabilities(name, runtime, tmp_path):
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
 
 
+def test_openvino_runs_without_its_telemetry(tmp_path):
+    # import openvino would write a client ID and usage count under ~/intel (and send an event
+    # where there is a network): scvbench's session imports it with its telemetry stand-in.
+    import subprocess
+    import sys
+
+    from scvbench.models import create_model
+    from scvbench.models.runtime import onnx_model
+    from scvbench.steps.train import RECIPES
+
+    torch.manual_seed(0)
+    model = create_model("unet", **RECIPES["cpu"]["model_config"]["unet"]).eval()
+    checkpoint = tmp_path / "model_best.pt"
+    torch.save({"model": model.state_dict()}, checkpoint)
+    export = onnx_model(model, checkpoint, 64)
+    home = tmp_path / "home"
+    home.mkdir()
+    code = (
+        "import sys, numpy as np\n"
+        "from scvbench.models.runtime import OpenVinoSession\n"
+        "out = OpenVinoSession(sys.argv[1])(np.zeros((1, 1, 64, 64), np.float32))\n"
+        "assert out.shape == (1, 2, 64, 64)\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "CI"}
+    subprocess.run(
+        [sys.executable, "-c", code, str(export)], env={**env, "HOME": str(home)}, check=True
+    )
+    assert list(home.rglob("*")) == []
+
+
 def test_bad_checkpoints_and_arguments(derived, split_file, tmp_path, capsys):
     bids, _, _ = derived
     corrupt = tmp_path / "corrupt.pt"

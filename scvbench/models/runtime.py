@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -40,6 +41,7 @@ __all__ = [
     "OnnxSession",
     "OpenVinoSession",
     "candidate_runtimes",
+    "import_openvino",
     "onnx_model",
     "open_session",
 ]
@@ -216,6 +218,27 @@ class OnnxSession(_SliceSession):
         return self.session.run(["logits"], {"image": image})[0]
 
 
+def import_openvino():
+    """The ``openvino`` module, imported without its usage telemetry.
+
+    ``import openvino`` starts the telemetry of its model converter (``openvino_telemetry``, a
+    dependency of the wheel): it writes a client ID and a usage count under ``~/intel`` and, on a
+    machine with a network, sends an event, unless the user opted out. scvbench never converts
+    models with it; with ``openvino_telemetry`` marked missing before the first import, OpenVINO
+    takes its own stand-in that records and sends nothing (tested: no file under the home).
+
+    Returns
+    -------
+    module
+        ``openvino``.
+    """
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)  # None: "import" raises ImportError
+    import openvino
+
+    return openvino
+
+
 class OpenVinoSession(_SliceSession):
     """An OpenVINO CPU inference in float32: ``session(batch) -> logits`` (float32 arrays).
 
@@ -232,9 +255,9 @@ class OpenVinoSession(_SliceSession):
     """
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None):
-        import openvino
         import torch
 
+        openvino = import_openvino()
         config = {
             "PERFORMANCE_HINT": "LATENCY",
             "NUM_STREAMS": 1,

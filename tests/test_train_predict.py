@@ -182,10 +182,12 @@ def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
         assert main([*args, "--out", str(torch_out), "--quiet", "--runtime", "torch"]) == 0
         assert main([*args, "--out", str(tmp_path / "again"), "--quiet"]) == 0
         assert exports[0].stat().st_mtime_ns == stamp  # reused, not exported again
-        ov_out = tmp_path / "openvino-run"
+        ov_out, onnx_out = tmp_path / "openvino-run", tmp_path / "onnx-run"
         assert main([*args, "--out", str(ov_out), "--quiet", "--runtime", "openvino"]) == 0
+        assert main([*args, "--out", str(onnx_out), "--quiet", "--runtime", "onnx"]) == 0
         # participants in two forked processes of one thread each: the same files, every runtime
-        for runtime, single in (("onnx", out), ("openvino", ov_out), ("torch", torch_out)):
+        # (auto, which wrote out, takes the runtime that ran one slice fastest at the time)
+        for runtime, single in (("onnx", onnx_out), ("openvino", ov_out), ("torch", torch_out)):
             two = tmp_path / f"two-{runtime}"
             extra = ["--nprocs", "2", "--runtime", runtime]
             assert main([*args, "--out", str(two), "--quiet", *extra]) == 0
@@ -211,6 +213,7 @@ def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):
             [
                 *out.glob("sub-*/anat/*_label-vein_mask.nii.gz"),
                 *ov_out.glob("sub-*/anat/*mask.nii.gz"),
+                *onnx_out.glob("sub-*/anat/*mask.nii.gz"),
             ]
         ):
             fast = np.asarray(nib.load(path).dataobj) > 0

@@ -6,7 +6,8 @@ DeepLabV3+ 0.603 -> 0.573. Each recipe trains from the same seed, validates ever
 stops at the first validation at or above the target (``train(stop_at=...)``, MLPerf's
 time-to-accuracy); the benchmark times that whole run, validation included. ``cpu`` trains on
 whole 256 x 256 slices (AdamW 0.002, halved every 100 steps); ``cpu-patch`` on 128 x 128 patches,
-a third centred on a vein pixel, with a poly schedule from a higher rate; ``cpu-patch+bfloat16``
+a third centred on a vein pixel, with a poly schedule from a higher rate (DeepLabV3+: eight
+patches, one-cycle to 0.003); ``cpu-patch+bfloat16``
 the same with ``--precision bfloat16`` (forward passes in bfloat16 autocast, channels-last; run
 only on a CPU with bfloat16 units). Ratio = ``cpu-patch`` (or ``cpu-patch+bfloat16``) time /
 ``cpu`` time (below 1 is faster). The data: ``demo_output/bids`` from ``make demo`` when

@@ -13,8 +13,8 @@ Recipes:
   predicting no vein at all within that budget).
 - ``cpu-patch``: the ``cpu`` networks on 128 x 128 patches cut from the augmented slices, a third
   of them centred on a vein pixel (nnU-Net's foreground oversampling), AdamW at 0.004 with a
-  poly schedule (DeepLabV3+: eight patches a step at 0.002, 200 iterations); validated on whole
-  slices. It reaches a given validation Dice sooner on a CPU
+  poly schedule (DeepLabV3+: eight patches a step, one-cycle to 0.003, 200 iterations);
+  validated on whole slices. It reaches a given validation Dice sooner on a CPU
   (``benchmarks/test_bench_training.py``).
 
 Every step draws its batch and augmentation from ``(seed, step)`` alone and seeds torch with

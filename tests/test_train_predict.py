@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -264,9 +267,6 @@ def test_onnx_export_gives_the_networks_probabilities(name, runtime, tmp_path):
 def test_openvino_runs_without_its_telemetry(tmp_path):
     # import openvino would write a client ID and usage count under ~/intel (and send an event
     # where there is a network): scvbench's session imports it with its telemetry stand-in.
-    import subprocess
-    import sys
-
     from scvbench.models import create_model
     from scvbench.models.runtime import onnx_model
     from scvbench.steps.train import RECIPES
@@ -284,7 +284,8 @@ def test_openvino_runs_without_its_telemetry(tmp_path):
         "out = OpenVinoSession(sys.argv[1])(np.zeros((1, 1, 64, 64), np.float32))\n"
         "assert out.shape == (1, 2, 64, 64)\n"
     )
-    env = {k: v for k, v in __import__("os").environ.items() if k != "CI"}
+    # without CI in the environment: the telemetry stays off there on its own
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
     subprocess.run(
         [sys.executable, "-c", code, str(export)], env={**env, "HOME": str(home)}, check=True
     )
@@ -382,9 +383,6 @@ def test_cldice_loss_trains(derived, split_file, tmp_path):
 
 def test_ddp_with_two_processes_matches_one(derived, split_file, tmp_path):
     """torchrun, 2 processes, gloo on CPU: the same weights as one process (within tolerance)."""
-    import os
-    import subprocess
-    import sys
     from pathlib import Path
 
     bids, _, _ = derived

@@ -120,7 +120,11 @@ def test_resume_continues_from_the_same_step(derived, split_file, tmp_path, sett
         pytest.skip("this CPU has no bfloat16 units (avx512_bf16, amx_bf16)")
     bids, _, _ = derived
     config = _config(**settings)
-    train(bids, tmp_path / "whole", config, split_file, progress=False)
+    first = train(bids, tmp_path / "whole", config, split_file, progress=False)
+    if config.precision == "bfloat16":  # validated in bfloat16; the kept model's float32 Dice too
+        assert abs(first["best_val_dice_float32"] - first["best_val_dice"]) < 0.05
+    else:
+        assert "best_val_dice_float32" not in first
     part = train(bids, tmp_path / "split", config, split_file, progress=False, stop_after=3)
     assert part["steps"] == 3
     assert load_checkpoint(tmp_path / "split" / "checkpoint_last.pt")["step"] == 3
@@ -135,6 +139,29 @@ def test_resume_continues_from_the_same_step(derived, split_file, tmp_path, sett
         train(
             bids, tmp_path / "split", _config(**settings, iterations=9), split_file, progress=False
         )
+
+
+def test_resume_repeats_the_validations_after_the_last_checkpoint(derived, split_file, tmp_path):
+    # checkpoint_last.pt is written every checkpoint_every steps, not at every validation: a run
+    # killed after validating at step 6 resumes from step 4, validates 6 again and keeps one row
+    bids, _, _ = derived
+    config = _config(val_every=2, checkpoint_every=4)
+    whole = train(bids, tmp_path / "whole", config, split_file, progress=False)
+    run = tmp_path / "killed"
+    train(bids, run, config, split_file, progress=False, stop_after=4)
+    kept = (run / "checkpoint_last.pt").read_bytes()
+    train(bids, run, config, split_file, progress=False, stop_after=7)
+    assert load_checkpoint(run / "checkpoint_last.pt")["step"] == 7  # the end of a run is kept
+    (run / "checkpoint_last.pt").write_bytes(kept)  # as if killed at step 7 before its save
+    steps = [row.split(",")[0] for row in (run / "log.csv").read_text().splitlines()[1:]]
+    assert steps == ["2", "4", "6"]
+    resumed = train(bids, run, config, split_file, progress=False)
+    assert resumed["steps"] == 8 and resumed["best_val_dice"] == whole["best_val_dice"]
+    rows = [
+        [line.split(",")[:4] for line in (folder / "log.csv").read_text().splitlines()]
+        for folder in (run, tmp_path / "whole")
+    ]
+    assert rows[0] == rows[1]  # step, loss, lr, Dice (the seconds differ)
 
 
 def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):

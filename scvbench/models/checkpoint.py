@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from io import BytesIO
 from pathlib import Path
 
 from scvbench import io
@@ -66,9 +65,11 @@ def build_model(config: dict, source: str | Path = "the checkpoint"):
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write ``state`` with ``torch.save``, atomically and reproducibly.
 
-    The archive is built in memory: ``torch.save`` to a file names the archive's folder after
-    the file, and the temporary file of an atomic write has a random name, which made the same
-    weights hash differently (the checkpoint's SHA-256 is the model's identity in a submission).
+    ``torch.save`` writes through an open handle of the atomic write's temporary file: given a
+    path it names the archive's folder after the file, and the temporary file has a random name,
+    which made the same weights hash differently (the checkpoint's SHA-256 is the model's
+    identity in a submission); through a handle the folder is always ``archive``, and no copy of
+    the archive is held in memory.
 
     Parameters
     ----------
@@ -84,6 +85,5 @@ def save_checkpoint(path: Path, state: dict) -> None:
     """
     import torch
 
-    buffer = BytesIO()
-    torch.save(state, buffer)
-    io.write_bytes(path, buffer.getvalue())
+    with io.atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(state, handle)

@@ -9,13 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
+from scvbench import io
+
 # torch is imported inside the functions that use it: heavy, and not
 # needed by the commands that only import this module.
 
-__all__ = ["append_log", "hardware", "run_summary", "validation_dice"]
+__all__ = ["append_log", "hardware", "run_summary", "truncate_log", "validation_dice"]
 
 
-def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float:
+def validation_dice(
+    model, images, labels, brains, batch_size: int = 8, bfloat16: bool = False
+) -> float:
     """Mean over slices of the vein Dice inside the brain (1 when both are empty).
 
     Parameters
@@ -26,6 +30,9 @@ def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float
         Validation slices (n, 1, size, size).
     batch_size : int
         Slices per forward pass.
+    bfloat16 : bool
+        Forward passes in bfloat16 autocast on channels-last inputs, as a ``--precision
+        bfloat16`` run trains (about 6x faster than float32 for DeepLabV3+ on AMX cores).
 
     Returns
     -------
@@ -36,10 +43,11 @@ def validation_dice(model, images, labels, brains, batch_size: int = 8) -> float
 
     model.eval()
     scores = []
-    with torch.inference_mode():
+    layout = torch.channels_last if bfloat16 else torch.contiguous_format
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bfloat16):
         for start in range(0, len(images), batch_size):
             x = torch.as_tensor(images[start : start + batch_size])
-            pred = model(x).argmax(dim=1).numpy() > 0
+            pred = model(x.contiguous(memory_format=layout)).argmax(dim=1).numpy() > 0
             for p, y, b in zip(
                 pred,
                 labels[start : start + batch_size, 0] > 0,
@@ -93,6 +101,31 @@ def append_log(path: Path, row: dict) -> None:
         if new:
             writer.writeheader()
         writer.writerow(row)
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop the rows of ``log.csv`` after ``step`` (a run resumed from that step's checkpoint).
+
+    Parameters
+    ----------
+    path : Path
+        ``log.csv`` (nothing happens when it does not exist).
+    step : int
+        The step the run resumes from.
+
+    Returns
+    -------
+    None
+        The file keeps its header and the rows up to ``step``.
+    """
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    rows = list(csv.DictReader(lines))
+    if all(int(row["step"]) <= step for row in rows):
+        return
+    kept = [line for line, row in zip(lines[1:], rows, strict=True) if int(row["step"]) <= step]
+    io.write_text(path, "".join(lines[:1] + kept))
 
 
 def run_summary(config, steps, best, best_step, seconds, train_arrays, val_arrays, splits) -> dict:

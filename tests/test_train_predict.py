@@ -408,6 +408,19 @@ def test_cldice_loss_trains(derived, split_file, tmp_path):
     assert json.loads((tmp_path / "cl" / "config.json").read_text())["loss"] == "cldice"
 
 
+def test_train_cli_reports_the_float32_dice_of_bfloat16_runs(derived, split_file, tmp_path, capsys):
+    from scvbench.steps.train.config import cpu_has_bfloat16
+
+    if not cpu_has_bfloat16():
+        pytest.skip("this CPU has no bfloat16 units (avx512_bf16, amx_bf16)")
+    bids, _, _ = derived
+    args = ["train", str(bids), "--model", "unet", "--splits", str(split_file), "--size", "64"]
+    args += ["--iterations", "2", "--batch-size", "2", "--precision", "bfloat16", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "bf16")]) == 0
+    summary = json.loads((tmp_path / "bf16" / "summary.json").read_text())
+    assert f"(float32: {summary['best_val_dice_float32']:.3f})" in capsys.readouterr().out
+
+
 def test_ddp_with_two_processes_matches_one(derived, split_file, tmp_path):
     """torchrun, 2 processes, gloo on CPU: the same weights as one process (within tolerance)."""
     from pathlib import Path

@@ -45,9 +45,11 @@ def execute(args: argparse.Namespace) -> int:
         model_config=args.model_config,
     )
     for fold, out, summary in runs:
+        in_float32 = summary.get("best_val_dice_float32")  # validated in bfloat16
+        also = "" if in_float32 is None else f" (float32: {in_float32:.3f})"
         print(
             f"{args.model} fold {fold}: {summary['steps']} steps in {summary['train_seconds']} s, "
-            f"best validation Dice {summary['best_val_dice']:.3f} at step "
+            f"best validation Dice {summary['best_val_dice']:.3f}{also} at step "
             f"{summary['best_step']} ({STOPPED[summary['stopped']]}) -> {out / 'model_best.pt'}"
         )
     return 0

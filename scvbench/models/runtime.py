@@ -5,7 +5,9 @@ opset 17, one slice of the training input size: MONAI's ResNet shortcuts fix the
 when traced) and saves it next to the checkpoint as
 ``<checkpoint>.<key>.onnx``, the key the first 16 hex digits of the SHA-256 of the checkpoint's
 SHA-256, the export's version, opset and input size; later predictions load that file, and a
-changed checkpoint (or export) gets a new one. Two runtimes run it: OpenVINO's CPU plugin
+changed checkpoint (or export) gets a new one. DeepLabV3+ is exported with its decoder as
+Winograd matrix products (:mod:`scvbench.models.winograd`: the same function in a quarter of the
+decoder's multiply-adds). Two runtimes run it: OpenVINO's CPU plugin
 (:class:`OpenVinoSession`; compiled in float32, its default on a CPU with bfloat16 units being
 bfloat16) and ONNX Runtime's CPU provider (:class:`OnnxSession`), each with its graph
 optimisations (convolutions fused with their batch norm and activation, blocked layouts,
@@ -57,7 +59,7 @@ EXPORTED = ("openvino", "onnx")
 OPSET = 17
 
 #: Version of the export's form: part of the cache key, so that a changed export is redone.
-EXPORT = "scvbench-onnx-1"
+EXPORT = "scvbench-onnx-2"  # 2: DeepLabV3+ with its decoder in Winograd form
 
 
 def candidate_runtimes(requested: str, model, checkpoint: Path | None) -> tuple[str, ...]:
@@ -139,7 +141,10 @@ def onnx_model(model, checkpoint: Path, size: int) -> Path:
     )
     if path.is_file():
         return path
+    from scvbench.models.winograd import export_form
+
     model = model.eval().to("cpu", memory_format=torch.contiguous_format)
+    model = export_form(model, size)  # DeepLabV3+: its decoder as Winograd matrix products
     sample = torch.zeros(1, 1, size, size)
     try:
         with (

@@ -414,8 +414,9 @@ def test_train_cli_reports_the_float32_dice_of_bfloat16_runs(derived, split_file
     if not cpu_has_bfloat16():
         pytest.skip("this CPU has no bfloat16 units (avx512_bf16, amx_bf16)")
     bids, _, _ = derived
-    args = ["train", str(bids), "--model", "unet", "--splits", str(split_file), "--size", "64"]
-    args += ["--iterations", "2", "--batch-size", "2", "--precision", "bfloat16", "--quiet"]
+    args = ["train", str(bids), "--model", "unet", "--fold", "0", "--splits", str(split_file)]
+    args += ["--size", "64", "--iterations", "2", "--batch-size", "2", "--precision", "bfloat16"]
+    args += ["--model-config", json.dumps(SMALL), "--quiet"]
     assert main([*args, "--out", str(tmp_path / "bf16")]) == 0
     summary = json.loads((tmp_path / "bf16" / "summary.json").read_text())
     assert f"(float32: {summary['best_val_dice_float32']:.3f})" in capsys.readouterr().out

@@ -63,6 +63,11 @@ def _tiles(height: int, width: int) -> int:
     return (height // 4) * (width // 4)
 
 
+def _tile_row(y: torch.Tensor, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Row of the tile layout that holds pixel ``(y, x)``: output element, then tile."""
+    return ((y % 4) * 4 + x % 4) * _tiles(height, width) + (y // 4) * (width // 4) + x // 4
+
+
 def _gather_index(height: int, width: int, tiled: bool) -> torch.Tensor:
     """Source row of every input tile element: element ``a * 6 + b`` major, then tile.
 
@@ -77,10 +82,7 @@ def _gather_index(height: int, width: int, tiled: bool) -> torch.Tensor:
     y, x = 4 * ty + a - 1, 4 * tx + b - 1
     inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
     y, x = y.clamp(0, height - 1), x.clamp(0, width - 1)
-    if tiled:
-        source = ((y % 4) * 4 + x % 4) * _tiles(height, width) + (y // 4) * (width // 4) + x // 4
-    else:
-        source = y * width + x
+    source = _tile_row(y, x, height, width) if tiled else y * width + x
     return torch.where(inside, source, torch.full_like(source, height * width)).reshape(-1)
 
 
@@ -88,8 +90,7 @@ def _raster_index(height: int, width: int) -> torch.Tensor:
     """Row of the tile layout that holds each pixel, in raster order."""
     y = torch.arange(height).view(-1, 1)
     x = torch.arange(width).view(1, -1)
-    row = ((y % 4) * 4 + x % 4) * _tiles(height, width) + (y // 4) * (width // 4) + x // 4
-    return row.reshape(-1)
+    return _tile_row(y, x, height, width).reshape(-1)
 
 
 class WinogradConv(nn.Module):
@@ -114,7 +115,10 @@ class WinogradConv(nn.Module):
     def __init__(self, conv: nn.Conv2d, norm: nn.BatchNorm2d, height: int, width: int, tiled: bool):
         super().__init__()
         if not fits(conv, height, width):
-            raise ValueError("WinogradConv needs a 3x3 convolution, stride 1, padding 1")
+            raise ValueError(
+                "WinogradConv needs a 3x3 convolution (stride 1, padding 1, no dilation, one "
+                f"group) on an input whose sides are multiples of 4, got {height} x {width}"
+            )
         f64 = torch.float64
         scale = norm.weight.detach().to(f64) / torch.sqrt(norm.running_var.to(f64) + norm.eps)
         weight = conv.weight.detach().to(f64) * scale[:, None, None, None]

@@ -162,6 +162,13 @@ def test_resume_repeats_the_validations_after_the_last_checkpoint(derived, split
         for folder in (run, tmp_path / "whole")
     ]
     assert rows[0] == rows[1]  # step, loss, lr, Dice (the seconds differ)
+    # a damaged log is named, and neither it nor the checkpoint is touched
+    (run / "checkpoint_last.pt").write_bytes(kept)
+    (run / "log.csv").write_text("step,loss\n2,0.5\nnot a step,0.4\n")
+    with pytest.raises(ScvbenchError, match=r"log\.csv: not the log scvbench train writes"):
+        train(bids, run, config, split_file, progress=False)
+    assert (run / "log.csv").read_text() == "step,loss\n2,0.5\nnot a step,0.4\n"
+    assert (run / "checkpoint_last.pt").read_bytes() == kept
 
 
 def test_predict_writes_a_valid_submission(derived, split_file, tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from scvbench import io
+from scvbench.errors import ScvbenchError
 
 # torch is imported inside the functions that use it: heavy, and not
 # needed by the commands that only import this module.
@@ -120,11 +121,19 @@ def truncate_log(path: Path, step: int) -> None:
     """
     if not path.exists():
         return
-    lines = path.read_text().splitlines(keepends=True)
-    rows = list(csv.DictReader(lines))
-    if all(int(row["step"]) <= step for row in rows):
+    lines = path.read_text(errors="replace").splitlines(keepends=True)
+    try:
+        steps = [int(row["step"]) for row in csv.DictReader(lines)]
+        if len(steps) != len(lines) - 1:
+            raise ValueError("a row that is not one line of values")
+    except (KeyError, TypeError, ValueError) as err:
+        raise ScvbenchError(
+            f"{path}: not the log scvbench train writes ({type(err).__name__}: {err}); move it "
+            f"away and resume again (the validations after step {step} are logged anew)"
+        ) from None
+    if all(logged <= step for logged in steps):
         return
-    kept = [line for line, row in zip(lines[1:], rows, strict=True) if int(row["step"]) <= step]
+    kept = [line for line, logged in zip(lines[1:], steps, strict=True) if logged <= step]
     io.write_text(path, "".join(lines[:1] + kept))
 
 

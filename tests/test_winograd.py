@@ -45,6 +45,11 @@ def test_two_winograd_convolutions_equal_the_direct_ones():
         second = WinogradConv(conv1, norm1, height, width, tiled=True)(first)
     torch.testing.assert_close(_from_tiles(first, height, width), direct0, rtol=0, atol=2e-5)
     torch.testing.assert_close(_from_tiles(second, height, width), direct1, rtol=0, atol=2e-5)
+    # an input that brings its own zero rows (padded=True) reads its padding from them
+    rows = torch.cat([_rows(image), torch.zeros(width, 5)])
+    with torch.no_grad():
+        first_padded = WinogradConv(conv0, norm0, height, width, tiled=False, padded=True)(rows)
+    torch.testing.assert_close(first_padded, first, rtol=0, atol=1e-6)
 
 
 def test_only_plain_3x3_convolutions_fit():

@@ -1,19 +1,19 @@
 """CPU inference for ``scvbench predict``: each checkpoint exported once to ONNX, cached beside it.
 
-The first prediction with a checkpoint exports its network to ONNX (``torch.onnx.export``,
-opset 17, one slice of the training input size: MONAI's ResNet shortcuts fix the batch size
-when traced) and saves it next to the checkpoint as
-``<checkpoint>.<key>.onnx``, the key the first 16 hex digits of the SHA-256 of the checkpoint's
-SHA-256, the export's version, opset and input size; later predictions load that file, and a
-changed checkpoint (or export) gets a new one. DeepLabV3+ is exported with its decoder as
-Winograd matrix products (:mod:`scvbench.models.winograd`: the same function in a quarter of the
-decoder's multiply-adds). Two runtimes run it: OpenVINO's CPU plugin
-(:class:`OpenVinoSession`; compiled in float32, its default on a CPU with bfloat16 units being
-bfloat16) and ONNX Runtime's CPU provider (:class:`OnnxSession`), each with its graph
-optimisations (convolutions fused with their batch norm and activation, blocked layouts,
-kernels for the CPU's vector units). Their float rounding differs from torch's in the last
-bits: the masks agree to Dice >= 0.999 (``tests/test_train_predict.py`` checks every built-in
-network in both).
+The first prediction with a checkpoint exports its network to ONNX (``torch.onnx.export``, opset
+17, one slice of the training input size: MONAI's ResNet shortcuts fix the batch size when traced)
+and saves it next to the checkpoint as ``<checkpoint>.<key>.onnx``, the key the first 16 hex digits
+of the SHA-256 of the checkpoint's SHA-256, the export's version, opset and input size; later
+predictions load that file, and a changed checkpoint (or export) gets a new one. DeepLabV3+ is
+exported with its decoder as Winograd matrix products (:mod:`scvbench.models.winograd`: the same
+function in a quarter of the decoder's multiply-adds), the U-Net with its two-channel output layer
+in sub-pixel form (:mod:`scvbench.models.subpixel`: the same function in kernels that fill the
+vector units). Two runtimes run it: OpenVINO's CPU plugin (:class:`OpenVinoSession`; compiled in
+float32, its default on a CPU with bfloat16 units being bfloat16) and ONNX Runtime's CPU provider
+(:class:`OnnxSession`), each with its graph optimisations (convolutions fused with their batch norm
+and activation, blocked layouts, kernels for the CPU's vector units). Their float rounding differs
+from torch's in the last bits: the masks agree to Dice >= 0.999 (``tests/test_train_predict.py``
+checks every built-in network in both).
 
 ``auto`` (the default) times one slice in each, and in torch, on a network with learned weights
 on a CPU and keeps the fastest; torch otherwise (a GPU, the Frangi filter, an in-memory state).
@@ -59,7 +59,7 @@ EXPORTED = ("openvino", "onnx")
 OPSET = 17
 
 #: Version of the export's form: part of the cache key, so that a changed export is redone.
-EXPORT = "scvbench-onnx-2"  # 2: DeepLabV3+ with its decoder in Winograd form
+EXPORT = "scvbench-onnx-3"  # 2: DeepLabV3+'s decoder in Winograd form; 3: sub-pixel U-Net output
 
 
 def candidate_runtimes(requested: str, model, checkpoint: Path | None) -> tuple[str, ...]:
@@ -141,10 +141,12 @@ def onnx_model(model, checkpoint: Path, size: int) -> Path:
     )
     if path.is_file():
         return path
+    from scvbench.models.subpixel import subpixel_form
     from scvbench.models.winograd import export_form
 
     model = model.eval().to("cpu", memory_format=torch.contiguous_format)
     model = export_form(model, size)  # DeepLabV3+: its decoder as Winograd matrix products
+    model = subpixel_form(model)  # U-Net: its two-channel output layer by phases
     sample = torch.zeros(1, 1, size, size)
     try:
         with (

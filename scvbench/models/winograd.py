@@ -14,13 +14,15 @@ matrix products over all tiles at once, the convolution becomes
   folded in): 2.25 multiply-adds per output and channel pair instead of 9,
 - the output transform ``kron(A^T, A^T)`` (16 x 36), the folded batch norm's bias and the ReLU.
 
-The decoder's input is built in the rows layout directly (the ASPP features upsampled x4 by two
-products with the bilinear weights, one per axis, beside the projected low-level features); the
-first convolution's output stays in the tile layout and the second gathers its tiles from it;
-the classifier is a matrix product on the tile rows, put back in image order by one last
-gather. Every step is a Gather, Pad, Concat or MatMul, which ONNX exports and OpenVINO runs
-with its matrix kernels: a DeepLabV3+ slice took 35 ms instead of 47 ms on 2 cores
-(docs/predict.md). The logits differ from the direct convolutions' by float rounding (within
+The decoder's input is built in the rows layout directly: the ASPP features upsampled x4 by two
+products with the bilinear weights, one per axis (the first weights' extra zero row leaves zero
+rows after the image: the first convolution's padding), beside the low-level features projected
+by one product (their 1x1 convolution with its batch norm folded in). The first convolution's
+output stays in the tile layout and the second gathers its tiles from it; the classifier is a
+matrix product on the tile rows, and the logits' bilinear x4 two more products whose weights are
+ordered as the tile layout, so that no gather puts them back in image order. Every step is a
+Gather, Pad, Concat or MatMul, which ONNX exports and OpenVINO runs with its matrix kernels: a
+DeepLabV3+ slice took 35 ms instead of 47 ms on 2 cores (docs/predict.md). The logits differ from the direct convolutions' by float rounding (within
 1e-5 of their range, tested); on the official test split the masks are the same.
 
 Only the export for CPU inference uses this form (:func:`export_form`); training, checkpoints and
@@ -86,11 +88,21 @@ def _gather_index(height: int, width: int, tiled: bool) -> torch.Tensor:
     return torch.where(inside, source, torch.full_like(source, height * width)).reshape(-1)
 
 
-def _raster_index(height: int, width: int) -> torch.Tensor:
-    """Row of the tile layout that holds each pixel, in raster order."""
-    y = torch.arange(height).view(-1, 1)
-    x = torch.arange(width).view(1, -1)
-    return _tile_row(y, x, height, width).reshape(-1)
+def _folded(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """The convolution's weight and bias with the batch norm's statistics folded in (float64)."""
+    f64 = torch.float64
+    scale = norm.weight.detach().to(f64) / torch.sqrt(norm.running_var.to(f64) + norm.eps)
+    weight = conv.weight.detach().to(f64) * scale[:, None, None, None]
+    bias = norm.bias.detach().to(f64) - norm.running_mean.to(f64) * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias.detach().to(f64) * scale
+    return weight, bias
+
+
+def _linear_upsampling(source: int, target: int) -> torch.Tensor:
+    """``(target, source)`` weights of linear upsampling (``align_corners=False``), float64."""
+    eye = torch.eye(source, dtype=torch.float64)[None]
+    return F.interpolate(eye, size=target, mode="linear", align_corners=False)[0].t()
 
 
 class WinogradConv(nn.Module):
@@ -110,21 +122,28 @@ class WinogradConv(nn.Module):
         The input's size (multiples of 4).
     tiled : bool
         Whether the input is in the tile layout.
+    padded : bool
+        Whether the input already ends in zero rows (from row ``height * width`` on): then the
+        convolution's padding is read from there instead of a zero row appended.
     """
 
-    def __init__(self, conv: nn.Conv2d, norm: nn.BatchNorm2d, height: int, width: int, tiled: bool):
+    def __init__(
+        self,
+        conv: nn.Conv2d,
+        norm: nn.BatchNorm2d,
+        height: int,
+        width: int,
+        tiled: bool,
+        padded: bool = False,
+    ):
         super().__init__()
         if not fits(conv, height, width):
             raise ValueError(
                 "WinogradConv needs a 3x3 convolution (stride 1, padding 1, no dilation, one "
                 f"group) on an input whose sides are multiples of 4, got {height} x {width}"
             )
+        weight, bias = _folded(conv, norm)
         f64 = torch.float64
-        scale = norm.weight.detach().to(f64) / torch.sqrt(norm.running_var.to(f64) + norm.eps)
-        weight = conv.weight.detach().to(f64) * scale[:, None, None, None]
-        bias = norm.bias.detach().to(f64) - norm.running_mean.to(f64) * scale
-        if conv.bias is not None:
-            bias = bias + conv.bias.detach().to(f64) * scale
         g, bt, at = (torch.tensor(m, dtype=f64) for m in (_G, _BT, _AT))
         transformed = torch.einsum("ia,ocab,jb->ijco", g, weight, g)  # (6, 6, in, out)
         self.register_buffer("weight", transformed.reshape(36, *weight.shape[1::-1]).float())
@@ -133,12 +152,14 @@ class WinogradConv(nn.Module):
         self.register_buffer("output_transform", torch.kron(at, at).float())
         self.register_buffer("index", _gather_index(height, width, tiled))
         self.tiles = _tiles(height, width)
+        self.padded = padded
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
         """``(positions, in)`` -> ``(positions, out)`` in the tile layout."""
         channels = rows.shape[1]
-        padded = F.pad(rows, (0, 0, 0, 1))  # the zero row of the padding
-        tiles = padded.index_select(0, self.index).reshape(36, self.tiles * channels)
+        if not self.padded:
+            rows = F.pad(rows, (0, 0, 0, 1))  # the zero row of the padding
+        tiles = rows.index_select(0, self.index).reshape(36, self.tiles * channels)
         tiles = torch.matmul(self.input_transform, tiles).reshape(36, self.tiles, channels)
         products = torch.matmul(tiles, self.weight)  # (36, tiles, out)
         out = products.shape[2]
@@ -165,37 +186,50 @@ class _WinogradDeepLab(nn.Module):
     def __init__(self, net: nn.Module, size: int):
         super().__init__()
         self.net = net
-        self.side = size // 4  # the decoder's resolution
+        self.side = side = size // 4  # the decoder's resolution
+        self.coarse = coarse = size // 16  # the ASPP's resolution
         (conv0, norm0, _), (conv1, norm1, _) = net.decoder[0], net.decoder[1]
-        self.conv0 = WinogradConv(conv0, norm0, self.side, self.side, tiled=False)
-        self.conv1 = WinogradConv(conv1, norm1, self.side, self.side, tiled=True)
+        self.conv0 = WinogradConv(conv0, norm0, side, side, tiled=False, padded=True)
+        self.conv1 = WinogradConv(conv1, norm1, side, side, tiled=True)
+        low_weight, low_bias = _folded(net.low[0], net.low[1])  # the 1x1 projection, a product
+        self.register_buffer("low_weight", low_weight[:, :, 0, 0].t().float().contiguous())
+        self.register_buffer("low_bias", low_bias.float())
         self.register_buffer("classifier", net.classifier.weight.detach()[:, :, 0, 0].t().clone())
         self.register_buffer("classifier_bias", net.classifier.bias.detach().clone())
-        self.register_buffer("raster", _raster_index(self.side, self.side))
-        coarse = size // 16  # the ASPP's resolution
-        eye = torch.eye(coarse, dtype=torch.float64)[None]  # linear upsampling of each row
-        weights = F.interpolate(eye, size=self.side, mode="linear", align_corners=False)[0].t()
-        self.register_buffer("upsample", weights.float().contiguous())  # (side, coarse)
-        self.coarse = coarse
+        upsample = _linear_upsampling(coarse, side)  # (side, coarse)
+        self.register_buffer("upsample", upsample.float().contiguous())
+        # the first product's extra zero row gives the decoder input its rows of padding
+        padding = torch.zeros(1, coarse, dtype=upsample.dtype)
+        self.register_buffer("upsample_padded", torch.cat([upsample, padding]).float())
+        # the logits' x4: columns y = 4 t + p of the weights ordered (p, t), the tile layout's
+        full = _linear_upsampling(side, size).reshape(size, side // 4, 4).transpose(1, 2)
+        full = full.reshape(size, side).float()
+        self.register_buffer("output_rows", full.contiguous())
+        self.register_buffer("output_columns", full.t().contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Per-class logits of one slice ``(1, 1, size, size)``, as the network computes them."""
         net = self.net
-        size = x.shape[-2:]
         features = net.encoder(x)
         low, high = features[1], features[-1]
         high = net.aspp(high)[0]  # (256, coarse, coarse)
         c, n, side = high.shape[0], self.coarse, self.side
-        # bilinear x4 as two matrix products on rows of positions by channels
+        # bilinear x4 as two matrix products on rows of positions by channels, then `side` zero
+        # rows (the Winograd gather's padding)
         rows = high.reshape(c, n * n).t().reshape(n, n * c)
-        rows = torch.matmul(self.upsample, rows).reshape(side, n, c)
-        rows = torch.matmul(self.upsample, rows).reshape(side * side, c)
-        low = net.low(low)[0]
-        rows = torch.cat([rows, low.reshape(low.shape[0], side * side).t()], dim=1)
+        rows = torch.matmul(self.upsample_padded, rows).reshape(side + 1, n, c)
+        rows = torch.matmul(self.upsample, rows).reshape((side + 1) * side, c)
+        low = low.permute(0, 2, 3, 1).reshape(side * side, low.shape[1])  # rows, raster order
+        low = torch.relu(torch.matmul(low, self.low_weight) + self.low_bias)
+        rows = torch.cat([rows, F.pad(low, (0, 0, 0, side))], dim=1)
         rows = self.conv1(self.conv0(rows))  # (the decoder's dropout: identity in eval mode)
-        logits = torch.matmul(rows, self.classifier) + self.classifier_bias
-        logits = logits.index_select(0, self.raster).t().reshape(1, -1, self.side, self.side)
-        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        logits = torch.matmul(rows, self.classifier) + self.classifier_bias  # tile layout
+        # per class a (p, ty) x (q, tx) grid, upsampled x4 by two products (bilinear)
+        classes, tiles = logits.shape[1], side // 4
+        grid = logits.t().reshape(classes, 4, 4, tiles, tiles).transpose(2, 3)
+        grid = grid.reshape(classes, side, side)
+        out = torch.matmul(torch.matmul(self.output_rows, grid), self.output_columns)
+        return out.reshape(1, classes, *x.shape[-2:])
 
 
 def export_form(model: nn.Module, size: int) -> nn.Module:

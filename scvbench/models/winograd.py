@@ -16,14 +16,15 @@ matrix products over all tiles at once, the convolution becomes
 
 The decoder's input is built in the rows layout directly: the ASPP features upsampled x4 by two
 products with the bilinear weights, one per axis (the first weights' extra zero row leaves zero
-rows after the image: the first convolution's padding), beside the low-level features projected
-by one product (their 1x1 convolution with its batch norm folded in). The first convolution's
-output stays in the tile layout and the second gathers its tiles from it; the classifier is a
-matrix product on the tile rows, and the logits' bilinear x4 two more products whose weights are
-ordered as the tile layout, so that no gather puts them back in image order. Every step is a
-Gather, Pad, Concat or MatMul, which ONNX exports and OpenVINO runs with its matrix kernels: a
-DeepLabV3+ slice took 35 ms instead of 47 ms on 2 cores (docs/predict.md). The logits differ from the direct convolutions' by float rounding (within
-1e-5 of their range, tested); on the official test split the masks are the same.
+rows after the image: the first convolution's padding), beside the low-level features projected by
+one product (their 1x1 convolution with its batch norm folded in). The first convolution's output
+stays in the tile layout and the second gathers its tiles from it; the classifier is a matrix
+product on the tile rows, and the logits' bilinear x4 two more products whose weights are ordered
+as the tile layout, so that no gather puts them back in image order. Every step is a Gather, Pad,
+Concat or MatMul, which ONNX exports and OpenVINO runs with its matrix kernels: a DeepLabV3+ slice
+took 35 ms instead of 47 ms on 2 cores (docs/predict.md). The logits differ from the direct
+convolutions' by float rounding (within 1e-5 of their range, tested); on the official test split
+the masks are the same.
 
 Only the export for CPU inference uses this form (:func:`export_form`); training, checkpoints and
 the ``torch`` runtime use the network as it is.

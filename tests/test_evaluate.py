@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from scvbench.cli import main
+from scvbench.core.morphometry import hemisphere_means
 from scvbench.results import EvaluationResult
 
 
@@ -105,6 +106,33 @@ def test_reference_submitted_scores_perfectly(reference_submission, tmp_path):
     human = results["human_reference"]  # rater2 scored against rater1 on the same slices
     assert human["rater"] == "rater2" and human["n_cases"] == len(cases)
     assert 0.3 < human["overall"]["dice"]["mean"] < 1.0
+    # its morphometry pairs: the reference's side as the submission's pairs have it, rater2's
+    # side as measured from rater2's masks directly
+    pairs = pd.read_csv(tmp_path / "out" / "morphometry.tsv", sep="\t")
+    second = pd.read_csv(tmp_path / "out" / "morphometry_human.tsv", sep="\t")
+    keys = ["participant_id", "slice", "hemisphere"]
+    reference = [f"{m}_reference" for m in ("count", "diameter_mm", "tortuosity")]
+    pd.testing.assert_frame_equal(second[keys + reference], pairs[keys + reference])
+    row = second.iloc[-1]
+    label = row["participant_id"]
+    anat = bids / "derivatives" / "scvbench" / label / "anat"
+    notes = bids / "derivatives" / "annotations" / label / "anat"
+    second_mask = notes / f"{label}_acq-swi_label-vein_desc-rater2_mask.nii.gz"
+    image = nib.as_closest_canonical(nib.load(second_mask))
+    brain = nib.as_closest_canonical(nib.load(anat / f"{label}_acq-swi_desc-brain_mask.nii.gz"))
+    hemi = nib.as_closest_canonical(nib.load(anat / f"{label}_acq-swi_desc-hemi_dseg.nii.gz"))
+    k = int(row["slice"])
+    spacing = tuple(float(v) for v in np.linalg.norm(image.affine[:3, :3], axis=0)[:2])
+    first = nib.as_closest_canonical(nib.load(str(second_mask).replace("rater2", "rater1")))
+    inside = np.asarray(brain.dataobj)[:, :, k] > 0
+    hemispheres = np.asarray(hemi.dataobj)[:, :, k]
+    for source, volume in (("submission", image), ("reference", first)):
+        mask = (np.asarray(volume.dataobj)[:, :, k] > 0) & inside
+        means = hemisphere_means(mask, spacing, hemispheres)[row["hemisphere"]]
+        assert row[f"count_{source}"] == means["count"]
+        for measure in ("diameter_mm", "tortuosity"):
+            got = row[f"{measure}_{source}"]
+            assert got == pytest.approx(means[measure], abs=1e-5, nan_ok=True), (source, measure)
 
 
 def test_empty_prediction_gets_worst_case_values(reference_submission, tmp_path):
@@ -310,6 +338,7 @@ def test_parallel_scoring_gives_the_same_files(reference_submission, tmp_path):
     assert _run(bids, root, tmp_path / "one") == 0
     assert _run(bids, root, tmp_path / "two", "--nprocs", "2") == 0
     names = ["results.json", "cases.tsv", "morphometry.tsv", "summary.md", "report.html"]
+    names += ["morphometry_human.tsv"]
     names += [f"worst/{p.name}" for p in sorted((tmp_path / "one" / "worst").glob("*.png"))]
     assert len(names) > 5
     for name in names:
@@ -335,3 +364,35 @@ def test_parallel_scoring_gives_the_same_files(reference_submission, tmp_path):
         in (tmp_path / "power" / "report.html").read_text()
     )
     assert not (tmp_path / "one" / "power.json").exists()
+
+
+@pytest.mark.parametrize("same_grid", [True, False])
+def test_human_slices_measure_both_raters_inside_the_brain(tmp_path, same_grid):
+    # The reference's morphometry is reused only where it was measured with the second mask's
+    # pixel size; both raters are measured inside the brain (masks reaching outside it here).
+    from scvbench.steps.evaluate.morphometry import human_slices
+
+    rng = np.random.default_rng(1)
+    shape = (48, 40, 3)
+    first = np.zeros(shape, bool)
+    first[5:44, 10:12, 1] = first[20:22, 3:38, 1] = True  # a cross reaching past the brain
+    second = first.copy()
+    second[5:44, 12, 1] = True
+    second[rng.random(shape) > 0.98] = True
+    brain = np.zeros(shape[:2], bool)
+    brain[8:40, 6:34] = True
+    hemi = np.where(brain, np.where(np.arange(shape[1]) < 20, 1, 2)[None, :], 0)
+    spacing = (0.5, 0.6)
+    affine = np.diag([*spacing, 2.0, 1.0]) if same_grid else np.diag([0.7, 0.6, 2.0, 1.0])
+    path = tmp_path / "second.nii.gz"
+    nib.save(nib.Nifti1Image(second.astype(np.uint8), affine), path)
+    own = spacing if same_grid else (0.7, 0.6)
+    known = {1: hemisphere_means(first[:, :, 1] & brain, spacing, hemi)}
+    rows, pairs = human_slices("sub-x", path, {1: (first[:, :, 1], brain, hemi)}, spacing, known)
+    assert len(rows) == 1 and [p["hemisphere"] for p in pairs] == ["left", "right"]
+    for source, mask in (("submission", second[:, :, 1]), ("reference", first[:, :, 1])):
+        means = hemisphere_means(mask & brain, own, hemi)
+        for pair in pairs:
+            for measure in ("count", "diameter_mm", "tortuosity"):
+                want = means[pair["hemisphere"]][measure]
+                assert pair[f"{measure}_{source}"] == pytest.approx(want, nan_ok=True)

@@ -26,9 +26,11 @@ def test_a_failed_write_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("kind", ["plain", "scaled", "extension"])
 @pytest.mark.parametrize("endian", ["<", ">"])
-def test_load_canonical_reads_gzipped_nifti_as_nibabel_does(tmp_path, endian):
-    # The one-pass ISA-L reader must give nibabel's array, dtype and affine, scaling included.
+def test_load_canonical_reads_gzipped_nifti_as_nibabel_does(tmp_path, endian, kind):
+    # The one-pass ISA-L reader must give nibabel's array, dtype and affine: a view of the
+    # inflated bytes for a plain image, nibabel's reading with scaling or header extensions.
     import nibabel as nib
     import numpy as np
 
@@ -37,8 +39,11 @@ def test_load_canonical_reads_gzipped_nifti_as_nibabel_does(tmp_path, endian):
     affine = np.diag([-0.5, 0.6, 2.0, 1.0])
     affine[:3, 3] = [10, -4, 3]
     image = nib.Nifti1Image(data, affine)
-    image.header.set_slope_inter(0.5, 3.0)
-    path = tmp_path / "scaled.nii.gz"
+    if kind == "scaled":
+        image.header.set_slope_inter(0.5, 3.0)
+    if kind == "extension":
+        image.header.extensions.append(nib.nifti1.Nifti1Extension("comment", b"scvbench"))
+    path = tmp_path / f"{kind}.nii.gz"
     nib.save(image, path)
     expected = nib.as_closest_canonical(nib.load(path))
     got, got_affine = io.load_canonical(path)
@@ -46,6 +51,7 @@ def test_load_canonical_reads_gzipped_nifti_as_nibabel_does(tmp_path, endian):
     assert got.dtype == want.dtype
     assert np.array_equal(got, want)
     assert np.array_equal(got_affine, expected.affine)
+    assert got.flags.writeable == (kind != "plain")  # the plain one: the inflated bytes
 
 
 def test_load_canonical_refuses_a_header_claiming_too_many_voxels_before_inflating(tmp_path):

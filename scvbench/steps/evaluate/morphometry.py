@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scvbench.bids.keys import read_key
-from scvbench.bids.spec import DERIVATIVES, parse
+from scvbench.bids.spec import parse
 from scvbench.bids.tables import load_covariates
 from scvbench.core.agreement import morphometry_agreement
 from scvbench.core.association import compare, participant_table, reproduction
@@ -106,7 +106,9 @@ def association_scores(
     return out
 
 
-def morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> list[dict]:
+def morph_pair(
+    pid, k, prediction, reference, hemispheres, spacing, reference_means=None
+) -> list[dict]:
     """Per-hemisphere count, mean diameter and tortuosity of one slice, predicted and reference.
 
     Parameters
@@ -121,14 +123,18 @@ def morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> list[dict
         The slice's hemisphere labels.
     spacing : tuple of float
         Pixel size in mm.
+    reference_means : dict, optional
+        ``hemisphere_means(reference, spacing, hemispheres)`` where already computed.
 
     Returns
     -------
     list of dict
         One row per hemisphere: ``<measure>_reference`` and ``<measure>_submission``.
     """
+    if reference_means is None:
+        reference_means = hemisphere_means(reference, spacing, hemispheres)
     sources = {
-        "reference": hemisphere_means(reference, spacing, hemispheres),
+        "reference": reference_means,
         "submission": hemisphere_means(prediction, spacing, hemispheres),
     }
     return [
@@ -146,44 +152,31 @@ def morph_pair(pid, k, prediction, reference, hemispheres, spacing) -> list[dict
     ]
 
 
-def human_reference(
-    bids_dir: Path,
-    deriv: Path,
-    rater: str,
-    cases,
-    human_rater: str | None = None,
-    loaded: dict | None = None,
-) -> tuple[dict | None, pd.DataFrame]:
-    """Another rater's masks scored against ``rater``'s on the same slices (the human level).
+def human_masks(
+    bids_dir: Path, rater: str, cases, human_rater: str | None = None
+) -> tuple[str | None, dict[str, Path]]:
+    """The second rater scored as the human reference, and their masks by participant label.
 
     ``human_rater`` defaults to the first other rater (alphabetically) who labelled every
-    case's slices. Beside the segmentation scores the second rater's morphometry is compared
-    with the reference's (Bland-Altman and ICC per measure and hemisphere): the measurement
-    error of a human, for the power of a study measured by hand.
+    case's slices.
 
     Parameters
     ----------
     bids_dir : Path
         The derived dataset.
-    deriv : Path
-        The ``scvbench`` derivative dataset.
     rater : str
         The reference rater.
     cases : list of tuple
-        The evaluation's cases.
+        The evaluation's cases ``(participant, reference mask, slices)``.
     human_rater : str, optional
-        The second rater (default: another rater with masks of the same slices).
-    loaded : dict, optional
-        ``(participant, slice) -> (reference, brain, hemispheres)`` 2-D arrays already read
-        (the evaluation's own); the files are read for the cases it lacks.
+        The second rater.
 
     Returns
     -------
-    dict or None
-        ``rater``, ``n_cases``, ``overall`` scores and ``morphometry`` agreement, or None
-        without a second rater.
-    DataFrame
-        The second rater's morphometry pairs (:func:`morph_pair`; empty without one).
+    str or None
+        The second rater (None: nobody else labelled every case's slices).
+    dict
+        Participant label -> the second rater's mask (empty without one).
     """
     root = bids_dir / "derivatives" / "annotations"
     others = (
@@ -193,7 +186,6 @@ def human_reference(
             {parse(p).get("desc") for p in root.glob("sub-*/anat/*_desc-*_mask.nii.gz")} - {rater}
         )
     )
-    masks, other = None, None
     for candidate in others:
         _, found = reference_masks(bids_dir, candidate)
         if all(
@@ -201,32 +193,68 @@ def human_reference(
             and set(slices) <= set(labelled_slices(found[pid.removeprefix("sub-")]))
             for pid, _, slices in cases
         ):
-            masks, other = found, candidate
-            break
-    if masks is None:
-        return None, pd.DataFrame()
+            return candidate, found
+    return None, {}
+
+
+def human_slices(
+    pid: str, second_path: Path, arrays: dict, spacing: tuple, reference_means: dict
+) -> tuple[list[dict], list[dict]]:
+    """The second rater's scores and morphometry pairs on one participant's slices.
+
+    Parameters
+    ----------
+    pid : str
+        ``sub-<label>``.
+    second_path : Path
+        The second rater's mask.
+    arrays : dict
+        Slice -> ``(reference, brain, hemispheres)`` 2-D arrays of the slices scored.
+    spacing : tuple of float
+        The pixel size ``reference_means`` were computed with.
+    reference_means : dict
+        Slice -> the reference's ``hemisphere_means`` inside the brain (computed again where
+        the second mask's pixel size differs).
+
+    Returns
+    -------
+    rows : list of dict
+        :func:`segmentation_scores` of each slice.
+    pairs : list of dict
+        :func:`morph_pair` rows of each slice (the second rater as the submission).
+    """
+    second, affine = load_canonical(second_path)
+    own = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)[:2])
+    known = reference_means if own == tuple(spacing) else {}
     rows, pairs = [], []
-    for pid, ref_path, slices in cases:
-        label = pid.removeprefix("sub-")
-        if label not in masks:
-            continue
-        second, affine = load_canonical(masks[label])
-        spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)[:2])
-        held = loaded or {}
-        if not all((pid, k) in held for k in slices):
-            reference, _ = load_canonical(ref_path)
-            brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
-            hemi, _ = load_canonical(deriv / DERIVATIVES["hemispheres"].relpath(label))
-            held = {
-                (pid, k): (reference[:, :, k] > 0, brain[:, :, k] > 0, hemi[:, :, k])
-                for k in slices
-            }
-        for k in slices:
-            reference_k, brain_k, hemi_k = held[(pid, k)]
-            second_k = second[:, :, k] > 0
-            rows.append(segmentation_scores(second_k, reference_k, brain_k, spacing))
-            pairs += morph_pair(pid, k, second_k & brain_k, reference_k & brain_k, hemi_k, spacing)
-    if not rows:
+    for k, (reference_k, brain_k, hemi_k) in arrays.items():
+        second_k = second[:, :, k] > 0
+        rows.append(segmentation_scores(second_k, reference_k, brain_k, own))
+        pairs += morph_pair(
+            pid, k, second_k & brain_k, reference_k & brain_k, hemi_k, own, known.get(k)
+        )
+    return rows, pairs
+
+
+def human_summary(other: str | None, rows: list, pairs: list) -> tuple[dict | None, pd.DataFrame]:
+    """The human reference's summary from its per-slice scores and morphometry pairs.
+
+    Parameters
+    ----------
+    other : str or None
+        The second rater.
+    rows, pairs : list of dict
+        :func:`human_slices`' results of every case, in the split's order.
+
+    Returns
+    -------
+    dict or None
+        ``rater``, ``n_cases``, ``overall`` scores and ``morphometry`` agreement, or None
+        without a second rater.
+    DataFrame
+        The second rater's morphometry pairs (empty without one).
+    """
+    if other is None or not rows:
         return None, pd.DataFrame()
     pairs = pd.DataFrame(pairs)
     agreement = morphometry_agreement(pairs)

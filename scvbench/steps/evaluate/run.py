@@ -29,6 +29,7 @@ from scvbench.bids import layout
 from scvbench.bids.spec import DERIVATIVES
 from scvbench.core.agreement import morphometry_agreement
 from scvbench.core.metrics import SCORES, segmentation_scores, summarise, worst_case
+from scvbench.core.morphometry import hemisphere_means
 from scvbench.defaults import DEFAULTS
 from scvbench.errors import ScvbenchError
 from scvbench.io import load_canonical
@@ -52,7 +53,9 @@ from scvbench.steps.evaluate.cases import (
 )
 from scvbench.steps.evaluate.morphometry import (
     association_scores,
-    human_reference,
+    human_masks,
+    human_slices,
+    human_summary,
     morph_pair,
     truth_pairs,
 )
@@ -136,7 +139,8 @@ def evaluate(
     rater, checksum, cases = split_cases(bids_dir, split, splits_path, rater)
     problems: list[str] = []
     rows, hemi_rows, morph_pairs = [], [], []
-    loaded: dict[tuple[str, int], tuple] = {}  # reference, brain, hemispheres: for the human
+    human_rows, human_pairs = [], []  # the second rater's, scored beside the submission
+    human, second_masks = human_masks(bids_dir, rater, cases, human_rater)
     deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     with open_submission(submission) as root:
         description = root / "dataset_description.json"
@@ -152,7 +156,11 @@ def evaluate(
             problems.append("dataset_description.json is missing")
         except (OSError, ValueError, AttributeError, IndexError):
             problems.append("dataset_description.json is not valid JSON of a derivative dataset")
-        jobs = [(root, deriv, threshold, str(submission), case) for case in cases]
+        seconds = [second_masks.get(pid.removeprefix("sub-")) for pid, _, _ in cases]
+        jobs = [
+            (root, deriv, threshold, str(submission), case, second)
+            for case, second in zip(cases, seconds, strict=True)
+        ]
         scored = {}
         for job, result, _ in map_participants(
             _score_participant, jobs, nprocs, "evaluate", progress=False
@@ -163,10 +171,11 @@ def evaluate(
             rows += result["rows"]
             hemi_rows += result["hemispheres"]
             morph_pairs += result["morphometry"]
-            loaded.update(result["loaded"])
+            human_rows += result["human"]
+            human_pairs += result["human_pairs"]
             problems += result["problems"]
         gallery = _gallery_images(root, deriv, cases, rows, threshold)
-    human, human_pairs = human_reference(bids_dir, deriv, rater, cases, human_rater, loaded)
+    human, human_pairs = human_summary(human, human_rows, human_pairs)
     if strict and problems:
         raise InvalidSubmission(
             f"{submission}: {len(problems)} problem(s):\n" + "\n".join(problems)
@@ -234,12 +243,15 @@ def evaluate(
 def _score_participant(job) -> dict:
     """One participant's cases: scores (whole brain and per hemisphere) and morphometry pairs.
 
-    ``job`` is ``(submission root, derivatives, threshold, submission name, case)``; the result
-    holds plain values only, for a worker process to send back.
+    ``job`` is ``(submission root, derivatives, threshold, submission name, case, second
+    rater's mask or None)``; the result holds plain values only, for a worker process to send
+    back. With a second rater's mask its slices are scored too (the human reference), the
+    reference's morphometry measured once for both.
     """
-    root, deriv, threshold, submission, (pid, ref_path, slices) = job
+    root, deriv, threshold, submission, (pid, ref_path, slices), second = job
     rows, hemi_rows, morph_pairs, problems = [], [], [], []
-    loaded: dict[tuple[str, int], tuple] = {}
+    arrays: dict[int, tuple] = {}  # reference, brain, hemispheres: for the human reference
+    reference_means: dict[int, dict] = {}
     label = pid.removeprefix("sub-")
     reference, affine = load_canonical(ref_path)
     brain, _ = load_canonical(deriv / DERIVATIVES["brain_mask"].relpath(label))
@@ -255,7 +267,8 @@ def _score_participant(job) -> dict:
     for k in slices:
         ref = reference[:, :, k] > 0
         b = brain[:, :, k] > 0
-        loaded[(pid, k)] = (ref, b, hemi[:, :, k])
+        arrays[k] = (ref, b, hemi[:, :, k])
+        reference_means[k] = hemisphere_means(ref & b, spacing, hemi[:, :, k])
         usable = mask is not None and (predicted is None or k in predicted)
         if mask is not None and not usable:
             problems.append(f"{pid}: slice {k} is not among the PredictedSlices")
@@ -268,6 +281,7 @@ def _score_participant(job) -> dict:
                 ref & b,
                 hemi[:, :, k],
                 spacing,
+                reference_means[k],
             )
         )
         scores = (
@@ -284,11 +298,15 @@ def _score_participant(job) -> dict:
                 else worst_case(ref & region, spacing)
             )
             hemi_rows.append({"participant_id": pid, "slice": k, "hemisphere": side, **scores})
+    human, human_pairs = (
+        human_slices(pid, second, arrays, spacing, reference_means) if second else ([], [])
+    )
     return {
         "rows": rows,
         "hemispheres": hemi_rows,
         "morphometry": morph_pairs,
-        "loaded": loaded,
+        "human": human,
+        "human_pairs": human_pairs,
         "problems": problems,
     }
 

@@ -264,7 +264,12 @@ def open_nifti(path: str | os.PathLike[str], expected: tuple[int, ...] | None = 
 
 
 def load_canonical(path: Path):
-    """Load a NIfTI image reoriented to RAS+ voxel order, or raise one error naming the file."""
+    """Load a NIfTI image reoriented to RAS+ voxel order, or raise one error naming the file.
+
+    Returns ``(data, affine)``. The array of a ``.nii.gz`` file without scaling or header
+    extensions is a read-only view of the inflated file (:func:`open_nifti`): copy it to
+    change it.
+    """
     try:
         image = nib.as_closest_canonical(open_nifti(path))
         data = np.asanyarray(image.dataobj)

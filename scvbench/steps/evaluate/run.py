@@ -140,7 +140,7 @@ def evaluate(
     problems: list[str] = []
     rows, hemi_rows, morph_pairs = [], [], []
     human_rows, human_pairs = [], []  # the second rater's, scored beside the submission
-    human, second_masks = human_masks(bids_dir, rater, cases, human_rater)
+    second_rater, second_masks = human_masks(bids_dir, rater, cases, human_rater)
     deriv = layout.derivative_dir(bids_dir, "scvbench", derivatives)
     with open_submission(submission) as root:
         description = root / "dataset_description.json"
@@ -175,7 +175,7 @@ def evaluate(
             human_pairs += result["human_pairs"]
             problems += result["problems"]
         gallery = _gallery_images(root, deriv, cases, rows, threshold)
-    human, human_pairs = human_summary(human, human_rows, human_pairs)
+    human, human_pairs = human_summary(second_rater, human_rows, human_pairs)
     if strict and problems:
         raise InvalidSubmission(
             f"{submission}: {len(problems)} problem(s):\n" + "\n".join(problems)

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 __all__ = ["SubpixelUp", "fits", "subpixel_form"]
 
-#: The widest output the sub-pixel form is used for (measured to pay below 16 channels).
+#: The widest output the sub-pixel form is used for (measured: it pays on 2 channels, not on 16).
 MAX_CHANNELS = 4
 
 # For output phase a, the input offsets d (row i + d) and the kernel tap k each uses.
@@ -145,7 +145,7 @@ def subpixel_form(model: nn.Module) -> nn.Module:
     targets: list[str] = []
     for name, module in model.named_modules():
         inside = any(name.startswith(f"{target}.") for target in targets)
-        if not inside and _replacement(module) is not None:
+        if name and not inside and _replacement(module) is not None:
             targets.append(name)
     if not targets:
         return model

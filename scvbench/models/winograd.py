@@ -22,7 +22,7 @@ stays in the tile layout and the second gathers its tiles from it; the classifie
 product on the tile rows, and the logits' bilinear x4 two more products whose weights are ordered
 as the tile layout, so that no gather puts them back in image order. Every step is a Gather, Pad,
 Concat or MatMul, which ONNX exports and OpenVINO runs with its matrix kernels: a DeepLabV3+ slice
-took 35 ms instead of 47 ms on 2 cores (docs/predict.md). The logits differ from the direct
+took 34-35 ms instead of 47 ms on 2 cores (docs/predict.md). The logits differ from the direct
 convolutions' by float rounding (within 1e-5 of their range, tested); on the official test split
 the masks are the same.
 

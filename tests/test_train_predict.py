@@ -298,6 +298,30 @@ def test_onnx_export_gives_the_networks_probabilities(name, runtime, tmp_path):
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
 
 
+def test_a_new_export_removes_the_checkpoints_older_ones(tmp_path, monkeypatch):
+    # an export of another version (or of an earlier checkpoint of that name) is never asked
+    # for again: writing the new one removes it; other files beside it stay
+    from scvbench.models import create_model, runtime
+    from scvbench.steps.train import RECIPES
+
+    torch.manual_seed(0)
+    model = create_model("unet", **RECIPES["cpu"]["model_config"]["unet"]).eval()
+    checkpoint = tmp_path / "model_best.pt"
+    torch.save({"model": model.state_dict()}, checkpoint)
+    monkeypatch.setattr(runtime, "EXPORT", "scvbench-onnx-older")
+    older = runtime.onnx_model(model, checkpoint, 64)
+    kept = [tmp_path / "model_best.pt.notes.onnx", tmp_path / "other.pt.0123456789abcdef.onnx"]
+    for path in kept:
+        path.write_bytes(b"x")
+    monkeypatch.undo()
+    current = runtime.onnx_model(model, checkpoint, 64)
+    assert current != older and current.is_file() and not older.exists()
+    assert all(path.is_file() for path in kept)
+    stamp = current.stat().st_mtime_ns
+    assert runtime.onnx_model(model, checkpoint, 64) == current  # reused, nothing removed
+    assert current.stat().st_mtime_ns == stamp and all(path.is_file() for path in kept)
+
+
 def test_openvino_runs_without_its_telemetry(tmp_path):
     # import openvino would write a client ID and usage count under ~/intel (and send an event
     # where there is a network): scvbench's session imports it with its telemetry stand-in.

@@ -4,12 +4,13 @@ The first prediction with a checkpoint exports its network to ONNX (``torch.onnx
 17, one slice of the training input size: MONAI's ResNet shortcuts fix the batch size when traced)
 and saves it next to the checkpoint as ``<checkpoint>.<key>.onnx``, the key the first 16 hex digits
 of the SHA-256 of the checkpoint's SHA-256, the export's version, opset and input size; later
-predictions load that file, and a changed checkpoint (or export) gets a new one. DeepLabV3+ is
-exported with its decoder as Winograd matrix products (:mod:`scvbench.models.winograd`: the same
-function in a quarter of the decoder's multiply-adds), the U-Net with its two-channel output layer
-in sub-pixel form (:mod:`scvbench.models.subpixel`: the same function in kernels that fill the
-vector units). Two runtimes run it: OpenVINO's CPU plugin (:class:`OpenVinoSession`; compiled in
-float32, its default on a CPU with bfloat16 units being bfloat16) and ONNX Runtime's CPU provider
+predictions load that file, and a changed checkpoint (or export) gets a new one (the older exports
+of that checkpoint are removed). DeepLabV3+ is exported with its decoder as Winograd matrix
+products (:mod:`scvbench.models.winograd`: the same function in a quarter of the decoder's
+multiply-adds), the U-Net with its two-channel output layer in sub-pixel form
+(:mod:`scvbench.models.subpixel`: the same function in kernels that fill the vector units). Two
+runtimes run it: OpenVINO's CPU plugin (:class:`OpenVinoSession`; compiled in float32, its default
+on a CPU with bfloat16 units being bfloat16) and ONNX Runtime's CPU provider
 (:class:`OnnxSession`), each with its graph optimisations (convolutions fused with their batch norm
 and activation, blocked layouts, kernels for the CPU's vector units). Their float rounding differs
 from torch's in the last bits: the masks agree to Dice >= 0.999 (``tests/test_train_predict.py``
@@ -21,6 +22,7 @@ on a CPU and keeps the fastest; torch otherwise (a GPU, the Frangi filter, an in
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
@@ -176,7 +178,29 @@ def onnx_model(model, checkpoint: Path, size: int) -> Path:
             "folder writable or use --runtime torch"
         ) from None
     log.info("exported %s to %s", checkpoint.name, path.name)
+    _remove_older_exports(checkpoint, path)
     return path
+
+
+def _remove_older_exports(checkpoint: Path, current: Path) -> None:
+    """Delete the checkpoint's other exports (``<checkpoint>.<16 hex digits>.onnx``).
+
+    They are of earlier export versions or of an earlier checkpoint of that name: no prediction
+    asks for them again.
+    """
+    stale = [
+        other
+        for other in checkpoint.parent.glob(f"{glob.escape(checkpoint.name)}.*.onnx")
+        if other != current and _is_key(other.name[len(checkpoint.name) + 1 : -len(".onnx")])
+    ]
+    for other in stale:
+        other.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d older export(s) of %s", len(stale), checkpoint.name)
+
+
+def _is_key(text: str) -> bool:
+    return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
 
 
 class _SliceSession:

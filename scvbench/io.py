@@ -222,10 +222,15 @@ def _gzipped_nifti1(path: Path, expected=None) -> nib.Nifti1Image | None:
     dtype = header.get_data_dtype()
     size = offset + voxels * dtype.itemsize
     body = isal_zlib.decompressobj(31).decompress(raw, size)  # the header again: 348 bytes
+    if len(body) < size:
+        raise ScvbenchError(
+            f"{path}: the file ends after {len(body)} of the {size} bytes its header describes "
+            "(truncated); write it again"
+        )
     slope, inter = header.get_slope_inter()
     plain = slope in (None, 1.0) and inter in (None, 0.0)
-    if not plain or offset != _NIFTI1_HEADER + 4 or len(body) < size or not shape:
-        return nib.Nifti1Image.from_bytes(body)  # scaled, extended or short: nibabel's reading
+    if not plain or offset != _NIFTI1_HEADER + 4 or not shape:
+        return nib.Nifti1Image.from_bytes(body)  # scaled or extended: nibabel's reading
     data = np.frombuffer(body, dtype, voxels, offset).reshape(shape, order="F")
     return nib.Nifti1Image(data, header.get_best_affine(), header)
 
@@ -276,8 +281,9 @@ def load_canonical(path: Path):
     except ScvbenchError:
         raise
     except Exception as err:  # nibabel raises many types for damaged files
+        reason = " ".join(str(err).split())  # nibabel's messages run over several lines
         raise ScvbenchError(
-            f"{path}: cannot read this NIfTI image ({err}); re-run scvbench convert for it"
+            f"{path}: cannot read this NIfTI image ({reason}); re-run scvbench convert for it"
         ) from None
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]

@@ -70,3 +70,21 @@ def test_load_canonical_refuses_a_header_claiming_too_many_voxels_before_inflati
     path.write_bytes(gzip.compress(header.binaryblock + b"\0" * 4 + b"\0" * 4096))
     with pytest.raises(ScvbenchError, match=r"bomb\.nii\.gz: its header claims 4000 x 4000 x 4000"):
         io.load_canonical(path)
+
+
+def test_a_truncated_gzipped_nifti_is_refused_in_one_line_naming_it(tmp_path):
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    from scvbench.errors import ScvbenchError
+
+    path = tmp_path / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((20, 20, 5), np.uint8), np.eye(4)), path)
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:600]))
+    with pytest.raises(ScvbenchError) as caught:
+        io.load_canonical(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the file ends after 600 of the 2352 bytes")
+    assert "\n" not in message

@@ -145,7 +145,7 @@ def subpixel_form(model: nn.Module) -> nn.Module:
     targets: list[str] = []
     for name, module in model.named_modules():
         inside = any(name.startswith(f"{target}.") for target in targets)
-        if name and not inside and _replacement(module) is not None:
+        if name and not inside and _parts(module) is not None:
             targets.append(name)
     if not targets:
         return model
@@ -153,18 +153,18 @@ def subpixel_form(model: nn.Module) -> nn.Module:
     for name in targets:
         parent, _, leaf = name.rpartition(".")
         holder = form.get_submodule(parent)
-        setattr(holder, leaf, _replacement(getattr(holder, leaf)))
+        setattr(holder, leaf, SubpixelUp(*_parts(getattr(holder, leaf))))
     return form
 
 
-def _replacement(module: nn.Module) -> SubpixelUp | None:
-    """The :class:`SubpixelUp` that replaces ``module``, or None."""
+def _parts(module: nn.Module) -> tuple[nn.ConvTranspose2d, list[nn.Module]] | None:
+    """The convolution and the steps after it of a layer :class:`SubpixelUp` replaces, or None."""
     conv = module if isinstance(module, nn.ConvTranspose2d) else getattr(module, "conv", None)
     if not isinstance(conv, nn.Module) or not fits(conv):
         return None
     if module is conv:
-        return SubpixelUp(conv)
+        return conv, []
     if set(name for name, _ in module.named_children()) - {"conv", "adn"}:
         return None
     steps = _steps(getattr(module, "adn", None))
-    return None if steps is None else SubpixelUp(conv, steps)
+    return None if steps is None else (conv, steps)

@@ -224,8 +224,8 @@ def _gzipped_nifti1(path: Path, expected=None) -> nib.Nifti1Image | None:
     body = isal_zlib.decompressobj(31).decompress(raw, size)  # the header again: 348 bytes
     if len(body) < size:
         raise ScvbenchError(
-            f"{path}: the file ends after {len(body)} of the {size} bytes its header describes "
-            "(truncated); write it again"
+            f"{path}: cannot read this NIfTI image: the file ends after {len(body)} of the "
+            f"{size} bytes its header describes (truncated); write it again"
         )
     slope, inter = header.get_slope_inter()
     plain = slope in (None, 1.0) and inter in (None, 0.0)
